@@ -1,0 +1,68 @@
+/*
+ * ctl.h: what sprexctl's command files (ctl_*.c) share with its main.
+ *
+ * A command file exports a table of commands, ended by an entry whose name is
+ * NULL, and sprexctl.c lists the tables. A command prints its results on
+ * stdout, reports a failure as one line "sprexctl: ..." on stderr (sx_ctl_fail)
+ * and returns a sysexits(3) status.
+ */
+#ifndef SX_CTL_H
+#define SX_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sysexits.h>
+
+#include "store.h"
+
+/* Where the database is when neither --db nor $SPREX_DB says. */
+#define SX_CTL_DB_DEFAULT "/var/lib/sprex/sprex.db"
+#define SX_CTL_DB_ENV "SPREX_DB"
+
+struct sx_ctl {
+	const char *db;   /* database path: --db, else $SPREX_DB, else the default */
+};
+
+struct sx_ctl_cmd {
+	const char *name;    /* the word after the global options, e.g. "member" */
+	const char *usage;   /* its lines for --help: "  synopsis   what it does\n"... */
+	/* argv[0] is name. Returns an exit status. */
+	int (*run)(const struct sx_ctl *ctl, int argc, char **argv);
+};
+
+/* Command tables (ctl_member.c, ...). */
+extern const struct sx_ctl_cmd sx_ctl_member_cmds[];
+
+/* Prints "sprexctl: <message>" on stderr and returns status. */
+int sx_ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Prepares getopt_long(3) for a new argv. Commands parse with an optstring
+ * that starts with "-:" so that operands come back in order as code 1 (what
+ * POSIXLY_CORRECT says does not matter) and a missing argument as ':'.
+ */
+void sx_ctl_getopt_reset(void);
+/* Reports the option getopt_long just refused (c is '?' or ':') for command
+ * cmd ("member add"; NULL for the global options). Returns EX_USAGE. */
+int sx_ctl_badopt(const char *cmd, int c, char **argv);
+/* Prints the usage lines of one command for its --help; returns EX_OK, or
+ * EX_IOERR when stdout cannot be written. */
+int sx_ctl_help(const char *usage);
+/* The exit status for an sx_err returned by a store or library call. */
+int sx_ctl_status(int err);
+/*
+ * Opens the store at ctl->db (flags as sx_store_open). Returns 0 and *out, or
+ * prints the reason and returns the exit status (66 missing, 73 cannot create,
+ * 65 not a usable sprex database, 75 busy, ...). Close with sx_store_close.
+ */
+int sx_ctl_open(const struct sx_ctl *ctl, int flags, struct sx_store **out);
+/* Milliseconds since the epoch, wall clock. */
+int64_t sx_ctl_now_ms(void);
+
+/* Room for an ISO 8601 UTC time "2026-11-28T16:18:54Z". */
+#define SX_CTL_TIME 32
+/* Writes ms as ISO 8601 UTC, or "-" when ms is 0 (not set). */
+void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME]);
+/* Flushes stdout; returns EX_OK, or EX_IOERR after reporting the failure. */
+int sx_ctl_flush(void);
+
+#endif

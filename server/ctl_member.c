@@ -1,0 +1,503 @@
+/*
+ * ctl_member.c: sprexctl's member registry commands ("member ...", "members").
+ */
+#include "ctl.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+#define ADD_USAGE \
+	"  member add NAME --role ROLE --cert PEM [--prefix CIDR]...\n" \
+	"                          register a member by the public key of the certificate\n" \
+	"                          in PEM; ROLE is vendor, isp, enforcement, auditor or\n" \
+	"                          submitter; an isp gives its address ranges, one\n" \
+	"                          --prefix each (192.0.2.0/24, 2001:db8::/32)\n"
+#define LIST_USAGE \
+	"  member list             every member: role, state, since, until, key, prefixes\n"
+#define SUSPEND_USAGE \
+	"  member suspend NAME     shut a member out (sessions closed) until resumed\n"
+#define RESUME_USAGE \
+	"  member resume NAME      let a suspended member back in\n"
+#define REMOVE_USAGE \
+	"  member remove NAME      retire a member for good; its name is not reused, it\n" \
+	"                          stays in the public list with its until time\n"
+#define PUBLIC_USAGE \
+	"  members --public        the published member list: name, role, since, until\n"
+#define MEMBER_USAGE ADD_USAGE LIST_USAGE SUSPEND_USAGE RESUME_USAGE REMOVE_USAGE
+
+#define NAME_RULE "letters, digits, '.', '_', '-'; 1 to 63 bytes; first a letter or digit"
+#define ROLE_LIST "vendor, isp, enforcement, auditor, submitter"
+
+#define SX_CTL_ERR_MAX 512
+
+/* Reports a failed store call: data problems as the store words them, the
+ * rest with the database they concern. */
+static int store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err)
+{
+	int status = sx_ctl_status(err);
+	if (status == EX_DATAERR)
+		return sx_ctl_fail(status, "%s", sx_store_errmsg(s));
+	return sx_ctl_fail(status, "%s: %s%s", ctl->db, sx_store_errmsg(s),
+			   status == EX_TEMPFAIL ? " (try again)" : "");
+}
+
+/*
+ * Parses "CMD NAME" where only --help is an option. Returns -1 with *name
+ * set, or the exit status to end with (help printed, or a usage error).
+ */
+static int parse_name(const char *cmd, const char *usage, int argc, char **argv,
+		      const char **name)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	*name = NULL;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(usage);
+		case 1:
+			if (*name != NULL)
+				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+						   optarg);
+			*name = optarg;
+			break;
+		default:
+			return sx_ctl_badopt(cmd, c, argv);
+		}
+	}
+	for (; optind < argc; optind++) {   /* operands after "--" */
+		if (*name != NULL)
+			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+					   argv[optind]);
+		*name = argv[optind];
+	}
+	if (*name == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing NAME (see sprexctl %s --help)", cmd,
+				   cmd);
+	if (!sx_member_name_ok(*name))
+		return sx_ctl_fail(EX_DATAERR, "%s: invalid member name '%s' (" NAME_RULE ")", cmd,
+				   *name);
+	return -1;
+}
+
+/* Parses a command that takes no operands and only --help. */
+static int parse_none(const char *cmd, const char *usage, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(usage);
+		case 1:
+			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd, optarg);
+		default:
+			return sx_ctl_badopt(cmd, c, argv);
+		}
+	}
+	if (optind < argc)
+		return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd, argv[optind]);
+	return -1;
+}
+
+/* --- member add ------------------------------------------------------------ */
+
+/* Stores an option that may be given once. */
+static int once(const char *cmd, const char *opt, const char **slot, const char *value)
+{
+	if (*slot != NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: %s given twice", cmd, opt);
+	*slot = value;
+	return 0;
+}
+
+static int add_parse(int argc, char **argv, const char **name, const char **role,
+		     const char **cert, struct sx_prefix *pfx, size_t *npfx)
+{
+	static const char cmd[] = "member add";
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, st;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(ADD_USAGE);
+		case 'r':
+			if ((st = once(cmd, "--role", role, optarg)))
+				return st;
+			break;
+		case 'c':
+			if ((st = once(cmd, "--cert", cert, optarg)))
+				return st;
+			break;
+		case 'p':
+			/* Each --prefix used an argv slot, so argc bounds *npfx. */
+			if (sx_prefix_parse(optarg, &pfx[*npfx]) != 0)
+				return sx_ctl_fail(EX_DATAERR, "%s: invalid prefix '%s' (an "
+						   "address or ADDRESS/LENGTH with no bits "
+						   "set past LENGTH)", cmd, optarg);
+			(*npfx)++;
+			break;
+		case 1:
+			if (*name != NULL)
+				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+						   optarg);
+			*name = optarg;
+			break;
+		default:
+			return sx_ctl_badopt(cmd, c, argv);
+		}
+	}
+	for (; optind < argc; optind++) {   /* operands after "--" */
+		if (*name != NULL)
+			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+					   argv[optind]);
+		*name = argv[optind];
+	}
+	if (*name == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing NAME (see sprexctl %s --help)", cmd,
+				   cmd);
+	if (*role == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing --role (" ROLE_LIST ")", cmd);
+	if (*cert == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing --cert (the member's PEM certificate)",
+				   cmd);
+	return -1;
+}
+
+static int member_add(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	static const char cmd[] = "member add";
+	const char *name = NULL, *role_s = NULL, *cert = NULL;
+	size_t npfx = 0;
+	struct sx_prefix *pfx = calloc((size_t)argc, sizeof *pfx);
+	if (pfx == NULL)
+		return sx_ctl_fail(EX_OSERR, "out of memory");
+
+	int status = add_parse(argc, argv, &name, &role_s, &cert, pfx, &npfx);
+	if (status >= 0)
+		goto out;
+	enum sx_role role = sx_role_parse(role_s);
+	status = EX_DATAERR;
+	if (!sx_member_name_ok(name)) {
+		sx_ctl_fail(status, "%s: invalid member name '%s' (" NAME_RULE ")", cmd, name);
+		goto out;
+	}
+	if (role == SX_ROLE_NONE) {
+		sx_ctl_fail(status, "%s: unknown role '%s' (" ROLE_LIST ")", cmd, role_s);
+		goto out;
+	}
+	if (role != SX_ROLE_ISP && npfx > 0) {
+		sx_ctl_fail(status, "%s: --prefix is for isp members only", cmd);
+		goto out;
+	}
+	/* Prefixes cannot be added later, and a removed name is never reused:
+	 * an isp registered without them would be stuck getting nothing. */
+	if (role == SX_ROLE_ISP && npfx == 0) {
+		sx_ctl_fail(status, "%s: an isp member needs at least one --prefix", cmd);
+		goto out;
+	}
+
+	uint8_t spki[SX_SPKI_LEN];
+	char err[SX_CTL_ERR_MAX];
+	int rc = sx_spki_of_pem_file(cert, spki, err, sizeof err);
+	if (rc != 0) {
+		/* EIO: the file cannot be read; EINVAL: it holds no certificate. */
+		status = sx_ctl_fail(rc == SX_EIO ? EX_NOINPUT : sx_ctl_status(rc), "%s", err);
+		goto out;
+	}
+
+	struct sx_store *s;
+	if ((status = sx_ctl_open(ctl, 0, &s)))
+		goto out;
+	rc = sx_store_member_add(s, name, role, spki, pfx, npfx, sx_ctl_now_ms());
+	status = rc ? store_fail(ctl, s, rc) : EX_OK;
+	sx_store_close(s);
+out:
+	free(pfx);
+	return status;
+}
+
+/* --- member suspend / resume / remove ------------------------------------- */
+
+static int set_state(const struct sx_ctl *ctl, const char *cmd, const char *usage, int argc,
+		     char **argv, int remove, enum sx_member_state state)
+{
+	const char *name;
+	int status = parse_name(cmd, usage, argc, argv, &name);
+	if (status >= 0)
+		return status;
+	struct sx_store *s;
+	if ((status = sx_ctl_open(ctl, 0, &s)))
+		return status;
+	int64_t now = sx_ctl_now_ms();
+	int rc = remove ? sx_store_member_remove(s, name, now)
+			: sx_store_member_set_state(s, name, state, now);
+	status = rc ? store_fail(ctl, s, rc) : EX_OK;
+	sx_store_close(s);
+	return status;
+}
+
+static int member_suspend(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	return set_state(ctl, "member suspend", SUSPEND_USAGE, argc, argv, 0,
+			 SX_MEMBER_SUSPENDED);
+}
+
+static int member_resume(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	return set_state(ctl, "member resume", RESUME_USAGE, argc, argv, 0, SX_MEMBER_ACTIVE);
+}
+
+static int member_remove(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	return set_state(ctl, "member remove", REMOVE_USAGE, argc, argv, 1, SX_MEMBER_REMOVED);
+}
+
+/* --- listing ----------------------------------------------------------------- */
+
+struct member_prefix {
+	int64_t member_id;
+	struct sx_prefix p;
+};
+
+/* The registry read into memory, so that columns can be sized first. */
+struct registry {
+	struct sx_member *m;
+	size_t n, cap;
+	struct member_prefix *p;   /* in member id order, as the store walks them */
+	size_t np, pcap;
+};
+
+/* Returns arr with room for element n (of size elem), reallocated when full,
+ * or NULL (arr untouched) when memory runs out. */
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	if (ncap < *cap || ncap > SIZE_MAX / elem)
+		return NULL;
+	void *p = realloc(arr, ncap * elem);
+	if (p != NULL)
+		*cap = ncap;
+	return p;
+}
+
+static int add_member(void *ctx, const struct sx_member *m)
+{
+	struct registry *r = ctx;
+	struct sx_member *a = grow(r->m, &r->cap, r->n, sizeof *r->m);
+	if (a == NULL)
+		return SX_ENOMEM;
+	r->m = a;
+	r->m[r->n++] = *m;
+	return 0;
+}
+
+static int add_prefix(void *ctx, int64_t member_id, const struct sx_prefix *p)
+{
+	struct registry *r = ctx;
+	struct member_prefix *a = grow(r->p, &r->pcap, r->np, sizeof *r->p);
+	if (a == NULL)
+		return SX_ENOMEM;
+	r->p = a;
+	r->p[r->np].member_id = member_id;
+	r->p[r->np].p = *p;
+	r->np++;
+	return 0;
+}
+
+static void registry_free(struct registry *r)
+{
+	free(r->m);
+	free(r->p);
+}
+
+/* Reads the registry (removed members included; prefixes when asked). */
+static int registry_load(const struct sx_ctl *ctl, struct registry *r, int prefixes)
+{
+	struct sx_store *s;
+	int status = sx_ctl_open(ctl, 0, &s);
+	if (status)
+		return status;
+	int rc = sx_store_member_each(s, 1, add_member, r);
+	if (rc == 0 && prefixes)
+		rc = sx_store_prefix_each(s, add_prefix, r);
+	if (rc == SX_ENOMEM)
+		status = sx_ctl_fail(EX_OSERR, "out of memory");
+	else if (rc)
+		status = store_fail(ctl, s, rc);
+	sx_store_close(s);
+	return status;
+}
+
+/* Index of the first prefix of member id (r->p is in member id order). */
+static size_t first_prefix(const struct registry *r, int64_t id)
+{
+	size_t lo = 0, hi = r->np;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->p[mid].member_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int widest(int w, const char *s)
+{
+	int n = (int)strlen(s);
+	return n > w ? n : w;
+}
+
+static int member_list(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	int status = parse_none("member list", LIST_USAGE, argc, argv);
+	if (status >= 0)
+		return status;
+	struct registry r = { .m = NULL };
+	if ((status = registry_load(ctl, &r, 1))) {
+		registry_free(&r);
+		return status;
+	}
+
+	char t[SX_CTL_TIME];
+	int wname = 4, wrole = 4, wstate = 5, wsince = 5, wuntil = 5;
+	for (size_t i = 0; i < r.n; i++) {
+		wname = widest(wname, r.m[i].name);
+		wrole = widest(wrole, sx_role_name(r.m[i].role));
+		wstate = widest(wstate, sx_member_state_name(r.m[i].state));
+		sx_ctl_time(r.m[i].since_ms, t);
+		wsince = widest(wsince, t);
+		sx_ctl_time(r.m[i].until_ms, t);
+		wuntil = widest(wuntil, t);
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", wname, "NAME", wrole, "ROLE", wstate,
+	       "STATE", wsince, "SINCE", wuntil, "UNTIL", SX_SPKI_HEX - 1, "SPKI-SHA256",
+	       "PREFIXES");
+	for (size_t i = 0; i < r.n; i++) {
+		const struct sx_member *m = &r.m[i];
+		char since[SX_CTL_TIME], until[SX_CTL_TIME], hex[SX_SPKI_HEX];
+		sx_ctl_time(m->since_ms, since);
+		sx_ctl_time(m->until_ms, until);
+		sx_hex(m->spki, SX_SPKI_LEN, hex);
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s  ", wname, m->name, wrole,
+		       sx_role_name(m->role), wstate, sx_member_state_name(m->state), wsince,
+		       since, wuntil, until, hex);
+		size_t j = first_prefix(&r, m->id), k = j;
+		for (; k < r.np && r.p[k].member_id == m->id; k++) {
+			char text[SX_PREFIX_TEXT];
+			sx_prefix_format(&r.p[k].p, text, sizeof text);
+			printf("%s%s", k > j ? "," : "", text);
+		}
+		printf("%s\n", k == j ? "-" : "");
+	}
+	registry_free(&r);
+	return sx_ctl_flush();
+}
+
+static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "public", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, public = 0;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(PUBLIC_USAGE);
+		case 'P':
+			public = 1;
+			break;
+		case 1:
+			return sx_ctl_fail(EX_USAGE, "members: unexpected argument '%s'", optarg);
+		default:
+			return sx_ctl_badopt("members", c, argv);
+		}
+	}
+	if (optind < argc)
+		return sx_ctl_fail(EX_USAGE, "members: unexpected argument '%s'", argv[optind]);
+	if (!public)
+		return sx_ctl_fail(EX_USAGE, "members: say --public for the published list "
+				   "('member list' shows everything)");
+
+	struct registry r = { .m = NULL };
+	int status = registry_load(ctl, &r, 0);
+	if (status) {
+		registry_free(&r);
+		return status;
+	}
+	char t[SX_CTL_TIME];
+	int wname = 4, wrole = 4, wsince = 5;
+	for (size_t i = 0; i < r.n; i++) {
+		wname = widest(wname, r.m[i].name);
+		wrole = widest(wrole, sx_role_name(r.m[i].role));
+		sx_ctl_time(r.m[i].since_ms, t);
+		wsince = widest(wsince, t);
+	}
+	/* Suspension is not published: a suspended member is still a member. */
+	printf("%-*s  %-*s  %-*s  %s\n", wname, "NAME", wrole, "ROLE", wsince, "SINCE", "UNTIL");
+	for (size_t i = 0; i < r.n; i++) {
+		char since[SX_CTL_TIME], until[SX_CTL_TIME];
+		sx_ctl_time(r.m[i].since_ms, since);
+		sx_ctl_time(r.m[i].until_ms, until);
+		printf("%-*s  %-*s  %-*s  %s\n", wname, r.m[i].name, wrole,
+		       sx_role_name(r.m[i].role), wsince, since, until);
+	}
+	registry_free(&r);
+	return sx_ctl_flush();
+}
+
+/* --- dispatch ------------------------------------------------------------------ */
+
+static const struct sx_ctl_cmd member_subs[] = {
+	{ "add", ADD_USAGE, member_add },
+	{ "list", LIST_USAGE, member_list },
+	{ "suspend", SUSPEND_USAGE, member_suspend },
+	{ "resume", RESUME_USAGE, member_resume },
+	{ "remove", REMOVE_USAGE, member_remove },
+	{ NULL, NULL, NULL },
+};
+
+static int cmd_member(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	if (argc < 2)
+		return sx_ctl_fail(EX_USAGE, "member: missing subcommand (add, list, suspend, "
+				   "resume, remove)");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return sx_ctl_help(MEMBER_USAGE);
+	for (const struct sx_ctl_cmd *c = member_subs; c->name != NULL; c++)
+		if (strcmp(c->name, argv[1]) == 0)
+			return c->run(ctl, argc - 1, argv + 1);
+	return sx_ctl_fail(EX_USAGE, "member: unknown subcommand '%s' (see sprexctl member "
+			   "--help)", argv[1]);
+}
+
+const struct sx_ctl_cmd sx_ctl_member_cmds[] = {
+	{ "member", MEMBER_USAGE, cmd_member },
+	{ "members", PUBLIC_USAGE, members_public },
+	{ NULL, NULL, NULL },
+};

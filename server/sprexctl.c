@@ -1,0 +1,270 @@
+/*
+ * sprexctl.c: the operator tool's main, command dispatch and shared helpers.
+ *
+ *   sprexctl [--db FILE] COMMAND [ARGS]...
+ *
+ * Global options come before COMMAND; each command parses its own after it.
+ */
+#include "ctl.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "err.h"
+
+#ifndef SPREX_VERSION
+#define SPREX_VERSION "unknown"
+#endif
+
+#define SX_CTL_ERR_MAX 512
+
+/* --- helpers for the command files -------------------------------------- */
+
+int sx_ctl_fail(int status, const char *fmt, ...)
+{
+	char msg[SX_CTL_ERR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fflush(stdout);   /* keep the order of what was printed before */
+	fprintf(stderr, "sprexctl: %s\n", msg);
+	return status;
+}
+
+void sx_ctl_getopt_reset(void)
+{
+	optind = 0;   /* glibc: 0 re-initializes completely, not just the index */
+	opterr = 0;   /* we print our own one-line messages */
+}
+
+int sx_ctl_badopt(const char *cmd, int c, char **argv)
+{
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	/* An unknown long option (optopt 0) and one missing its argument have
+	 * been stepped over, so argv[optind - 1] is as typed; an unknown short
+	 * one may sit inside a cluster like "-xh" and is named by its letter. */
+	const char *name = shortopt;
+	if ((c == ':' || optopt == 0) && optind > 0)
+		name = argv[optind - 1];
+	if (cmd == NULL) {
+		if (c == ':')
+			return sx_ctl_fail(EX_USAGE, "option '%s' needs an argument", name);
+		return sx_ctl_fail(EX_USAGE, "unknown option '%s' (see sprexctl --help)", name);
+	}
+	if (c == ':')
+		return sx_ctl_fail(EX_USAGE, "%s: option '%s' needs an argument", cmd, name);
+	return sx_ctl_fail(EX_USAGE, "%s: unknown option '%s' (see sprexctl %s --help)", cmd,
+			   name, cmd);
+}
+
+int sx_ctl_flush(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return sx_ctl_fail(EX_IOERR, "cannot write the output");
+	return EX_OK;
+}
+
+int sx_ctl_help(const char *usage)
+{
+	printf("Usage: sprexctl [--db FILE] COMMAND ...\n%s", usage);
+	return sx_ctl_flush();
+}
+
+int sx_ctl_status(int err)
+{
+	switch (err) {
+	case 0:
+		return EX_OK;
+	case SX_EINVAL:
+	case SX_EEXIST:
+	case SX_ENOTFOUND:
+		return EX_DATAERR;
+	case SX_EBUSY:
+	case SX_EAGAIN:
+	case SX_ETIMEDOUT:
+		return EX_TEMPFAIL;
+	case SX_EIO:
+		return EX_IOERR;
+	case SX_EPERM:
+		return EX_NOPERM;
+	case SX_ECONFIG:
+		return EX_CONFIG;
+	case SX_ENOMEM:
+		return EX_OSERR;
+	default:
+		return EX_SOFTWARE;
+	}
+}
+
+int sx_ctl_open(const struct sx_ctl *ctl, int flags, struct sx_store **out)
+{
+	char err[SX_CTL_ERR_MAX];
+	int rc = sx_store_open(ctl->db, flags, out, err, sizeof err);
+	if (rc == 0)
+		return EX_OK;
+	int create = (flags & SX_STORE_CREATE) != 0;
+	int status;
+	switch (rc) {
+	case SX_ENOTFOUND: status = EX_NOINPUT; break;
+	case SX_EEXIST: status = EX_CANTCREAT; break;
+	case SX_EPERM: status = create ? EX_CANTCREAT : EX_NOPERM; break;
+	case SX_EIO: status = create ? EX_CANTCREAT : EX_IOERR; break;
+	case SX_EDB: status = EX_DATAERR; break;   /* not sprex, newer schema, damaged */
+	case SX_EINVAL: status = EX_USAGE; break;
+	default: status = sx_ctl_status(rc); break;
+	}
+	return sx_ctl_fail(status, "%s", err);
+}
+
+int64_t sx_ctl_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME])
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, SX_CTL_TIME, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, SX_CTL_TIME, "-");
+}
+
+/* --- commands of this file ---------------------------------------------- */
+
+#define INIT_USAGE \
+	"  init                    create the database (refuses a file that exists)\n"
+
+static int cmd_init(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(INIT_USAGE);
+		case 1:
+			return sx_ctl_fail(EX_USAGE, "init: unexpected argument '%s'", optarg);
+		default:
+			return sx_ctl_badopt("init", c, argv);
+		}
+	}
+	if (optind < argc)
+		return sx_ctl_fail(EX_USAGE, "init: unexpected argument '%s'", argv[optind]);
+	struct sx_store *s;
+	int status = sx_ctl_open(ctl, SX_STORE_CREATE, &s);
+	if (status)
+		return status;
+	sx_store_close(s);
+	return EX_OK;
+}
+
+static const struct sx_ctl_cmd core_cmds[] = {
+	{ "init", INIT_USAGE, cmd_init },
+	{ NULL, NULL, NULL },
+};
+
+/* Every command file's table; a new file adds its table here. */
+static const struct sx_ctl_cmd *const cmd_tables[] = {
+	core_cmds,
+	sx_ctl_member_cmds,
+};
+
+static const struct sx_ctl_cmd *find_cmd(const char *name)
+{
+	for (size_t t = 0; t < sizeof cmd_tables / sizeof cmd_tables[0]; t++)
+		for (const struct sx_ctl_cmd *c = cmd_tables[t]; c->name != NULL; c++)
+			if (strcmp(c->name, name) == 0)
+				return c;
+	return NULL;
+}
+
+static int usage(void)
+{
+	printf("Usage: sprexctl [--db FILE] COMMAND [ARGS]...\n"
+	       "\n"
+	       "Operator tool of sprex, the spam report exchange. It works on the database\n"
+	       "FILE, else $" SX_CTL_DB_ENV ", else " SX_CTL_DB_DEFAULT ".\n"
+	       "\n"
+	       "Commands:\n");
+	for (size_t t = 0; t < sizeof cmd_tables / sizeof cmd_tables[0]; t++)
+		for (const struct sx_ctl_cmd *c = cmd_tables[t]; c->name != NULL; c++)
+			fputs(c->usage, stdout);
+	printf("\n"
+	       "Options:\n"
+	       "  --db FILE               the database\n"
+	       "  -h, --help              this text; COMMAND --help for one command\n"
+	       "  --version               the version\n"
+	       "\n"
+	       "Times are UTC (ISO 8601). A member's identity is the SHA-256 of its\n"
+	       "certificate's public key (SPKI), never its certificate's name.\n"
+	       "\n"
+	       "Exit status: 0 done; 64 usage; 65 bad data (name, role, prefix, certificate,\n"
+	       "unknown or duplicate member, not a sprex database); 66 database or file\n"
+	       "missing; 70 internal error; 71 out of memory; 73 cannot create; 74 I/O error;\n"
+	       "75 database busy, try again; 77 permission denied; 78 configuration.\n");
+	return sx_ctl_flush();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sx_ctl ctl = { .db = NULL };
+	int c;
+
+	/* Whatever the tool creates is for the operator only. */
+	umask(umask(0) | 077);
+
+	sx_ctl_getopt_reset();
+	/* "+": stop at the command; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (optarg[0] == '\0')
+				return sx_ctl_fail(EX_USAGE, "--db needs a file name");
+			ctl.db = optarg;
+			break;
+		case 'h':
+			return usage();
+		case 'V':
+			printf("sprexctl (sprex) %s\n", SPREX_VERSION);
+			return sx_ctl_flush();
+		default:
+			return sx_ctl_badopt(NULL, c, argv);
+		}
+	}
+	if (ctl.db == NULL) {
+		const char *env = getenv(SX_CTL_DB_ENV);
+		if (env != NULL && env[0] == '\0')
+			return sx_ctl_fail(EX_CONFIG, "$" SX_CTL_DB_ENV " is set but empty");
+		ctl.db = env != NULL ? env : SX_CTL_DB_DEFAULT;
+	}
+	if (optind >= argc)
+		return sx_ctl_fail(EX_USAGE, "no command given (see sprexctl --help)");
+
+	const struct sx_ctl_cmd *cmd = find_cmd(argv[optind]);
+	if (cmd == NULL)
+		return sx_ctl_fail(EX_USAGE, "unknown command '%s' (see sprexctl --help)",
+				   argv[optind]);
+	int status = cmd->run(&ctl, argc - optind, argv + optind);
+	if (status == EX_OK)
+		status = sx_ctl_flush();
+	return status;
+}

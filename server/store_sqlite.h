@@ -1,0 +1,74 @@
+/*
+ * store_sqlite.h: what the files of the SQLite store (server/store_*.c) share.
+ *
+ * Private to the backend: programs include store.h only, so that another
+ * backend can serve the same interface. White-box tests may include it.
+ */
+#ifndef SX_STORE_SQLITE_H
+#define SX_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Statements prepared once per handle and finalized by sx_store_close. Each
+ * store file owns its slots; a new file adds its own here. */
+enum sx_stmt {
+	SX_STMT_BEGIN,
+	SX_STMT_COMMIT,
+	SX_STMT_ROLLBACK,
+	SX_STMT_DATA_VERSION,
+	SX_STMT_MEMBER_GET,
+	SX_STMT_MEMBER_BY_SPKI,
+	SX_STMT_MEMBER_INSERT,
+	SX_STMT_MEMBER_SET_STATE,
+	SX_STMT_MEMBER_REMOVE,
+	SX_STMT_MEMBER_EACH,
+	SX_STMT_PREFIX_INSERT,
+	SX_STMT_PREFIX_DROP,
+	SX_STMT_PREFIX_EACH,
+	SX_STMT_COUNT
+};
+
+/* Longest reason kept for sx_store_errmsg. */
+#define SX_STORE_ERRMSG_MAX 256
+
+struct sx_store {
+	sqlite3 *db;
+	int version;                    /* schema version after open */
+	int readonly;
+	sqlite3_stmt *stmt[SX_STMT_COUNT];
+	char errmsg[SX_STORE_ERRMSG_MAX];
+};
+
+/*
+ * Returns in *out the statement of slot, prepared from sql on first use and
+ * cached in s. The statement comes reset with no bindings; the caller hands it
+ * back with sx_store_stmt_done once finished, so that no read snapshot stays
+ * open. A slot already in use (a re-entrant call from an each-callback) gives
+ * SX_EINVAL. Returns 0 or a negative sx_err with the reason in s->errmsg.
+ */
+int sx_store_stmt(struct sx_store *s, enum sx_stmt slot, const char *sql, sqlite3_stmt **out);
+/* Resets st and clears its bindings; NULL is fine. */
+void sx_store_stmt_done(sqlite3_stmt *st);
+
+/* Maps an SQLite result code to an sx_err: BUSY/LOCKED to SX_EBUSY, unique
+ * and primary key violations to SX_EEXIST, other constraints to SX_EINVAL,
+ * READONLY and AUTH to SX_EPERM, NOMEM to SX_ENOMEM, I/O to SX_EIO, the rest
+ * to SX_EDB. */
+int sx_store_map_rc(int rc);
+/* Records sqlite's message for rc in s->errmsg and returns sx_store_map_rc(rc). */
+int sx_store_fail(struct sx_store *s, int rc);
+/* Records a formatted reason in s->errmsg and returns err. */
+int sx_store_failf(struct sx_store *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* BEGIN IMMEDIATE: takes the write lock now, so a transaction never fails
+ * half-way for a lock it could have waited for. Returns 0, SX_EBUSY, SX_EDB. */
+int sx_store_tx_begin(struct sx_store *s);
+/* COMMIT; on failure the transaction is rolled back. Returns 0 or an sx_err. */
+int sx_store_tx_commit(struct sx_store *s);
+/* ROLLBACK when a transaction is open; keeps s->errmsg. */
+void sx_store_tx_rollback(struct sx_store *s);
+
+#endif
