@@ -1,0 +1,341 @@
+#include "server.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "log.h"
+#include "session.h"
+
+static void build_tls_opts(const struct sx_srvconf *cf, struct sx_tls_opts *o)
+{
+	o->cert = cf->tls_cert;
+	o->key = cf->tls_key;
+	o->ca = cf->tls_ca;
+	o->crl = cf->tls_crl;
+}
+
+static int crl_stat(const struct sx_srvconf *cf, struct timespec *mtime)
+{
+	struct stat st;
+	if (!cf->tls_crl || stat(cf->tls_crl, &st) < 0)
+		return -1;
+	*mtime = st.st_mtim;
+	return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct sx_server *s = listener->data;
+	if (status < 0) {
+		sx_log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	sx_session_accept(s, listener);
+}
+
+static int bind_one(struct sx_server *s, const struct sx_listen *l, const struct sockaddr *sa,
+		    char *err, size_t errlen)
+{
+	if (s->nlisteners == SX_LISTENERS_MAX) {
+		snprintf(err, errlen, "listen %s:%u: too many addresses", l->host, l->port);
+		return SX_ECONFIG;
+	}
+	uv_tcp_t *t = &s->listeners[s->nlisteners];
+	uv_tcp_init(s->loop, t);
+	t->data = s;
+	s->nlisteners++;
+	int rc = uv_tcp_bind(t, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)t, 511, on_connection);
+	if (rc < 0) {
+		snprintf(err, errlen, "listen %s:%u: %s", l->host, l->port, uv_strerror(rc));
+		return SX_EIO;
+	}
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "?";
+	uv_tcp_getsockname(t, (struct sockaddr *)&ss, &len);
+	int port;
+	if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		sx_log_info("listening on [%s]:%d", host, port);
+	} else {
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		sx_log_info("listening on %s:%d", host, port);
+	}
+	return 0;
+}
+
+static int bind_all(struct sx_server *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->conf->nlisten; i++) {
+		const struct sx_listen *l = &s->conf->listen[i];
+		struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+					  .ai_socktype = SOCK_STREAM };
+		struct addrinfo *res;
+		char port[8];
+		snprintf(port, sizeof port, "%u", l->port);
+		int g = getaddrinfo(l->host, port, &hints, &res);
+		if (g != 0) {
+			snprintf(err, errlen, "listen %s:%u: %s", l->host, l->port, gai_strerror(g));
+			return SX_ECONFIG;
+		}
+		int rc = 0;
+		for (struct addrinfo *ai = res; ai && rc == 0; ai = ai->ai_next)
+			rc = bind_one(s, l, ai->ai_addr, err, errlen);
+		freeaddrinfo(res);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	struct sx_server *s = h->data;
+	s->handles_open--;
+}
+
+static void close_handle(struct sx_server *s, uv_handle_t *h)
+{
+	if (uv_is_closing(h))
+		return;
+	h->data = s;
+	s->handles_open++;
+	uv_close(h, close_cb);
+}
+
+static void close_listeners(struct sx_server *s)
+{
+	for (size_t i = 0; i < s->nlisteners; i++)
+		close_handle(s, (uv_handle_t *)&s->listeners[i]);
+}
+
+int sx_server_init(struct sx_server *s, uv_loop_t *loop, const struct sx_srvconf *conf, char *err,
+		   size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->loop = loop;
+	s->conf = conf;
+	s->crl_ok = 1;
+	struct sx_tls_opts o;
+	build_tls_opts(conf, &o);
+	int rc = sx_tlsctx_server(&o, &s->tls, err, errlen);
+	if (rc < 0)
+		return SX_ECONFIG;
+	crl_stat(conf, &s->crl_mtime);
+	rc = sx_store_open(conf->db, 0, &s->store, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = sx_members_load(s->store, &s->members);
+	if (rc == 0)
+		rc = sx_store_data_version(s->store, &s->data_version);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot read members: %s", conf->db,
+			 sx_store_errmsg(s->store));
+		goto fail;
+	}
+	rc = bind_all(s, err, errlen);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	close_listeners(s);
+	/* Let the listeners' close callbacks run so the loop can be closed. */
+	uv_run(loop, UV_RUN_DEFAULT);
+	sx_members_destroy(s->members);
+	sx_store_close(s->store);
+	SSL_CTX_free(s->tls);
+	memset(s, 0, sizeof *s);
+	return rc == SX_EIO ? SX_EIO : rc == SX_EDB ? SX_EDB : SX_ECONFIG;
+}
+
+/* Applies the new member snapshot to live sessions: suspended and removed
+ * members are told and closed. */
+static void apply_members(struct sx_server *s)
+{
+	for (struct sx_session *ss = s->sessions, *next; ss; ss = next) {
+		next = ss->next;
+		if (ss->state != SX_SESSION_HELLO && ss->state != SX_SESSION_READY)
+			continue;
+		const struct sx_member *m = sx_members_by_id(s->members, ss->member.id);
+		if (!m) {
+			sx_log_info("session %llu: member %s was removed; closing",
+				    (unsigned long long)ss->id, ss->member.name);
+			sx_session_goaway(ss, SPREX__GO_AWAY_REASON__GOAWAY_REMOVED, 0,
+					  "member removed by the operator");
+		} else if (m->state == SX_MEMBER_SUSPENDED) {
+			sx_log_info("session %llu: member %s was suspended; closing",
+				    (unsigned long long)ss->id, ss->member.name);
+			sx_session_goaway(ss, SPREX__GO_AWAY_REASON__GOAWAY_SUSPENDED, 0,
+					  "member suspended by the operator");
+		} else {
+			ss->member = *m;
+		}
+	}
+}
+
+/* A changed CRL file gives a new TLS context; live sessions whose
+ * certificate it lists are closed. An unusable CRL refuses everyone. */
+static void check_crl(struct sx_server *s)
+{
+	struct timespec mt = { 0, 0 };
+	int present = crl_stat(s->conf, &mt) == 0;
+	if (present && s->crl_ok && mt.tv_sec == s->crl_mtime.tv_sec &&
+	    mt.tv_nsec == s->crl_mtime.tv_nsec)
+		return;
+	if (!present && !s->crl_ok)
+		return;
+	s->crl_mtime = mt;
+	struct sx_tls_opts o;
+	build_tls_opts(s->conf, &o);
+	SSL_CTX *ctx;
+	char err[256];
+	if (sx_tlsctx_server(&o, &ctx, err, sizeof err) < 0) {
+		if (s->crl_ok)
+			sx_log_err("CRL reload failed, refusing every handshake until fixed: %s", err);
+		s->crl_ok = 0;
+		return;
+	}
+	SSL_CTX_free(s->tls);
+	s->tls = ctx;
+	if (!s->crl_ok)
+		sx_log_info("CRL usable again; accepting handshakes");
+	else
+		sx_log_info("CRL %s reloaded", s->conf->tls_crl);
+	s->crl_ok = 1;
+	for (struct sx_session *ss = s->sessions, *next; ss; ss = next) {
+		next = ss->next;
+		struct sx_conn *c = sx_peer_conn(ss->peer);
+		X509 *cert = c ? SSL_get0_peer_certificate(sx_conn_ssl(c)) : NULL;
+		if (ss->state == SX_SESSION_CLOSING || !cert)
+			continue;
+		if (sx_tls_cert_revoked(cert, s->conf->tls_crl) != 0) {
+			sx_log_info("session %llu: certificate of %s revoked; closing",
+				    (unsigned long long)ss->id, ss->member.name);
+			sx_session_goaway(ss, SPREX__GO_AWAY_REASON__GOAWAY_REVOKED, 0,
+					  "certificate revoked");
+		}
+	}
+}
+
+static void reload_cb(uv_timer_t *t)
+{
+	struct sx_server *s = t->data;
+	if (s->conf->tls_crl)
+		check_crl(s);
+	uint64_t v;
+	if (sx_store_data_version(s->store, &v) < 0 || v == s->data_version)
+		return;
+	struct sx_members *m;
+	int rc = sx_members_load(s->store, &m);
+	if (rc < 0) {
+		/* Busy store: try again next tick; the old snapshot stays. */
+		sx_log_warn("member reload failed (%s), retrying", sx_store_errmsg(s->store));
+		return;
+	}
+	s->data_version = v;
+	sx_members_destroy(s->members);
+	s->members = m;
+	sx_log_debug("member registry reloaded: %zu active or suspended members",
+		     sx_members_count(m));
+	apply_members(s);
+}
+
+static void maybe_done(struct sx_server *s)
+{
+	if (!s->stopping || s->nsessions > 0)
+		return;
+	uv_timer_stop(&s->stop_timer);
+	close_handle(s, (uv_handle_t *)&s->stop_timer);
+	close_handle(s, (uv_handle_t *)&s->reload_timer);
+	close_handle(s, (uv_handle_t *)&s->sig_term);
+	close_handle(s, (uv_handle_t *)&s->sig_int);
+}
+
+static void stop_timer_cb(uv_timer_t *t)
+{
+	struct sx_server *s = t->data;
+	sx_log_warn("shutdown: %zu sessions still open after %llu ms; closing them",
+		    s->nsessions, (unsigned long long)s->conf->shutdown_timeout_ms);
+	for (struct sx_session *ss = s->sessions, *next; ss; ss = next) {
+		next = ss->next;
+		sx_session_abort(ss, "shutdown deadline passed");
+	}
+}
+
+void sx_server_stop(struct sx_server *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	sx_log_info("shutting down: no new connections, GoAway to %zu sessions", s->nsessions);
+	close_listeners(s);
+	for (struct sx_session *ss = s->sessions, *next; ss; ss = next) {
+		next = ss->next;
+		sx_session_goaway(ss, SPREX__GO_AWAY_REASON__GOAWAY_SHUTDOWN, 5000,
+				  "server shutting down");
+	}
+	uv_timer_start(&s->stop_timer, stop_timer_cb, s->conf->shutdown_timeout_ms, 0);
+	maybe_done(s);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct sx_server *s = h->data;
+	sx_log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	sx_server_stop(s);
+}
+
+int sx_server_start(struct sx_server *s)
+{
+	uv_timer_init(s->loop, &s->reload_timer);
+	uv_timer_init(s->loop, &s->stop_timer);
+	uv_signal_init(s->loop, &s->sig_term);
+	uv_signal_init(s->loop, &s->sig_int);
+	s->reload_timer.data = s->stop_timer.data = s;
+	s->sig_term.data = s->sig_int.data = s;
+	uv_timer_start(&s->reload_timer, reload_cb, s->conf->reload_interval_ms,
+		       s->conf->reload_interval_ms);
+	uv_signal_start(&s->sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&s->sig_int, signal_cb, SIGINT);
+	return 0;
+}
+
+void sx_server_finish(struct sx_server *s)
+{
+	sx_members_destroy(s->members);
+	sx_store_close(s->store);
+	SSL_CTX_free(s->tls);
+	s->members = NULL;
+	s->store = NULL;
+	s->tls = NULL;
+}
+
+void sx_server_session_add(struct sx_server *s, struct sx_session *ss)
+{
+	ss->prev = NULL;
+	ss->next = s->sessions;
+	if (s->sessions)
+		s->sessions->prev = ss;
+	s->sessions = ss;
+	s->nsessions++;
+}
+
+void sx_server_session_remove(struct sx_server *s, struct sx_session *ss)
+{
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		s->sessions = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	s->nsessions--;
+	maybe_done(s);
+}

@@ -1,0 +1,230 @@
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "server.h"
+
+static void session_open(struct sx_peer *p);
+static void session_frame(struct sx_peer *p, const Sprex__Frame *f);
+static void session_close(struct sx_peer *p, int reason, const char *why);
+
+static const struct sx_peer_cbs session_cbs = {
+	.on_open = session_open,
+	.on_frame = session_frame,
+	.on_close = session_close,
+};
+
+void sx_session_accept(struct sx_server *srv, uv_stream_t *listener)
+{
+	const struct sx_srvconf *cf = srv->conf;
+	struct sx_conn_opts opts = {
+		.out_high = cf->out_high,
+		.out_low = cf->out_low,
+		.handshake_ms = cf->handshake_timeout_ms,
+		.linger_ms = 2000,
+	};
+	struct sx_session *ss = calloc(1, sizeof *ss);
+	if (!ss) {
+		sx_log_err("accept: out of memory");
+		return;
+	}
+	int rc = sx_peer_create(srv->loop, srv->tls, 1, NULL, &opts, &session_cbs, ss, &ss->peer);
+	if (rc < 0) {
+		sx_log_err("accept: cannot create a session: %s", sx_strerror(rc));
+		free(ss);
+		return;
+	}
+	ss->srv = srv;
+	ss->id = ++srv->next_session_id;
+	sx_server_session_add(srv, ss);
+
+	struct sx_conn *c = sx_peer_conn(ss->peer);
+	rc = uv_accept(listener, (uv_stream_t *)sx_conn_tcp(c));
+	if (rc < 0) {
+		sx_conn_abort(c, SX_EIO, uv_strerror(rc));
+		return;
+	}
+	if (srv->nsessions > cf->max_connections) {
+		sx_conn_start(c); /* fills in the peer address for the log line */
+		sx_log_warn("session %llu: refused %s: max_connections (%u) reached",
+			    (unsigned long long)ss->id, sx_conn_peer(c), cf->max_connections);
+		sx_conn_abort(c, SX_ELIMIT, "max_connections reached");
+		return;
+	}
+	if (!srv->crl_ok) {
+		sx_conn_start(c);
+		sx_log_warn("session %llu: refused %s: the configured CRL is unusable (fail-closed)",
+			    (unsigned long long)ss->id, sx_conn_peer(c));
+		sx_conn_abort(c, SX_ETLS, "CRL unusable");
+		return;
+	}
+	sx_conn_start(c);
+	snprintf(ss->peer_addr, sizeof ss->peer_addr, "%s", sx_conn_peer(c));
+	sx_log_debug("session %llu: connection from %s", (unsigned long long)ss->id, ss->peer_addr);
+}
+
+/* Identity: the SHA-256 of the certificate's public key, never its names. */
+static void session_open(struct sx_peer *p)
+{
+	struct sx_session *ss = sx_peer_udata(p);
+	struct sx_server *srv = ss->srv;
+	SSL *ssl = sx_conn_ssl(sx_peer_conn(p));
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	uint8_t spki[SX_SPKI_LEN];
+	char hex[SX_SPKI_HEX];
+	if (!cert || sx_spki_of_cert(cert, spki) < 0 || !sx_tls_alpn_ok(ssl)) {
+		sx_peer_close(p, SX_ETLS, "no usable client certificate or ALPN");
+		return;
+	}
+	sx_hex(spki, SX_SPKI_LEN, hex);
+	const struct sx_member *m = sx_members_by_spki(srv->members, spki);
+	if (!m) {
+		sx_log_warn("session %llu: %s: certificate key %s is not registered",
+			    (unsigned long long)ss->id, ss->peer_addr, hex);
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_UNKNOWN_MEMBER,
+			      "certificate key %s is not registered", hex);
+		return;
+	}
+	if (m->state == SX_MEMBER_SUSPENDED) {
+		sx_log_warn("session %llu: %s: member %s is suspended", (unsigned long long)ss->id,
+			    ss->peer_addr, m->name);
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_SUSPENDED, "member %s is suspended",
+			      m->name);
+		return;
+	}
+	ss->member = *m;
+	ss->state = SX_SESSION_HELLO;
+	/* Heartbeats run before Hello too, so a client that never says it is
+	 * closed after three intervals. */
+	sx_peer_negotiated(p, SX_FRAME_PREAUTH_MAX, (uint32_t)srv->conf->heartbeat_ms);
+	sx_log_debug("session %llu: %s: TLS up, key %s is member %s", (unsigned long long)ss->id,
+		     ss->peer_addr, hex, m->name);
+}
+
+static Sprex__Role role_to_wire(enum sx_role r)
+{
+	return (Sprex__Role)r; /* the enums share their values by design */
+}
+
+static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
+{
+	struct sx_peer *p = ss->peer;
+	const struct sx_srvconf *cf = ss->srv->conf;
+	uint32_t version = 0;
+	for (size_t i = 0; i < h->n_versions; i++)
+		if (h->versions[i] == SX_PROTO_VERSION)
+			version = SX_PROTO_VERSION;
+	if (!version) {
+		sx_log_warn("session %llu: member %s: no common protocol version",
+			    (unsigned long long)ss->id, ss->member.name);
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
+			      "no common protocol version; this server speaks %u", SX_PROTO_VERSION);
+		return;
+	}
+	uint32_t max_frame = (uint32_t)cf->max_frame;
+	if (h->max_frame && h->max_frame < max_frame)
+		max_frame = h->max_frame;
+	if (max_frame < SX_FRAME_MIN_MAX) {
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_INVALID,
+			      "max_frame %u is below the minimum %u", h->max_frame, SX_FRAME_MIN_MAX);
+		return;
+	}
+	/* The slower of the two proposals wins: neither side is asked to ping
+	 * more often than it wants to. */
+	uint32_t hb = (uint32_t)cf->heartbeat_ms;
+	if (h->heartbeat_ms > hb)
+		hb = h->heartbeat_ms > 600000 ? 600000 : h->heartbeat_ms;
+
+	Sprex__Limits limits = SPREX__LIMITS__INIT;
+	Sprex__Welcome w = SPREX__WELCOME__INIT;
+	w.version = version;
+	w.max_frame = max_frame;
+	w.heartbeat_ms = hb;
+	w.member = ss->member.name;
+	w.role = role_to_wire(ss->member.role);
+	w.limits = &limits;
+	w.server = SX_SERVER_NAME;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.msg_case = SPREX__FRAME__MSG_WELCOME;
+	f.welcome = &w;
+	if (sx_peer_send(p, &f) < 0)
+		return;
+	sx_peer_negotiated(p, max_frame, hb);
+	ss->state = SX_SESSION_READY;
+	sx_log_info("session %llu: member %s (%s) authenticated from %s; agent \"%.64s\", "
+		    "protocol %u, max_frame %u, heartbeat %u ms",
+		    (unsigned long long)ss->id, ss->member.name, sx_role_name(ss->member.role),
+		    ss->peer_addr, h->agent ? h->agent : "", version, max_frame, hb);
+}
+
+static const char *frame_name(const Sprex__Frame *f)
+{
+	const ProtobufCFieldDescriptor *fd =
+		protobuf_c_message_descriptor_get_field(&sprex__frame__descriptor, (unsigned)f->msg_case);
+	return fd ? fd->name : "unknown";
+}
+
+static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
+{
+	struct sx_session *ss = sx_peer_udata(p);
+	if (ss->state == SX_SESSION_HELLO) {
+		if (f->msg_case != SPREX__FRAME__MSG_HELLO) {
+			sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL,
+				      "expected hello, got %s", frame_name(f));
+			return;
+		}
+		handle_hello(ss, f->hello);
+		return;
+	}
+	switch (f->msg_case) {
+	case SPREX__FRAME__MSG_GOAWAY:
+		sx_log_info("session %llu: member %s leaves: %s", (unsigned long long)ss->id,
+			    ss->member.name, sx_goaway_name(f->goaway->reason));
+		sx_peer_close(p, 0, "peer sent goaway");
+		return;
+	case SPREX__FRAME__MSG_ERROR:
+		sx_log_warn("session %llu: member %s reports error %s: %.200s",
+			    (unsigned long long)ss->id, ss->member.name,
+			    sx_error_name(f->error->code), f->error->message);
+		sx_peer_close(p, SX_EPROTO, "peer sent an error");
+		return;
+	default:
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL, "unexpected %s frame",
+			      frame_name(f));
+	}
+}
+
+static void session_close(struct sx_peer *p, int reason, const char *why)
+{
+	struct sx_session *ss = sx_peer_udata(p);
+	const char *who = ss->member.name[0] ? ss->member.name : "(unauthenticated)";
+	if (ss->state == SX_SESSION_TLS && reason == SX_ETLS)
+		sx_log_warn("session %llu: %s: handshake refused: %s", (unsigned long long)ss->id,
+			    ss->peer_addr, why);
+	else if (reason == 0 || reason == SX_ECLOSED)
+		sx_log_info("session %llu: %s %s closed: %s", (unsigned long long)ss->id, who,
+			    ss->peer_addr, why);
+	else
+		sx_log_info("session %llu: %s %s closed (%s): %s", (unsigned long long)ss->id, who,
+			    ss->peer_addr, sx_strerror(reason), why);
+	sx_server_session_remove(ss->srv, ss);
+	free(ss);
+}
+
+void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32_t retry_after_ms,
+		       const char *message)
+{
+	ss->state = SX_SESSION_CLOSING;
+	sx_peer_goaway(ss->peer, reason, retry_after_ms, message);
+}
+
+void sx_session_abort(struct sx_session *ss, const char *why)
+{
+	struct sx_conn *c = sx_peer_conn(ss->peer);
+	if (c)
+		sx_conn_abort(c, SX_ETIMEDOUT, why);
+}

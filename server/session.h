@@ -1,0 +1,44 @@
+/*
+ * session.h: one member's connection to sprexd, from the TLS handshake to the
+ * close: identity by certificate key, Hello/Welcome negotiation, and dispatch
+ * of the member's requests.
+ */
+#ifndef SX_SESSION_H
+#define SX_SESSION_H
+
+#include <stdint.h>
+
+#include "peer.h"
+#include "store.h"
+
+struct sx_server;
+
+enum sx_session_state {
+	SX_SESSION_TLS = 0,    /* handshake in progress */
+	SX_SESSION_HELLO,      /* authenticated, waiting for Hello */
+	SX_SESSION_READY,      /* Welcome sent */
+	SX_SESSION_CLOSING,
+};
+
+struct sx_session {
+	struct sx_session *next, *prev;
+	struct sx_server *srv;
+	struct sx_peer *peer;
+	uint64_t id;
+	enum sx_session_state state;
+	struct sx_member member;  /* copied from the snapshot at authentication */
+	char peer_addr[64];
+};
+
+/* Accepts one pending connection on listener and starts its handshake. A
+ * failure is logged here and leaves nothing behind. */
+void sx_session_accept(struct sx_server *srv, uv_stream_t *listener);
+
+/* Sends GoAway and closes the session once it is written. */
+void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32_t retry_after_ms,
+		       const char *message);
+
+/* Closes the session at once (shutdown deadline passed). */
+void sx_session_abort(struct sx_session *ss, const char *why);
+
+#endif

@@ -1,0 +1,74 @@
+#include "srvconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "err.h"
+#include "frame.h"
+#include "log.h"
+
+static int parse_listen(void *field, const char *v, char *err, size_t errlen)
+{
+	struct sx_srvconf *c = field; /* registered at offset 0: the whole struct */
+	if (c->nlisten == SX_LISTEN_MAX) {
+		snprintf(err, errlen, "more than %d listen addresses", SX_LISTEN_MAX);
+		return SX_EINVAL;
+	}
+	struct sx_listen *l = &c->listen[c->nlisten];
+	if (sx_hostport_parse(v, l->host, sizeof l->host, &l->port) < 0) {
+		snprintf(err, errlen, "expected host:port or [ipv6]:port, got \"%s\"", v);
+		return SX_EINVAL;
+	}
+	c->nlisten++;
+	return 0;
+}
+
+#define OFF(f) offsetof(struct sx_srvconf, f)
+static const struct sx_conf_key srv_keys[] = {
+	{ "listen", SX_CONF_CUSTOM, 0, 0, 0, 1, 1, parse_listen },
+	{ "tls_cert", SX_CONF_STR, OFF(tls_cert), 0, 0, 1, 0, NULL },
+	{ "tls_key", SX_CONF_STR, OFF(tls_key), 0, 0, 1, 0, NULL },
+	{ "tls_ca", SX_CONF_STR, OFF(tls_ca), 0, 0, 1, 0, NULL },
+	{ "tls_crl", SX_CONF_STR, OFF(tls_crl), 0, 0, 0, 0, NULL },
+	{ "db", SX_CONF_STR, OFF(db), 0, 0, 1, 0, NULL },
+	{ "pidfile", SX_CONF_STR, OFF(pidfile), 0, 0, 0, 0, NULL },
+	{ "log_level", SX_CONF_CUSTOM, OFF(log_level), 0, 0, 0, 0, sx_conf_parse_log_level },
+	{ "max_frame", SX_CONF_SIZE, OFF(max_frame), SX_FRAME_MIN_MAX, SX_FRAME_MAX_MAX, 0, 0, NULL },
+	{ "heartbeat", SX_CONF_DURATION, OFF(heartbeat_ms), 1000, 600000, 0, 0, NULL },
+	{ "max_connections", SX_CONF_U32, OFF(max_connections), 1, 1000000, 0, 0, NULL },
+	{ "handshake_timeout", SX_CONF_DURATION, OFF(handshake_timeout_ms), 100, 300000, 0, 0, NULL },
+	{ "shutdown_timeout", SX_CONF_DURATION, OFF(shutdown_timeout_ms), 0, 600000, 0, 0, NULL },
+	{ "output_high_water", SX_CONF_SIZE, OFF(out_high), 16384, 1u << 30, 0, 0, NULL },
+	{ "output_low_water", SX_CONF_SIZE, OFF(out_low), 0, 1u << 30, 0, 0, NULL },
+	{ "reload_interval", SX_CONF_DURATION, OFF(reload_interval_ms), 50, 1000, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, 0, 0, NULL },
+};
+
+int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t errlen)
+{
+	memset(conf, 0, sizeof *conf);
+	conf->log_level = SX_LOG_INFO;
+	conf->max_frame = 16u << 20;
+	conf->heartbeat_ms = 30000;
+	conf->max_connections = 10000;
+	conf->handshake_timeout_ms = 10000;
+	conf->shutdown_timeout_ms = 10000;
+	conf->out_high = 4u << 20;
+	conf->out_low = 1u << 20;
+	conf->reload_interval_ms = 250;
+	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (conf->out_low >= conf->out_high) {
+		snprintf(err, errlen, "%s: output_low_water (%llu) must be below output_high_water (%llu)",
+			 path, (unsigned long long)conf->out_low, (unsigned long long)conf->out_high);
+		return SX_ECONFIG;
+	}
+	return 0;
+}
+
+void sx_srvconf_finish(struct sx_srvconf *conf)
+{
+	sx_conf_free(srv_keys, conf);
+}

@@ -1,0 +1,48 @@
+/*
+ * srvconf.h: sprexd's configuration file (see docs/man/sprexd.conf.5).
+ */
+#ifndef SX_SRVCONF_H
+#define SX_SRVCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+
+#define SX_LISTEN_MAX 16
+
+struct sx_listen {
+	char host[SX_HOST_MAX];
+	uint16_t port;
+	unsigned line;
+};
+
+struct sx_srvconf {
+	struct sx_listen listen[SX_LISTEN_MAX];
+	size_t nlisten;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	char *tls_crl;              /* optional */
+	char *db;
+	char *pidfile;              /* optional */
+	int log_level;              /* SX_LOG_* */
+	uint64_t max_frame;         /* bytes */
+	uint64_t heartbeat_ms;
+	uint32_t max_connections;
+	uint64_t handshake_timeout_ms;
+	uint64_t shutdown_timeout_ms;
+	uint64_t out_high;          /* per-connection output high watermark, bytes */
+	uint64_t out_low;
+	uint64_t reload_interval_ms; /* how often member and CRL changes are looked for */
+};
+
+/*
+ * Loads path into conf (defaults first, then the file). Returns 0, or
+ * SX_EIO / SX_ECONFIG with "path:line: problem" in err. Release with
+ * sx_srvconf_finish either way.
+ */
+int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t errlen);
+/* Frees the strings of conf. */
+void sx_srvconf_finish(struct sx_srvconf *conf);
+#endif
