@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds sprex with -Werror and runs every unit and integration test, then
+# builds and runs them again under ASan+UBSan. Exit 0 only when all pass.
+#   scripts/test.sh            both passes
+#   SPREX_TEST_ONLY=plain|asan scripts/test.sh   one pass
+#   SPREX_LONG=0 scripts/test.sh                 skip the long crash tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/deps.sh
+
+passed=0
+failed=0
+
+# Adds the results of one meson test run to the totals.
+count() {
+  local log=$1/meson-logs/testlog.json
+  [ -f "$log" ] || return 0
+  local p f
+  p=$(/usr/bin/python3 -c 'import json,sys; r=[json.loads(l)["result"] for l in open(sys.argv[1])]; print(sum(x in ("OK","EXPECTEDFAIL","SKIP") for x in r))' "$log")
+  f=$(/usr/bin/python3 -c 'import json,sys; r=[json.loads(l)["result"] for l in open(sys.argv[1])]; print(sum(x not in ("OK","EXPECTEDFAIL","SKIP") for x in r))' "$log")
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run_pass() {
+  local dir=$1; shift
+  echo "== $dir: meson setup $*"
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+  local rc=0
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+  count "$dir"
+  return $rc
+}
+
+status=0
+only=${SPREX_TEST_ONLY:-}
+if [ -z "$only" ] || [ "$only" = plain ]; then
+  run_pass "$root/build-test" -Dwerror=true -Dbuildtype=debugoptimized || status=1
+fi
+if [ -z "$only" ] || [ "$only" = asan ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export SPREX_TEST_SLOWDOWN=3
+  run_pass "$root/build-asan" -Dwerror=true -Dbuildtype=debug \
+    -Db_sanitize=address,undefined -Db_lundef=false || status=1
+fi
+
+echo "$passed passed, $failed failed"
+exit $status
