@@ -25,8 +25,12 @@ void sx_buf_init(struct sx_buf *b, size_t max);
 void sx_buf_finish(struct sx_buf *b);
 /* Number of unread bytes. */
 static inline size_t sx_buf_used(const struct sx_buf *b) { return b->len - b->off; }
-/* First unread byte (valid until the next append). */
-static inline const uint8_t *sx_buf_head(const struct sx_buf *b) { return b->data + b->off; }
+/* First unread byte (valid until the next append); never NULL, so an empty
+ * buffer can be handed to memcpy and friends with length 0. */
+static inline const uint8_t *sx_buf_head(const struct sx_buf *b)
+{
+	return b->data ? b->data + b->off : (const uint8_t *)"";
+}
 /* Ensures room for n more bytes; returns 0, SX_ETOOBIG past max, SX_ENOMEM. */
 int sx_buf_reserve(struct sx_buf *b, size_t n);
 /* Appends n bytes; returns 0, SX_ETOOBIG (nothing appended) or SX_ENOMEM. */

@@ -78,6 +78,9 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct sx_conn *c = t->data;
 	if (c->closing) {
+		/* What was queued is dropped: our own close was not orderly after all. */
+		if (c->reason == 0)
+			c->reason = SX_ETIMEDOUT;
 		sx_conn_abort(c, c->reason, "peer did not take our close within the linger time");
 		return;
 	}
@@ -140,7 +143,9 @@ static void backpressure(struct sx_conn *c)
 	if (!c->paused && pending > c->opts.out_high) {
 		c->paused = 1;
 		set_reading(c, 0);
-	} else if (c->paused && pending < c->opts.out_low) {
+	} else if (c->paused && (pending < c->opts.out_low || pending == 0)) {
+		/* out_low may be 0 (output_low_water allows it): nothing is below
+		 * 0, so an empty queue is the low mark. */
 		c->paused = 0;
 		if (!c->closing) {
 			set_reading(c, 1);

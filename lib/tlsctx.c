@@ -329,7 +329,10 @@ static int build(const struct sx_tls_opts *o, int server, SSL_CTX **out,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_max_early_data(ctx, 0);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Send exactly the chain in the certificate file. Without NO_AUTO_CHAIN
+	 * OpenSSL rebuilds (and verifies) our own chain in every handshake and
+	 * sends the root along: a quarter of the handshake's CPU for nothing. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_max_cert_list(ctx, SX_TLS_MAX_CHAIN_BYTES);
 	SSL_CTX_set_verify(ctx, server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 				       : SSL_VERIFY_PEER, NULL);

@@ -155,10 +155,9 @@ static int fdec_start_body(struct sx_fdec *d)
 	uint32_t len = (uint32_t)d->hdr[0] << 24 | (uint32_t)d->hdr[1] << 16 |
 		       (uint32_t)d->hdr[2] << 8 | d->hdr[3];
 
-	if (len == 0 || len > d->max_frame) {
-		d->bad_len = len;
+	d->bad_len = len; /* read only after an error */
+	if (len == 0 || len > d->max_frame)
 		return len == 0 ? SX_EPROTO : SX_ETOOBIG;
-	}
 	d->body = malloc(len);
 	if (!d->body)
 		return SX_ENOMEM;
@@ -194,8 +193,6 @@ int sx_fdec_feed(struct sx_fdec *d, const uint8_t *p, size_t n, size_t *used,
 	i += take;
 	if (d->body_have == d->body_len) {
 		rc = sx_frame_unpack(d->body, d->body_len, out);
-		if (rc < 0)
-			d->bad_len = d->body_len;
 		fdec_reset(d);
 	}
 done:

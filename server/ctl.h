@@ -19,8 +19,15 @@
 #define SX_CTL_DB_DEFAULT "/var/lib/sprex/sprex.db"
 #define SX_CTL_DB_ENV "SPREX_DB"
 
+struct sx_srvconf;
+
 struct sx_ctl {
-	const char *db;   /* database path: --db, else $SPREX_DB, else the default */
+	/* database path: --db, else the db of --config, else $SPREX_DB, else
+	 * the default */
+	const char *db;
+	/* sprexd's configuration (--config), loaded by main; NULL without it */
+	const struct sx_srvconf *conf;
+	const char *conf_path;
 };
 
 struct sx_ctl_cmd {
@@ -32,6 +39,8 @@ struct sx_ctl_cmd {
 
 /* Command tables (ctl_member.c, ...). */
 extern const struct sx_ctl_cmd sx_ctl_member_cmds[];
+extern const struct sx_ctl_cmd sx_ctl_ingest_cmds[];
+extern const struct sx_ctl_cmd sx_ctl_report_cmds[];
 
 /* Prints "sprexctl: <message>" on stderr and returns status. */
 int sx_ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

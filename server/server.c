@@ -141,6 +141,10 @@ int sx_server_init(struct sx_server *s, uv_loop_t *loop, const struct sx_srvconf
 			 sx_store_errmsg(s->store));
 		goto fail;
 	}
+	rc = sx_intake_init(&s->intake, s->store, conf, err, errlen);
+	if (rc < 0)
+		goto fail;
+	s->intake_ready = 1;
 	rc = bind_all(s, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -149,6 +153,8 @@ fail:
 	close_listeners(s);
 	/* Let the listeners' close callbacks run so the loop can be closed. */
 	uv_run(loop, UV_RUN_DEFAULT);
+	if (s->intake_ready)
+		sx_intake_finish(&s->intake);
 	sx_members_destroy(s->members);
 	sx_store_close(s->store);
 	SSL_CTX_free(s->tls);
@@ -245,6 +251,9 @@ static void reload_cb(uv_timer_t *t)
 	s->members = m;
 	sx_log_debug("member registry reloaded: %zu active or suspended members",
 		     sx_members_count(m));
+	if (sx_intake_reload_isps(&s->intake, s->store) < 0)
+		sx_log_warn("ISP prefix table not rebuilt (%s); the previous one stays",
+			    sx_store_errmsg(s->store));
 	apply_members(s);
 }
 
@@ -310,6 +319,9 @@ int sx_server_start(struct sx_server *s)
 
 void sx_server_finish(struct sx_server *s)
 {
+	if (s->intake_ready)
+		sx_intake_finish(&s->intake);
+	s->intake_ready = 0;
 	sx_members_destroy(s->members);
 	sx_store_close(s->store);
 	SSL_CTX_free(s->tls);

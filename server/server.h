@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "intake.h"
 #include "members.h"
 #include "srvconf.h"
 #include "store.h"
@@ -29,6 +30,8 @@ struct sx_server {
 	int crl_ok;                   /* 0: the configured CRL is unusable, refuse everyone */
 	struct timespec crl_mtime;
 	struct sx_members *members;
+	struct sx_intake_ctx intake;  /* pipeline settings and the ISP prefix table */
+	int intake_ready;
 	uint64_t data_version;
 	uv_tcp_t listeners[SX_LISTENERS_MAX];
 	size_t nlisteners;

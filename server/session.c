@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "err.h"
 #include "log.h"
 #include "server.h"
@@ -161,6 +162,93 @@ static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
 		    ss->peer_addr, h->agent ? h->agent : "", version, max_frame, hb);
 }
 
+/* Sends an Error that answers request id without ending the session. */
+static void answer_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code,
+			 const char *msg)
+{
+	Sprex__Error e = SPREX__ERROR__INIT;
+	e.code = code;
+	e.message = (char *)msg;
+	e.ref = id;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.id = id;
+	f.msg_case = SPREX__FRAME__MSG_ERROR;
+	f.error = &e;
+	sx_peer_send(ss->peer, &f);
+}
+
+/* Checks the fields of a Submit; returns NULL or what is wrong. */
+static const char *submit_invalid(const Sprex__Submit *m)
+{
+	size_t n = m->client_msg_id ? strlen(m->client_msg_id) : 0;
+	if (n == 0 || n > SX_CLIENT_ID_MAX)
+		return "client_msg_id must be 1 to 128 bytes";
+	for (size_t i = 0; i < n; i++)
+		if (m->client_msg_id[i] <= ' ' || m->client_msg_id[i] > '~')
+			return "client_msg_id must be printable ASCII without blanks";
+	if (m->source < SPREX__SOURCE__SOURCE_PUBLIC || m->source > SPREX__SOURCE__SOURCE_CHAIN)
+		return "source must be public, monitor or chain";
+	if (m->consent & ~7u)
+		return "consent holds unknown bits";
+	if (m->consent && m->source != SPREX__SOURCE__SOURCE_PUBLIC)
+		return "consent applies to public reports only";
+	if (m->raw_mail.len == 0)
+		return "raw_mail is empty";
+	if (m->n_reporter > 16)
+		return "more than 16 reporter identifiers";
+	return NULL;
+}
+
+/* Intake over the wire. The answer goes out only after the report (or its
+ * quarantine) is committed, so a submitter that saw Submitted may forget it. */
+static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submit *m)
+{
+	struct sx_server *srv = ss->srv;
+	const char *bad = submit_invalid(m);
+	if (bad) {
+		answer_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID, bad);
+		return;
+	}
+	struct sx_intake in = {
+		.raw = m->raw_mail.data,
+		.len = m->raw_mail.len,
+		.source = (enum sx_source_kind)m->source,
+		.consent = m->consent,
+		.reporters = (const char *const *)m->reporter,
+		.nreporters = m->n_reporter,
+	};
+	struct sx_intake_result res;
+	char err[256] = "";
+	int rc = sx_intake_submit(&srv->intake, srv->store, &in, ss->member.id, m->client_msg_id,
+				  &res, err, sizeof err);
+	if (rc < 0) {
+		Sprex__ErrorCode code = rc == SX_EBUSY ? SPREX__ERROR_CODE__ERROR_BUSY
+				       : rc == SX_ETOOBIG || rc == SX_ELIMIT || rc == SX_EINVAL
+					       ? SPREX__ERROR_CODE__ERROR_INVALID
+					       : SPREX__ERROR_CODE__ERROR_INTERNAL;
+		sx_log_warn("session %llu: member %s: submit %.128s refused: %s",
+			    (unsigned long long)ss->id, ss->member.name, m->client_msg_id,
+			    err[0] ? err : sx_strerror(rc));
+		answer_error(ss, id, code, err[0] ? err : sx_strerror(rc));
+		return;
+	}
+	Sprex__Submitted ok = SPREX__SUBMITTED__INIT;
+	ok.client_msg_id = m->client_msg_id;
+	ok.report_id = res.id;
+	ok.seq = (uint64_t)res.seq;
+	ok.duplicate = res.duplicate;
+	ok.quarantined = res.quarantined;
+	ok.reason = res.reason;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.id = id;
+	f.msg_case = SPREX__FRAME__MSG_SUBMITTED;
+	f.submitted = &ok;
+	sx_peer_send(ss->peer, &f);
+	sx_log_info("session %llu: member %s submitted %s seq %lld%s%s", (unsigned long long)ss->id,
+		    ss->member.name, res.id, (long long)res.seq, res.duplicate ? " (duplicate)" : "",
+		    res.quarantined ? " (quarantined)" : "");
+}
+
 static const char *frame_name(const Sprex__Frame *f)
 {
 	const ProtobufCFieldDescriptor *fd =
@@ -180,7 +268,19 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 		handle_hello(ss, f->hello);
 		return;
 	}
+	if (!sx_authz_may_send(ss->member.role, f->msg_case)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "a %s member may not send %s",
+			 sx_role_name(ss->member.role), frame_name(f));
+		sx_log_warn("session %llu: member %s: %s", (unsigned long long)ss->id,
+			    ss->member.name, msg);
+		answer_error(ss, f->id, SPREX__ERROR_CODE__ERROR_FORBIDDEN, msg);
+		return;
+	}
 	switch (f->msg_case) {
+	case SPREX__FRAME__MSG_SUBMIT:
+		handle_submit(ss, f->id, f->submit);
+		return;
 	case SPREX__FRAME__MSG_GOAWAY:
 		sx_log_info("session %llu: member %s leaves: %s", (unsigned long long)ss->id,
 			    ss->member.name, sx_goaway_name(f->goaway->reason));
@@ -192,9 +292,13 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 			    sx_error_name(f->error->code), f->error->message);
 		sx_peer_close(p, SX_EPROTO, "peer sent an error");
 		return;
-	default:
-		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL, "unexpected %s frame",
-			      frame_name(f));
+	default: {
+		/* Allowed for the role but not served by this version: say so
+		 * and keep the session. */
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s is not served by this server version", frame_name(f));
+		answer_error(ss, f->id, SPREX__ERROR_CODE__ERROR_INVALID, msg);
+	}
 	}
 }
 

@@ -1,7 +1,7 @@
 /*
  * sprexctl.c: the operator tool's main, command dispatch and shared helpers.
  *
- *   sprexctl [--db FILE] COMMAND [ARGS]...
+ *   sprexctl [--db FILE] [--config SPREXD_CONF] COMMAND [ARGS]...
  *
  * Global options come before COMMAND; each command parses its own after it.
  */
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "srvconf.h"
 
 #ifndef SPREX_VERSION
 #define SPREX_VERSION "unknown"
@@ -72,7 +73,7 @@ int sx_ctl_flush(void)
 
 int sx_ctl_help(const char *usage)
 {
-	printf("Usage: sprexctl [--db FILE] COMMAND ...\n%s", usage);
+	printf("Usage: sprexctl [--db FILE] [--config SPREXD_CONF] COMMAND ...\n%s", usage);
 	return sx_ctl_flush();
 }
 
@@ -180,6 +181,8 @@ static const struct sx_ctl_cmd core_cmds[] = {
 static const struct sx_ctl_cmd *const cmd_tables[] = {
 	core_cmds,
 	sx_ctl_member_cmds,
+	sx_ctl_ingest_cmds,
+	sx_ctl_report_cmds,
 };
 
 static const struct sx_ctl_cmd *find_cmd(const char *name)
@@ -193,10 +196,11 @@ static const struct sx_ctl_cmd *find_cmd(const char *name)
 
 static int usage(void)
 {
-	printf("Usage: sprexctl [--db FILE] COMMAND [ARGS]...\n"
+	printf("Usage: sprexctl [--db FILE] [--config SPREXD_CONF] COMMAND [ARGS]...\n"
 	       "\n"
 	       "Operator tool of sprex, the spam report exchange. It works on the database\n"
-	       "FILE, else $" SX_CTL_DB_ENV ", else " SX_CTL_DB_DEFAULT ".\n"
+	       "FILE, else the db of SPREXD_CONF, else $" SX_CTL_DB_ENV ", else\n"
+	       SX_CTL_DB_DEFAULT ".\n"
 	       "\n"
 	       "Commands:\n");
 	for (size_t t = 0; t < sizeof cmd_tables / sizeof cmd_tables[0]; t++)
@@ -205,6 +209,8 @@ static int usage(void)
 	printf("\n"
 	       "Options:\n"
 	       "  --db FILE               the database\n"
+	       "  --config SPREXD_CONF    sprexd's configuration: its db, and for ingest its\n"
+	       "                          message limits and trusted relays\n"
 	       "  -h, --help              this text; COMMAND --help for one command\n"
 	       "  --version               the version\n"
 	       "\n"
@@ -214,7 +220,9 @@ static int usage(void)
 	       "Exit status: 0 done; 64 usage; 65 bad data (name, role, prefix, certificate,\n"
 	       "unknown or duplicate member, not a sprex database); 66 database or file\n"
 	       "missing; 70 internal error; 71 out of memory; 73 cannot create; 74 I/O error;\n"
-	       "75 database busy, try again; 77 permission denied; 78 configuration.\n");
+	       "75 database busy, try again; 77 permission denied; 78 configuration.\n"
+	       "ingest - (an MTA pipe) says 0 stored, 65 unusable message, 75 try again\n"
+	       "later, 78 configuration error.\n");
 	return sx_ctl_flush();
 }
 
@@ -222,11 +230,13 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sx_ctl ctl = { .db = NULL };
+	static struct sx_srvconf conf;   /* large; lives as long as main */
 	int c;
 
 	/* Whatever the tool creates is for the operator only. */
@@ -241,6 +251,11 @@ int main(int argc, char **argv)
 				return sx_ctl_fail(EX_USAGE, "--db needs a file name");
 			ctl.db = optarg;
 			break;
+		case 'c':
+			if (optarg[0] == '\0')
+				return sx_ctl_fail(EX_USAGE, "--config needs a file name");
+			ctl.conf_path = optarg;
+			break;
 		case 'h':
 			return usage();
 		case 'V':
@@ -250,21 +265,34 @@ int main(int argc, char **argv)
 			return sx_ctl_badopt(NULL, c, argv);
 		}
 	}
+	if (ctl.conf_path != NULL) {
+		char err[SX_CTL_ERR_MAX];
+		if (sx_srvconf_load(&conf, ctl.conf_path, err, sizeof err) != 0) {
+			sx_srvconf_finish(&conf);
+			return sx_ctl_fail(EX_CONFIG, "%s", err);
+		}
+		ctl.conf = &conf;
+		if (ctl.db == NULL)
+			ctl.db = conf.db;
+	}
 	if (ctl.db == NULL) {
 		const char *env = getenv(SX_CTL_DB_ENV);
 		if (env != NULL && env[0] == '\0')
 			return sx_ctl_fail(EX_CONFIG, "$" SX_CTL_DB_ENV " is set but empty");
 		ctl.db = env != NULL ? env : SX_CTL_DB_DEFAULT;
 	}
+	int status;
+	const struct sx_ctl_cmd *cmd = NULL;
 	if (optind >= argc)
-		return sx_ctl_fail(EX_USAGE, "no command given (see sprexctl --help)");
-
-	const struct sx_ctl_cmd *cmd = find_cmd(argv[optind]);
-	if (cmd == NULL)
-		return sx_ctl_fail(EX_USAGE, "unknown command '%s' (see sprexctl --help)",
-				   argv[optind]);
-	int status = cmd->run(&ctl, argc - optind, argv + optind);
+		status = sx_ctl_fail(EX_USAGE, "no command given (see sprexctl --help)");
+	else if ((cmd = find_cmd(argv[optind])) == NULL)
+		status = sx_ctl_fail(EX_USAGE, "unknown command '%s' (see sprexctl --help)",
+				     argv[optind]);
+	else
+		status = cmd->run(&ctl, argc - optind, argv + optind);
 	if (status == EX_OK)
 		status = sx_ctl_flush();
+	if (ctl.conf != NULL)
+		sx_srvconf_finish(&conf);
 	return status;
 }

@@ -1,6 +1,8 @@
 #include "srvconf.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -24,6 +26,43 @@ static int parse_listen(void *field, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* A trusted relay is a CIDR (or a bare address) or a host name; names that
+ * start with a dot match as suffixes. */
+static int parse_relay(void *field, const char *v, char *err, size_t errlen)
+{
+	struct sx_srvconf *c = field; /* registered at offset 0: the whole struct */
+	if (c->nrelay_prefixes + c->nrelay_hosts == SX_RELAYS_MAX) {
+		snprintf(err, errlen, "more than %d trusted relays", SX_RELAYS_MAX);
+		return SX_EINVAL;
+	}
+	if (strchr(v, '/') || strchr(v, ':') || strspn(v, "0123456789.") == strlen(v)) {
+		if (sx_prefix_parse(v, &c->relay_prefixes[c->nrelay_prefixes]) < 0) {
+			snprintf(err, errlen, "expected a CIDR such as 192.0.2.0/24, got \"%s\"", v);
+			return SX_EINVAL;
+		}
+		c->nrelay_prefixes++;
+		return 0;
+	}
+	size_t n = strlen(v);
+	if (n >= SX_HOST_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n) {
+		snprintf(err, errlen, "expected a CIDR or a host name, got \"%s\"", v);
+		return SX_EINVAL;
+	}
+	char *dup = strdup(v);
+	if (!dup) {
+		snprintf(err, errlen, "out of memory");
+		return SX_ENOMEM;
+	}
+	for (char *p = dup; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	c->relay_hosts[c->nrelay_hosts++] = dup;
+	return 0;
+}
+
+/* Size keys write a uint64_t into the size_t limits. */
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t must be 64 bits");
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned must be 32 bits");
+
 #define OFF(f) offsetof(struct sx_srvconf, f)
 static const struct sx_conf_key srv_keys[] = {
 	{ "listen", SX_CONF_CUSTOM, 0, 0, 0, 1, 1, parse_listen },
@@ -42,6 +81,12 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "output_high_water", SX_CONF_SIZE, OFF(out_high), 16384, 1u << 30, 0, 0, NULL },
 	{ "output_low_water", SX_CONF_SIZE, OFF(out_low), 0, 1u << 30, 0, 0, NULL },
 	{ "reload_interval", SX_CONF_DURATION, OFF(reload_interval_ms), 50, 1000, 0, 0, NULL },
+	{ "trusted_relay", SX_CONF_CUSTOM, 0, 0, 0, 0, 1, parse_relay },
+	{ "max_message_size", SX_CONF_SIZE, OFF(limits.max_size), 1024, 64u << 20, 0, 0, NULL },
+	{ "max_mime_depth", SX_CONF_U32, OFF(limits.max_depth), 1, 64, 0, 0, NULL },
+	{ "max_mime_parts", SX_CONF_U32, OFF(limits.max_parts), 1, 100000, 0, 0, NULL },
+	{ "max_header_fields", SX_CONF_U32, OFF(limits.max_headers), 16, 1000000, 0, 0, NULL },
+	{ "max_header_length", SX_CONF_SIZE, OFF(limits.max_header_len), 998, 1u << 20, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -57,6 +102,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->out_high = 4u << 20;
 	conf->out_low = 1u << 20;
 	conf->reload_interval_ms = 250;
+	sx_mail_limits_default(&conf->limits);
 	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -71,4 +117,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 void sx_srvconf_finish(struct sx_srvconf *conf)
 {
 	sx_conf_free(srv_keys, conf);
+	for (size_t i = 0; i < conf->nrelay_hosts; i++)
+		free(conf->relay_hosts[i]);
+	conf->nrelay_hosts = 0;
 }

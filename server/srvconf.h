@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mime.h"
 #include "netaddr.h"
 
 #define SX_LISTEN_MAX 16
+#define SX_RELAYS_MAX 256
 
 struct sx_listen {
 	char host[SX_HOST_MAX];
@@ -35,6 +37,12 @@ struct sx_srvconf {
 	uint64_t out_high;          /* per-connection output high watermark, bytes */
 	uint64_t out_low;
 	uint64_t reload_interval_ms; /* how often member and CRL changes are looked for */
+	/* Intake (also read by sprexctl ingest --config). */
+	struct sx_mail_limits limits;
+	struct sx_prefix relay_prefixes[SX_RELAYS_MAX]; /* trusted_relay CIDRs */
+	size_t nrelay_prefixes;
+	char *relay_hosts[SX_RELAYS_MAX];                /* trusted_relay host names */
+	size_t nrelay_hosts;
 };
 
 /*

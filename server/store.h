@@ -105,6 +105,114 @@ int sx_store_member_each(struct sx_store *s, int include_removed, sx_member_fn f
 typedef int (*sx_prefix_fn)(void *ctx, int64_t member_id, const struct sx_prefix *p);
 int sx_store_prefix_each(struct sx_store *s, sx_prefix_fn fn, void *ctx);
 
+/* ------------------------------------------------------------ reports */
+
+#define SX_REPORT_ID_LEN 26      /* "r" + 25 lower-case base32 characters */
+#define SX_CLIENT_ID_MAX 128     /* a submitter's own message id */
+
+enum sx_report_state {
+	SX_REPORT_READY = 0,        /* distributable (subject to policy) */
+	SX_REPORT_QUARANTINED = 1,  /* stored for the operator, sent to no one */
+};
+
+/* What intake stores for one report; every pointer is borrowed. */
+struct sx_report_new {
+	int64_t received_ms;
+	int source;                 /* enum sx_source_kind (mail/pipeline.h) */
+	unsigned consent;           /* consent bits */
+	int64_t submitter;          /* member id, 0 for sprexctl ingest */
+	const char *client_msg_id;  /* idempotency key with submitter, or NULL */
+	enum sx_report_state state;
+	const char *reason;         /* quarantine reason or NULL */
+	const char *source_ip;      /* text, or NULL when unknown */
+	unsigned source_port;
+	int64_t isp;                /* member id, 0 when none */
+	unsigned flags;             /* violation flag bits */
+	unsigned categories;        /* category bits */
+	const char *evidence_json;  /* JSON array of the flags' evidence */
+	const char *manifest_json;  /* JSON array of the redaction manifest */
+	unsigned redactions;        /* identifiers removed */
+	const char *subject;        /* decoded subject of the redacted mail, UTF-8 */
+	const char *sha256;         /* hex of the stored mail */
+	const uint8_t *mail;        /* the de-personalized mail */
+	size_t mail_len;
+};
+
+/* A stored report's metadata (the mail is fetched separately). */
+struct sx_report_row {
+	int64_t seq;
+	char id[SX_REPORT_ID_LEN + 1];
+	int64_t received_ms;
+	int source;
+	unsigned consent;
+	char submitter[SX_NAME_MAX];   /* "" for sprexctl ingest */
+	char client_msg_id[SX_CLIENT_ID_MAX + 1];
+	enum sx_report_state state;
+	char reason[256];
+	char source_ip[48];
+	unsigned source_port;
+	char isp[SX_NAME_MAX];         /* "" when none */
+	int64_t isp_id;
+	unsigned flags;
+	unsigned categories;
+	unsigned redactions;
+	char subject[256];
+	char sha256[65];
+	size_t mail_len;
+};
+
+/*
+ * Stores a report in its own transaction (or the caller's, see
+ * sx_store_batch_begin) and assigns the next seq and a new report id. With
+ * submitter and client_msg_id set, a second add of the same pair stores
+ * nothing and returns the first one's seq and id with *duplicate = 1.
+ * A seq is never issued twice, not even after its report was deleted; an id
+ * is "r" and 25 lower-case base32 characters (125 bits from RAND_bytes) and
+ * never changes. reason is given exactly for quarantined reports, consent
+ * only for public ones; mail_len > 0; text fields must fit sx_report_row.
+ * Returns 0, SX_EBUSY (try again later), SX_EINVAL (reason in errmsg),
+ * SX_EPERM (read-only), SX_EIO, SX_ENOMEM, SX_EDB. Inside a batch a failed
+ * add leaves the batch open and the adds before it in place.
+ */
+int sx_store_report_add(struct sx_store *s, const struct sx_report_new *r, int64_t *seq,
+			char id[SX_REPORT_ID_LEN + 1], int *duplicate);
+/* Group commit: adds between begin and commit share one transaction (one
+ * fsync); nothing but sx_store_report_add and reads may run in between.
+ * Returns as sx_store_tx_begin / commit; begin inside a batch is SX_EINVAL.
+ * A batch whose transaction SQLite had to abort (I/O error, disk full)
+ * fails every later add and the commit with SX_EDB: roll it back. */
+int sx_store_batch_begin(struct sx_store *s);
+int sx_store_batch_commit(struct sx_store *s);
+/* Ends the batch, discarding its adds; no batch open is fine. */
+void sx_store_batch_rollback(struct sx_store *s);
+/* Looks a report up by id. Returns 0, SX_ENOTFOUND, SX_EBUSY or SX_EDB. */
+int sx_store_report_get(struct sx_store *s, const char *id, struct sx_report_row *out);
+/* Looks up the report a submitter stored under its client_msg_id (the
+ * idempotency check before the pipeline runs). Returns 0, SX_ENOTFOUND,
+ * SX_EINVAL (submitter 0 or no client id), SX_EBUSY or SX_EDB. */
+int sx_store_report_by_client(struct sx_store *s, int64_t submitter, const char *client_msg_id,
+			      struct sx_report_row *out);
+/* Copies the stored mail of report id into a malloc'ed buffer (*mail, *len;
+ * the caller frees). Returns 0 or SX_ENOTFOUND / SX_ENOMEM / SX_EDB. */
+int sx_store_report_mail(struct sx_store *s, const char *id, uint8_t **mail, size_t *len);
+/* Fetches the evidence and manifest JSON of report id:
+ * *evidence and *manifest are malloc'ed NUL-terminated strings the caller
+ * frees (both NULL on failure). Returns 0, SX_ENOTFOUND, SX_ENOMEM, SX_EDB. */
+int sx_store_report_json(struct sx_store *s, const char *id, char **evidence, char **manifest);
+/* Walks reports with seq > after in seq order, only those in state (or all
+ * when state < 0), at most limit (0: no limit). fn returning non-zero stops
+ * the walk and that value is returned; fn must not walk reports again
+ * (SX_EINVAL), it may look reports up. */
+typedef int (*sx_report_fn)(void *ctx, const struct sx_report_row *r);
+int sx_store_report_each(struct sx_store *s, int64_t after, int state, size_t limit,
+			 sx_report_fn fn, void *ctx);
+/* Highest seq stored, 0 when none. Returns 0 or SX_EBUSY / SX_EDB. */
+int sx_store_head_seq(struct sx_store *s, int64_t *seq);
+/* Non-zero when id has the form of a report id (SX_REPORT_ID_LEN). */
+int sx_report_id_ok(const char *id);
+/* Name of a report state as printed: "ready", "quarantined". */
+const char *sx_report_state_name(enum sx_report_state st);
+
 /* Role names as used on the command line and in docs. */
 const char *sx_role_name(enum sx_role r);
 /* Parses a role name; returns SX_ROLE_NONE when unknown. */

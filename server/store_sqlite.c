@@ -61,6 +61,39 @@ static const struct sx_migration migrations[] = {
 	  "	len INTEGER NOT NULL CHECK (len BETWEEN 0 AND 128),\n"
 	  "	PRIMARY KEY (member_id, addr, len)\n"
 	  ") WITHOUT ROWID;\n" },
+	/* 2: reports. AUTOINCREMENT: seq is the cursor every feed resumes from,
+	 * so a purged seq must never be issued again. NULL submitters (sprexctl
+	 * ingest) are distinct for UNIQUE, so only submitters are idempotent. */
+	{ "CREATE TABLE reports (\n"
+	  "	seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	  "	id TEXT UNIQUE NOT NULL CHECK (length(id) = 26 AND substr(id, 1, 1) = 'r'\n"
+	  "		AND NOT substr(id, 2) GLOB '*[^a-z2-7]*'),\n"
+	  "	received_ms INTEGER NOT NULL CHECK (received_ms > 0),\n"
+	  "	source INTEGER NOT NULL CHECK (source IN (1, 2, 3)),\n"
+	  "	consent INTEGER NOT NULL DEFAULT 0 CHECK (consent BETWEEN 0 AND 7\n"
+	  "		AND (source = 1 OR consent = 0)),\n"
+	  "	submitter INTEGER REFERENCES members (id),\n"
+	  "	client_msg_id TEXT CHECK (length(CAST(client_msg_id AS BLOB)) BETWEEN 1 AND 128),\n"
+	  "	state INTEGER NOT NULL CHECK (state IN (0, 1)),\n"
+	  "	reason TEXT CHECK (length(CAST(reason AS BLOB)) BETWEEN 1 AND 255),\n"
+	  "	source_ip TEXT CHECK (length(CAST(source_ip AS BLOB)) BETWEEN 2 AND 47),\n"
+	  "	source_port INTEGER NOT NULL DEFAULT 0 CHECK (source_port BETWEEN 0 AND 65535),\n"
+	  "	isp INTEGER REFERENCES members (id),\n"
+	  "	flags INTEGER NOT NULL DEFAULT 0 CHECK (flags >= 0),\n"
+	  "	categories INTEGER NOT NULL DEFAULT 0 CHECK (categories >= 0),\n"
+	  "	evidence TEXT NOT NULL DEFAULT '[]',\n"
+	  "	manifest TEXT NOT NULL DEFAULT '[]',\n"
+	  "	redactions INTEGER NOT NULL DEFAULT 0 CHECK (redactions >= 0),\n"
+	  "	subject TEXT NOT NULL DEFAULT '' CHECK (length(CAST(subject AS BLOB)) <= 255),\n"
+	  "	sha256 TEXT NOT NULL CHECK (length(sha256) = 64\n"
+	  "		AND NOT sha256 GLOB '*[^0-9a-f]*'),\n"
+	  "	mail BLOB NOT NULL CHECK (typeof(mail) = 'blob' AND length(mail) > 0),\n"
+	  "	UNIQUE (submitter, client_msg_id),\n"
+	  "	CHECK ((state = 1) = (reason IS NOT NULL))\n"
+	  ");\n"
+	  "CREATE INDEX reports_received ON reports (received_ms);\n"
+	  /* Quarantine listings walk one state in seq order. */
+	  "CREATE INDEX reports_state ON reports (state, seq);\n" },
 };
 
 #define SX_STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -27,6 +27,14 @@ enum sx_stmt {
 	SX_STMT_PREFIX_INSERT,
 	SX_STMT_PREFIX_DROP,
 	SX_STMT_PREFIX_EACH,
+	SX_STMT_REPORT_INSERT,
+	SX_STMT_REPORT_BY_CLIENT,
+	SX_STMT_REPORT_GET,
+	SX_STMT_REPORT_MAIL,
+	SX_STMT_REPORT_JSON,
+	SX_STMT_REPORT_EACH,
+	SX_STMT_REPORT_EACH_STATE,
+	SX_STMT_REPORT_HEAD,
 	SX_STMT_COUNT
 };
 
@@ -37,6 +45,7 @@ struct sx_store {
 	sqlite3 *db;
 	int version;                    /* schema version after open */
 	int readonly;
+	int batch;                      /* inside sx_store_batch_begin .. commit */
 	sqlite3_stmt *stmt[SX_STMT_COUNT];
 	char errmsg[SX_STORE_ERRMSG_MAX];
 };

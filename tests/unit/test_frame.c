@@ -558,6 +558,7 @@ static void expect_bad_body(const uint8_t *body, size_t n, int want)
 	assert_int_equal(used, SX_FRAME_HDR + n);
 	assert_null(f);
 	assert_null(d.body);
+	assert_int_equal(d.bad_len, n);
 	assert_int_equal(sx_fdec_feed(&d, b, SX_FRAME_HDR + n, &used, &f), want);
 	assert_int_equal(used, 0);
 	sx_fdec_finish(&d);
@@ -653,6 +654,7 @@ struct need {
 	size_t live, peak;
 };
 
+/* The per-allocation header frame.c charges along with each request. */
 union alloc_hdr {
 	size_t size;
 	max_align_t align;
@@ -726,6 +728,8 @@ static void test_budget_edge(void **state)
 	assert_non_null(b);
 	size_t edge = first_over_budget(b);
 	assert_true(edge > 1 && edge < 30000);
+	/* The first frame refused is small: about 4 KB. */
+	assert_true(empty_ranges(b, edge) < 8192);
 	for (size_t n = edge - 3; n <= edge + 3; n++) {
 		size_t len = empty_ranges(b, n), need = need_of(b, len);
 		Sprex__Frame *f;

@@ -1,9 +1,9 @@
 /*
  * test_tlse.c: the TLS engine and contexts, two engines joined in memory.
  *
- * A throw-away PKI is made at start in a mkdtemp() directory with the OpenSSL
- * API: two unrelated CAs, a server certificate, client certificates (one of
- * them revoked), a current CRL, an expired CRL and a CRL from the other CA.
+ * The throw-away PKI (testpki.h) is made once for the group: two unrelated
+ * CAs, a server certificate, client certificates (one of them revoked), a
+ * current CRL, an expired CRL and a CRL from the other CA.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,17 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
 #include "err.h"
 #include "tlsctx.h"
+#include "testpki.h"
 #include "tlse.h"
 
 /* ---- allocation accounting (OpenSSL's allocations only) ---- */
@@ -80,278 +77,39 @@ static void *count_realloc(void *q, size_t n, const char *file, int line)
 
 /* ---- test PKI ---- */
 
-#define PATHLEN 512
-
-static struct {
-	char dir[PATHLEN];
-	char ca[PATHLEN], ca2[PATHLEN];
-	char srv_crt[PATHLEN], srv_key[PATHLEN];
-	char cli_crt[PATHLEN], cli_key[PATHLEN];
-	char rev_crt[PATHLEN], rev_key[PATHLEN];
-	char oth_crt[PATHLEN], oth_key[PATHLEN];
-	char crl[PATHLEN], crl_old[PATHLEN], crl_oth[PATHLEN];
-	char crl_future[PATHLEN], crl_nonext[PATHLEN];
-	char chain[PATHLEN], enc_key[PATHLEN];
-	char junk[PATHLEN], missing[PATHLEN];
-	SSL_CTX *sctx, *cctx;
-} P;
-
-enum kind { CA, SERVER, CLIENT };
-
-static void set_path(char *dst, const char *name)
-{
-	assert_true(snprintf(dst, PATHLEN, "%s/%s", P.dir, name) < PATHLEN);
-}
-
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx_nodb(&v);
-	X509V3_set_ctx(&v, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &v, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-/* issuer NULL makes a self-signed certificate. */
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
-		       long serial, enum kind kind)
-{
-	X509 *x = X509_new();
-	X509_NAME *name;
-
-	assert_non_null(x);
-	assert_int_equal(X509_set_version(x, 2), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
-	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
-	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400));
-	assert_int_equal(X509_set_pubkey(x, key), 1);
-	name = X509_get_subject_name(x);
-	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-						    (const unsigned char *)cn, -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(x, issuer != NULL ?
-					      X509_get_subject_name(issuer) : name), 1);
-	if (issuer == NULL) {
-		issuer = x;
-		ikey = key;
-	}
-	switch (kind) {
-	case CA:
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
-		add_ext(x, issuer, NID_subject_key_identifier, "hash");
-		break;
-	case SERVER:
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
-		add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
-		add_ext(x, issuer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1");
-		add_ext(x, issuer, NID_authority_key_identifier, "keyid");
-		break;
-	case CLIENT:
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
-		add_ext(x, issuer, NID_ext_key_usage, "clientAuth");
-		add_ext(x, issuer, NID_authority_key_identifier, "keyid");
-		break;
-	}
-	assert_true(X509_sign(x, ikey, EVP_sha256()) > 0);
-	return x;
-}
-
-static void write_cert(const char *path, X509 *x)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-/* pass non-NULL writes the key encrypted. */
-static void write_key(const char *path, EVP_PKEY *k, const char *pass)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(PEM_write_PrivateKey(f, k, pass != NULL ? EVP_aes_128_cbc() : NULL,
-					      (const unsigned char *)pass,
-					      pass != NULL ? (int)strlen(pass) : 0, NULL, NULL), 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void set_time(X509_CRL *crl, long offset, int next)
-{
-	ASN1_TIME *t = ASN1_TIME_adj(NULL, time(NULL), 0, offset);
-
-	assert_non_null(t);
-	assert_int_equal(next ? X509_CRL_set1_nextUpdate(crl, t)
-			      : X509_CRL_set1_lastUpdate(crl, t), 1);
-	ASN1_TIME_free(t);
-}
-
-/* A CRL by ca valid over [now+last, now+next] (next 0: no nextUpdate),
- * revoking victim if set. */
-static void write_crl(const char *path, X509 *ca, EVP_PKEY *cakey, X509 *victim,
-		      long last, long next)
-{
-	X509_CRL *crl = X509_CRL_new();
-	X509_REVOKED *r;
-	ASN1_TIME *t;
-	FILE *f;
-
-	assert_non_null(crl);
-	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
-	assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), 1);
-	set_time(crl, last, 0);
-	if (next != 0)
-		set_time(crl, next, 1);
-	if (victim != NULL) {
-		r = X509_REVOKED_new();
-		t = ASN1_TIME_adj(NULL, time(NULL), 0, -60);
-		assert_non_null(r);
-		assert_non_null(t);
-		assert_int_equal(X509_REVOKED_set_serialNumber(r,
-						X509_get_serialNumber(victim)), 1);
-		assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
-		ASN1_TIME_free(t);
-		assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
-	}
-	assert_int_equal(X509_CRL_sort(crl), 1);
-	assert_true(X509_CRL_sign(crl, cakey, EVP_sha256()) > 0);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509_CRL(f, crl), 1);
-	assert_int_equal(fclose(f), 0);
-	X509_CRL_free(crl);
-}
-
-/* Makes a leaf of kind under ca and writes it with its key. */
-static X509 *leaf(const char *cn, long serial, enum kind kind, X509 *ca, EVP_PKEY *cakey,
-		  const char *crt, const char *keypath)
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x;
-
-	assert_non_null(k);
-	x = make_cert(cn, k, ca, cakey, serial, kind);
-	write_cert(crt, x);
-	write_key(keypath, k, NULL);
-	if (kind == SERVER)
-		write_key(P.enc_key, k, "secret");
-	EVP_PKEY_free(k);
-	return x;
-}
-
-static void make_pki(void)
-{
-	EVP_PKEY *cak = EVP_EC_gen("P-256"), *ca2k = EVP_EC_gen("P-256");
-	X509 *ca, *ca2, *srv, *x, *rev;
-	FILE *f;
-
-	assert_non_null(cak);
-	assert_non_null(ca2k);
-	ca = make_cert("sprex test CA", cak, NULL, NULL, 1, CA);
-	ca2 = make_cert("unrelated CA", ca2k, NULL, NULL, 1, CA);
-	write_cert(P.ca, ca);
-	write_cert(P.ca2, ca2);
-	srv = leaf("localhost", 2, SERVER, ca, cak, P.srv_crt, P.srv_key);
-	X509_free(leaf("member-1", 10, CLIENT, ca, cak, P.cli_crt, P.cli_key));
-	rev = leaf("member-2", 11, CLIENT, ca, cak, P.rev_crt, P.rev_key);
-	x = leaf("stranger", 12, CLIENT, ca2, ca2k, P.oth_crt, P.oth_key);
-	write_crl(P.crl, ca, cak, rev, -3600, 86400);
-	write_crl(P.crl_old, ca, cak, rev, -2 * 86400, -86400);
-	write_crl(P.crl_oth, ca2, ca2k, x, -3600, 86400);
-	write_crl(P.crl_future, ca, cak, rev, 3600, 86400);
-	write_crl(P.crl_nonext, ca, cak, rev, -3600, 0);
-	f = fopen(P.chain, "w");        /* leaf followed by its CA */
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, srv), 1);
-	assert_int_equal(PEM_write_X509(f, ca), 1);
-	assert_int_equal(fclose(f), 0);
-	f = fopen(P.junk, "w");
-	assert_non_null(f);
-	fputs("this is not PEM\n", f);
-	assert_int_equal(fclose(f), 0);
-	X509_free(x);
-	X509_free(rev);
-	X509_free(srv);
-	X509_free(ca);
-	X509_free(ca2);
-	EVP_PKEY_free(cak);
-	EVP_PKEY_free(ca2k);
-}
+static struct sx_testpki P;
+static SSL_CTX *srv_ctx, *cli_ctx;
 
 static SSL_CTX *server_ctx(const char *crl)
 {
-	struct sx_tls_opts o = { P.srv_crt, P.srv_key, P.ca, crl };
-	char err[256];
-	SSL_CTX *ctx = NULL;
+	SSL_CTX *ctx;
 
-	if (sx_tlsctx_server(&o, &ctx, err, sizeof err) != 0)
-		fail_msg("server ctx: %s", err);
+	sx_testpki_server_ctx(&P, crl, &ctx);
 	return ctx;
 }
 
 static SSL_CTX *client_ctx(const char *crt, const char *key)
 {
-	struct sx_tls_opts o = { crt, key, P.ca, NULL };
-	char err[256];
-	SSL_CTX *ctx = NULL;
+	SSL_CTX *ctx;
 
-	if (sx_tlsctx_client(&o, &ctx, err, sizeof err) != 0)
-		fail_msg("client ctx: %s", err);
+	sx_testpki_client_ctx(&P, crt, key, &ctx);
 	return ctx;
 }
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(P.dir, sizeof P.dir, "%s/sprex-tlse-XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (mkdtemp(P.dir) == NULL)
+	if (sx_testpki_init(&P, "tlse") != 0)
 		return -1;
-	set_path(P.ca, "ca.pem");
-	set_path(P.ca2, "ca2.pem");
-	set_path(P.srv_crt, "server.pem");
-	set_path(P.srv_key, "server.key");
-	set_path(P.cli_crt, "client.pem");
-	set_path(P.cli_key, "client.key");
-	set_path(P.rev_crt, "revoked.pem");
-	set_path(P.rev_key, "revoked.key");
-	set_path(P.oth_crt, "other.pem");
-	set_path(P.oth_key, "other.key");
-	set_path(P.crl, "crl.pem");
-	set_path(P.crl_old, "crl-expired.pem");
-	set_path(P.crl_oth, "crl-other.pem");
-	set_path(P.crl_future, "crl-future.pem");
-	set_path(P.crl_nonext, "crl-nonext.pem");
-	set_path(P.chain, "chain.pem");
-	set_path(P.enc_key, "server-enc.key");
-	set_path(P.junk, "junk.pem");
-	set_path(P.missing, "missing.pem");
-	make_pki();
-	P.sctx = server_ctx(P.crl);
-	P.cctx = client_ctx(P.cli_crt, P.cli_key);
+	srv_ctx = server_ctx(P.crl);
+	cli_ctx = client_ctx(P.cli_crt, P.cli_key);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	const char *files[] = { P.ca, P.ca2, P.srv_crt, P.srv_key, P.cli_crt, P.cli_key,
-				P.rev_crt, P.rev_key, P.oth_crt, P.oth_key, P.crl, P.crl_old,
-				P.crl_oth, P.crl_future, P.crl_nonext, P.chain, P.enc_key,
-				P.junk };
-	size_t i;
-
-	SSL_CTX_free(P.sctx);
-	SSL_CTX_free(P.cctx);
-	for (i = 0; i < sizeof files / sizeof files[0]; i++)
-		unlink(files[i]);
-	return rmdir(P.dir);
+	SSL_CTX_free(srv_ctx);
+	SSL_CTX_free(cli_ctx);
+	return sx_testpki_finish(&P);
 }
 
 /* A client context built by hand, for setups sx_tlsctx_client refuses to make. */
@@ -442,7 +200,7 @@ static void pair_handshake(struct pair *pp)
 
 static void pair_up(struct pair *pp, const char *host)
 {
-	pair_open(pp, P.cctx, P.sctx, host);
+	pair_open(pp, cli_ctx, srv_ctx, host);
 	pair_handshake(pp);
 	if (pp->cr != 1 || pp->sr != 1)
 		fail_msg("handshake: client %d (%s), server %d (%s)", pp->cr,
@@ -579,7 +337,7 @@ static void test_one_byte(void **state)
 	struct pair pp;
 	int i;
 
-	pair_open(&pp, P.cctx, P.sctx, "localhost");
+	pair_open(&pp, cli_ctx, srv_ctx, "localhost");
 	for (i = 0; i < 8 && (pp.cr != 1 || pp.sr != 1); i++) {
 		if (pp.cr == 0)
 			pp.cr = sx_tlse_handshake(pp.c);
@@ -708,7 +466,7 @@ static void test_truncation(void **state)
 	pair_close(&pp);
 
 	/* Cut during the handshake. */
-	pair_open(&pp, P.cctx, P.sctx, "localhost");
+	pair_open(&pp, cli_ctx, srv_ctx, "localhost");
 	assert_int_equal(sx_tlse_handshake(pp.c), 0);
 	pump(pp.c, pp.s);
 	assert_int_equal(sx_tlse_eof(pp.s), SX_ETRUNC);
@@ -723,7 +481,7 @@ static void expect_refused(SSL_CTX *cctx, const char *what, const char *want)
 	size_t got;
 	struct pair pp;
 
-	pair_open(&pp, cctx, P.sctx, "localhost");
+	pair_open(&pp, cctx, srv_ctx, "localhost");
 	pair_handshake(&pp);
 	print_message("    %-22s server: %s\n", what, sx_tlse_errstr(pp.s));
 	assert_int_equal(pp.sr, SX_ETLS);
@@ -786,7 +544,7 @@ static void test_expired_crl_at_handshake(void **state)
 	assert_int_equal(X509_STORE_add_crl(st, crl), 1);
 	assert_int_equal(X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK), 1);
 	X509_CRL_free(crl);
-	pair_open(&pp, P.cctx, s, "localhost");
+	pair_open(&pp, cli_ctx, s, "localhost");
 	pair_handshake(&pp);
 	assert_int_equal(pp.sr, SX_ETLS);
 	assert_non_null(strstr(sx_tlse_errstr(pp.s), "CRL has expired"));
@@ -862,7 +620,7 @@ static void test_chain_file(void **state)
 	assert_int_equal(sx_tlsctx_server(&o, &s, err, sizeof err), 0);
 	assert_int_equal(SSL_CTX_get0_chain_certs(s, &chain), 1);
 	assert_int_equal(sk_X509_num(chain), 1);
-	pair_open(&pp, P.cctx, s, "localhost");
+	pair_open(&pp, cli_ctx, s, "localhost");
 	pair_handshake(&pp);
 	assert_int_equal(pp.cr, 1);
 	assert_int_equal(pp.sr, 1);
@@ -879,7 +637,7 @@ static void test_client_requires_alpn(void **state)
 	assert_non_null(s);
 	assert_int_equal(SSL_CTX_use_certificate_file(s, P.srv_crt, SSL_FILETYPE_PEM), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey_file(s, P.srv_key, SSL_FILETYPE_PEM), 1);
-	pair_open(&pp, P.cctx, s, "localhost");
+	pair_open(&pp, cli_ctx, s, "localhost");
 	pair_handshake(&pp);
 	assert_int_equal(pp.cr, SX_ETLS);
 	assert_int_equal(sx_tlse_state(pp.c), SX_TLSE_FAILED);
@@ -905,7 +663,7 @@ static void test_host_check(void **state)
 	pair_up(&pp, NULL);     /* no name to check: the CA alone decides */
 	pair_close(&pp);
 
-	pair_open(&pp, P.cctx, P.sctx, "wrong.example");
+	pair_open(&pp, cli_ctx, srv_ctx, "wrong.example");
 	pair_handshake(&pp);
 	print_message("    client: %s\n", sx_tlse_errstr(pp.c));
 	assert_int_equal(pp.cr, SX_ETLS);
@@ -913,7 +671,7 @@ static void test_host_check(void **state)
 	assert_int_equal(pp.sr, SX_ETLS);       /* it got the alert */
 	pair_close(&pp);
 
-	pair_open(&pp, P.cctx, P.sctx, "127.0.0.2");
+	pair_open(&pp, cli_ctx, srv_ctx, "127.0.0.2");
 	pair_handshake(&pp);
 	assert_int_equal(pp.cr, SX_ETLS);
 	assert_non_null(strstr(sx_tlse_errstr(pp.c), "IP address mismatch"));
@@ -942,7 +700,7 @@ static int tickets_from(SSL_CTX *sctx, int *resumable)
 	struct pair pp;
 	int n = 0;
 
-	pair_open(&pp, P.cctx, sctx, "localhost");
+	pair_open(&pp, cli_ctx, sctx, "localhost");
 	SSL_set_msg_callback(sx_tlse_ssl(pp.c), count_tickets);
 	SSL_set_msg_callback_arg(sx_tlse_ssl(pp.c), &n);
 	pair_handshake(&pp);
@@ -961,7 +719,7 @@ static void test_no_tickets(void **state)
 	SSL_CTX *plain = SSL_CTX_new(TLS_server_method());
 	int resumable;
 
-	assert_int_equal(tickets_from(P.sctx, &resumable), 0);
+	assert_int_equal(tickets_from(srv_ctx, &resumable), 0);
 	assert_false(resumable);
 
 	/* The counter works: a stock server hands out its default two. */
@@ -1004,7 +762,7 @@ static void test_misuse(void **state)
 	struct pair pp;
 
 	sx_tlse_destroy(NULL);
-	pair_open(&pp, P.cctx, P.sctx, "localhost");
+	pair_open(&pp, cli_ctx, srv_ctx, "localhost");
 	/* Before the handshake: nothing to read, nothing can be written. */
 	assert_int_equal(sx_tlse_read(pp.s, buf, sizeof buf, &got), SX_EAGAIN);
 	assert_int_equal(sx_tlse_write(pp.s, buf, 1), SX_EAGAIN);

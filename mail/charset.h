@@ -1,0 +1,32 @@
+/*
+ * charset.h: character set conversion through iconv, with the aliases
+ * Japanese mail needs (Shift_JIS is read as CP932, ISO-2022-JP as
+ * ISO-2022-JP-2 which decodes every variant seen in the wild, EUC-JP,
+ * UTF-8, ISO-8859-*, Windows-125x).
+ */
+#ifndef SX_CHARSET_H
+#define SX_CHARSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* The iconv name sprex uses for a MIME charset label (case-insensitive), or
+ * NULL when the label is unknown. */
+const char *sx_charset_iconv_name(const char *label);
+
+/* Converts in (in charset label) to UTF-8 appended to out. Invalid sequences
+ * become U+FFFD and are counted in *bad (may be NULL). Returns 0, SX_EINVAL
+ * (unknown charset), SX_ETOOBIG, SX_ENOMEM. */
+int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
+		       size_t *bad);
+
+/* Converts UTF-8 to charset label. Returns 0, SX_EINVAL (unknown charset or
+ * a character the charset cannot hold), SX_ETOOBIG, SX_ENOMEM. */
+int sx_charset_from_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out);
+
+/* Non-zero when n bytes are valid UTF-8. */
+int sx_utf8_valid(const uint8_t *in, size_t n);
+
+#endif

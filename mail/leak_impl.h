@@ -1,0 +1,134 @@
+/*
+ * leak_impl.h: what leak.c (the walk over a message) and leak_views.c (the
+ * views of one byte string and the search in them) share; not an API.
+ *
+ * Nothing here is shared with the redactor: the leak check is a second,
+ * independent reading of the redacted mail, and only the low-level decoders
+ * (codec.h, charset.h, mime.h) are common to both.
+ */
+#ifndef SX_LEAK_IMPL_H
+#define SX_LEAK_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ident.h"
+
+/* Total bytes of views examined per message: this many times the mail ... */
+#define LK_WORK_FACTOR 32u
+/* ... plus this much, so a small mail with many encodings is not refused. */
+#define LK_WORK_FLOOR ((size_t)1 << 20)
+/* Shortest run of base64 characters decoded as a token (DESIGN §2). */
+#define LK_TOKEN_MIN 12u
+/* Token levels: a token, and a token inside a decoded token, no deeper. */
+#define LK_TOKEN_DEPTH 2u
+/* Shortest needle searched where only long ones are (raw base64 text, the
+ * whole message): shorter strings occur there by chance. */
+#define LK_LONG_MIN 8u
+/* Shortest line taken as base64 text when it holds nothing else. */
+#define LK_B64_LINE 40u
+/* Shortest needle in another encoding than UTF-8 (CP932 "林" is two bytes,
+ * which random binary holds every few kilobytes). */
+#define LK_ENC_MIN 4u
+/* Encoded message parts (message/rfc822 in base64 or quoted-printable)
+ * opened inside each other. */
+#define LK_NEST_MAX 8u
+/* Longest label (field name, media type, charset) quoted in a reason. */
+#define LK_LABEL_MAX 80u
+
+/* How an identifier is spelled as a needle. */
+enum lk_form {
+	LK_F_UTF8 = 0,  /* as stored, ASCII lower case */
+	LK_F_FOLDED,    /* full-width ASCII and U+3000 folded to ASCII */
+	LK_F_CP932,
+	LK_F_EUCJP,
+	LK_F_JIS,       /* ISO-2022-JP from its first escape, without the final ESC ( B */
+	LK_F_UTF16LE,
+	LK_F_UTF16BE,
+};
+
+struct lk_needle {
+	const uint8_t *s;  /* lower case (ASCII letters), in the automaton's store */
+	size_t n;
+	uint16_t ident;    /* index in the sx_idset */
+	uint8_t form;      /* enum lk_form */
+	uint8_t whole;     /* short identifier: whole words only */
+};
+
+/* Aho-Corasick over every needle; transitions of inner nodes in a hash. */
+struct lk_ac {
+	struct lk_needle *nd;
+	size_t nnd;
+	size_t maxlen;     /* longest needle */
+	uint8_t *store;
+	uint32_t nnodes;
+	uint32_t root[256];
+	uint32_t *fail;
+	uint32_t *dict;    /* nearest node on the failure chain ending a needle, 0 none */
+	int32_t *term;     /* needle ending here, -1 none */
+	uint32_t *first;   /* first child (0 none), for the breadth-first pass */
+	uint32_t *sib;     /* next sibling */
+	uint8_t *label;    /* byte leading to the node */
+	uint64_t *hkey;    /* (node << 8 | byte) + 1, 0 empty */
+	uint32_t *hval;
+	size_t hmask;
+};
+
+/* What lk_view does with a byte string besides searching it. */
+enum {
+	LK_V_TOKENS = 1u << 0,   /* decode base64 runs */
+	LK_V_DERIVE = 1u << 1,   /* URL escapes, HTML references, both orders */
+	LK_V_CONVERT = 1u << 2,  /* from the declared charset and the Japanese ones */
+	LK_V_HTML = 1u << 3,     /* with DERIVE: also the rendered text (tags removed) */
+	LK_V_LONGONLY = 1u << 4, /* search needles of LK_LONG_MIN bytes or more only */
+};
+
+struct lk_ctx {
+	const struct sx_idset *ids;
+	struct lk_ac ac;
+	size_t work, work_max;
+	int found;               /* an identifier was found: stop */
+	int over;                /* the work bound was passed: stop */
+	int undecodable;         /* a reason is in why (the first one wins) */
+	char *why;
+	size_t whylen;
+	char loc[224];           /* "part 1.2 body", "top-level header To" */
+	char chain[192];         /* the decodings of the current view */
+	size_t clen;
+	const char *charset;     /* declared charset of the current part, "" none */
+	unsigned nest;
+	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
+};
+
+/* ---- leak_views.c ---- */
+
+/* Builds the needles of every identifier in ids and their automaton. */
+int sx_lk_ac_init(struct lk_ac *ac, const struct sx_idset *ids);
+void sx_lk_ac_finish(struct lk_ac *ac);
+
+/*
+ * Examines p (n bytes) as one view named step (appended to the chain) and,
+ * as flags ask, every view derived from it. Sets x->found or x->over and
+ * fills why when it stops; returns 0 or SX_ENOMEM.
+ */
+int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
+	       unsigned tdepth);
+
+/* Records an undecodable part (the first reason is kept); never stops the
+ * search, since a found identifier says more. */
+void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Copies label (n bytes) into out when it is short printable ASCII holding
+ * no identifier; otherwise a neutral word. Reasons quote labels from the
+ * mail itself, which must not carry a value into them. */
+void sx_lk_label(const struct lk_ctx *x, const uint8_t *label, size_t n, char *out,
+		 size_t outlen);
+
+/* Character classes the walk also needs. */
+int sx_lk_b64block(const uint8_t *p, size_t n);
+int sx_lk_looks_b64(const uint8_t *p, size_t n);
+int sx_lk_looks_qp(const uint8_t *p, size_t n);
+int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
+
+#endif

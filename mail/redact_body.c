@@ -1,0 +1,272 @@
+/*
+ * redact_body.c: the body of a leaf part. Text goes through two layers,
+ * transfer encoding (redact_cte.c) and charset (redact_charset.c), and is
+ * searched in all its views; an attached message the parser left closed is
+ * opened and redacted as a message of its own; anything else is only
+ * inspected (redact_binary.c).
+ */
+#include <string.h>
+
+#include "codec.h"
+#include "err.h"
+#include "redact_impl.h"
+
+/* ---- the part ---- */
+
+/* Text to a reader: text, message other than an attached message, and a
+ * "multipart" the parser could not split (no boundary). */
+static int is_text(const struct sx_part *p)
+{
+	return strcmp(p->type, "text") == 0 || (strcmp(p->type, "message") == 0 && !p->is_message) ||
+	       strcmp(p->type, "multipart") == 0;
+}
+
+/* Decodes a whole body by its transfer encoding. */
+static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struct sx_buf *d)
+{
+	switch (p->cte) {
+	case SX_CTE_BASE64:
+		return sx_b64_decode(e, n, 0, d, NULL);
+	case SX_CTE_QP:
+		return sx_qp_decode(e, n, d, NULL);
+	default:
+		return sx_buf_append(d, e, n);
+	}
+}
+
+/* Text through its layers, body e read in transfer encoding cte: appends
+ * edits of e to out. */
+static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const uint8_t *e,
+		     size_t n, struct rx_edits *out)
+{
+	struct rx_layer cte_l, cs;
+	struct rx_cte cti;
+	struct rx_charset csi;
+	struct rx_edits t, m;
+	int rc = 0, has_cte = 0, has_cs = 0;
+	const uint8_t *d = e;
+	size_t dn = n;
+
+	sx_rx_layer_init(&cte_l, e, n, x->scratch);
+	sx_rx_edits_init(&t);
+	sx_rx_edits_init(&m);
+	memset(&cti, 0, sizeof cti);
+	memset(&csi, 0, sizeof csi);
+	if (cte == SX_CTE_QP || cte == SX_CTE_BASE64) {
+		rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
+		has_cte = 1;
+		d = sx_buf_head(&cte_l.c);
+		dn = sx_buf_used(&cte_l.c);
+	}
+	sx_rx_layer_init(&cs, d, dn, x->scratch);
+	if (rc == 0) {
+		sx_rx_charset_pick(x, p, d, dn, csi.label, sizeof csi.label);
+		if (csi.label[0]) {
+			rc = sx_rx_charset_layer(x, d, dn, &cs, &csi);
+			if (rc == SX_EINVAL) {
+				sx_rx_unsure(x, "part %s: text cannot be read in charset %s", p->path,
+					     csi.label);
+				rc = 0;
+			} else {
+				has_cs = 1;
+			}
+		}
+	}
+	const uint8_t *txt = has_cs ? sx_buf_head(&cs.c) : d;
+	size_t tn = has_cs ? sx_buf_used(&cs.c) : dn;
+	if (rc == 0)
+		rc = sx_rx_text(x, txt, tn, &t);
+	if (rc == 0 && t.n > 0) {
+		sx_rx_edits_sort(&t);
+		if (has_cs) {
+			rc = sx_rx_lower(x, &cs, &t, &m);
+			sx_rx_edits_finish(&t);
+			t = m;
+			sx_rx_edits_init(&m);
+		}
+		if (rc == 0 && has_cte) {
+			rc = sx_rx_lower(x, &cte_l, &t, &m);
+			sx_rx_edits_finish(&t);
+			t = m;
+			sx_rx_edits_init(&m);
+		}
+	}
+	if (rc == 0)
+		rc = sx_rx_edits_move(out, &t);
+	sx_rx_edits_finish(&t);
+	sx_rx_edits_finish(&m);
+	sx_rx_layer_finish(&cs);
+	sx_rx_layer_finish(&cte_l);
+	return rc;
+}
+
+/* Passes over a guessed transfer encoding, each over what the passes before
+ * made of the body, until one changes nothing. */
+#define GUESS_ROUNDS 2
+
+/*
+ * A text body: read as labelled, then, when it looks quoted-printable or
+ * base64 without saying so, read that way too (readers and the leak check
+ * may), and its forms that cannot be rewritten inspected.
+ */
+static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
+		     struct rx_edits *out)
+{
+	static const enum sx_cte guesses[] = { SX_CTE_QP, SX_CTE_BASE64 };
+	struct rx_edits acc, more, both;
+	struct sx_buf cur, d;
+	int rc, changed = 1;
+
+	sx_rx_edits_init(&acc);
+	sx_buf_init(&cur, x->scratch);
+	sx_buf_init(&d, x->scratch);
+	rc = text_pass(x, p, p->cte, e, n, &acc);
+	for (int round = 0; rc == 0 && changed && round < GUESS_ROUNDS; round++) {
+		changed = 0;
+		for (size_t g = 0; g < 2 && rc == 0; g++) {
+			if (p->cte == guesses[g])
+				continue;
+			sx_rx_edits_sort(&acc);
+			sx_buf_reset(&cur, SIZE_MAX);
+			rc = sx_rx_apply(e, n, &acc, &cur);
+			const uint8_t *c = sx_buf_head(&cur);
+			size_t cn = sx_buf_used(&cur);
+			if (rc < 0 || !(guesses[g] == SX_CTE_QP ? sx_rx_looks_qp(c, cn) :
+							       sx_rx_looks_b64(c, cn)))
+				continue;
+			sx_rx_edits_init(&more);
+			sx_rx_edits_init(&both);
+			rc = text_pass(x, p, guesses[g], c, cn, &more);
+			if (rc == 0 && more.n > 0) {
+				sx_rx_edits_sort(&more);
+				rc = sx_rx_compose(x, e, n, &acc, &more, &both);
+				sx_rx_edits_finish(&acc);
+				acc = both;
+				sx_rx_edits_init(&both);
+				changed = 1;
+			}
+			sx_rx_edits_finish(&more);
+			sx_rx_edits_finish(&both);
+		}
+	}
+	/* what a reader sees of the result, for the forms nothing rewrites */
+	sx_rx_edits_sort(&acc);
+	sx_buf_reset(&cur, SIZE_MAX);
+	if (rc == 0)
+		rc = sx_rx_apply(e, n, &acc, &cur);
+	if (rc == 0)
+		rc = decode_all(p, sx_buf_head(&cur), sx_buf_used(&cur), &d);
+	if (rc == 0)
+		rc = sx_rx_text_forms(x, p, sx_buf_head(&d), sx_buf_used(&d));
+	if (rc == 0)
+		rc = sx_rx_edits_move(out, &acc);
+	sx_rx_edits_finish(&acc);
+	sx_buf_finish(&cur);
+	sx_buf_finish(&d);
+	return rc;
+}
+
+/* An attached message the parser left closed (transfer-encoded): opened,
+ * redacted as a message of its own, and encoded again whole. */
+static int message_body(struct rx_ctx *x, const struct sx_mail *m, const struct sx_part *p,
+			const uint8_t *e, size_t n, struct rx_edits *out)
+{
+	struct sx_buf d, nd, ne;
+	struct rx_edits sub;
+	int rc;
+
+	if (x->depth >= RX_DEPTH_MAX) {
+		sx_rx_unsure(x, "part %s: attached messages nested too deep", p->path);
+		return 0;
+	}
+	sx_buf_init(&d, x->scratch);
+	sx_buf_init(&nd, x->scratch);
+	sx_buf_init(&ne, x->scratch);
+	sx_rx_edits_init(&sub);
+	rc = decode_all(p, e, n, &d);
+	if (rc == 0) {
+		char err[128];
+		const char *path = x->path;
+		x->depth++;
+		rc = sx_rx_mail(x, sx_buf_head(&d), sx_buf_used(&d), &sub, err, sizeof err);
+		x->depth--;
+		x->path = path;
+		if (rc == SX_ELIMIT || rc == SX_ETOOBIG) {
+			sx_rx_unsure(x, "part %s: attached message cannot be parsed", p->path);
+			rc = 0;
+		}
+	}
+	if (rc == 0 && sub.n > 0) {
+		unsigned count = 0;
+		for (size_t i = 0; i < sub.n; i++)
+			count += sub.v[i].count;
+		rc = sx_rx_apply(sx_buf_head(&d), sx_buf_used(&d), &sub, &nd);
+		/* the body's own line length and ends, and its own ending */
+		struct rx_cte ci;
+		struct rx_layer l;
+		uint8_t enc = p->cte == SX_CTE_BASE64 ? RX_ENC_B64 :
+			      p->cte == SX_CTE_QP ? RX_ENC_QP : RX_ENC_RAW;
+		sx_rx_layer_init(&l, e, n, x->scratch);
+		memset(&ci, 0, sizeof ci);
+		memcpy(ci.eol, "\r\n", 3);
+		if (rc == 0 && enc != RX_ENC_RAW)
+			rc = sx_rx_cte_layer(x, p->cte, e, n, &l, &ci);
+		sx_rx_layer_finish(&l);
+		if (rc == 0)
+			rc = sx_rx_cte_encode(p->cte, &ci, sx_buf_head(&nd), sx_buf_used(&nd), &ne);
+		size_t el = strlen(ci.eol);
+		int had = n >= el && memcmp(e + n - el, ci.eol, el) == 0;
+		int has = sx_buf_used(&ne) >= el &&
+			  memcmp(sx_buf_head(&ne) + sx_buf_used(&ne) - el, ci.eol, el) == 0;
+		if (rc == 0 && enc == RX_ENC_B64 && had && !has)
+			rc = sx_buf_append(&ne, ci.eol, el);
+		else if (rc == 0 && enc == RX_ENC_B64 && !had && has)
+			ne.len -= el;
+		if (rc == 0)
+			rc = sx_rx_edits_add(out, 0, n, sx_buf_head(&ne), sx_buf_used(&ne), count,
+					     sub.v[0].kind, sub.v[0].enc != RX_ENC_RAW ?
+					     sub.v[0].enc : enc, sub.v[0].addr);
+	}
+	sx_rx_edits_finish(&sub);
+	sx_buf_finish(&d);
+	sx_buf_finish(&nd);
+	sx_buf_finish(&ne);
+	return rc;
+}
+
+int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int pi, struct rx_edits *out)
+{
+	const struct sx_part *p = &m->parts[pi];
+	const uint8_t *e = m->buf + p->body.off;
+	size_t n = p->body.len;
+	struct rx_edits pe;
+	int rc = 0;
+
+	x->path = p->path;
+	sx_rx_edits_init(&pe);
+	if (p->cte == SX_CTE_OTHER) {
+		sx_rx_unsure(x, "part %s: transfer encoding cannot be decoded", p->path);
+		/* what can be seen as it is still goes */
+		rc = sx_rx_text(x, e, n, &pe);
+	} else if (p->is_message && p->first_child < 0) {
+		rc = message_body(x, m, p, e, n, &pe);
+	} else if (is_text(p)) {
+		rc = text_body(x, p, e, n, &pe);
+	} else {
+		struct sx_buf d;
+		sx_buf_init(&d, x->scratch);
+		rc = decode_all(p, e, n, &d);
+		if (rc == 0)
+			rc = sx_rx_binary(x, p, sx_buf_head(&d), sx_buf_used(&d), e, n);
+		sx_buf_finish(&d);
+	}
+	for (size_t i = 0; i < pe.n; i++) {
+		pe.v[i].off += p->body.off;
+		pe.v[i].part = pi;
+		pe.v[i].where = NULL;
+	}
+	if (rc == 0)
+		rc = sx_rx_edits_move(out, &pe);
+	sx_rx_edits_finish(&pe);
+	return rc;
+}

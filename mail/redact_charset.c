@@ -1,0 +1,189 @@
+/*
+ * redact_charset.c: the text of a body in a charset other than UTF-8, as a
+ * layer. It is converted line by line (ISO-2022-JP carrying its shift state
+ * from line to line as a reader does): a change converts its lines back, the
+ * other lines stay as they came. Which charset: the part's, or for a part
+ * that names none (or us-ascii) and holds 8-bit or escape bytes, what
+ * Japanese mail would be in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "charset.h"
+#include "err.h"
+#include "redact_impl.h"
+
+/* ISO-2022-JP designations a line can end in (0: ASCII). */
+static const char *const jis_states[] = {
+	"", "\x1b(J", "\x1b$@", "\x1b$B", "\x1b$(D", "\x1b(I", "\x1b$(Q", "\x1b$(O",
+};
+#define JIS_NSTATES (sizeof jis_states / sizeof jis_states[0])
+
+/* The state after the designations in line (from state st). */
+static unsigned jis_scan(const uint8_t *p, size_t n, unsigned st)
+{
+	for (size_t i = 0; i + 2 < n; i++) {
+		if (p[i] != 0x1b)
+			continue;
+		if (p[i + 1] == '(' && p[i + 2] == 'B') {
+			st = 0;
+			continue;
+		}
+		for (unsigned k = 1; k < JIS_NSTATES; k++) {
+			size_t kl = strlen(jis_states[k]);
+			if (i + kl <= n && memcmp(p + i, jis_states[k], kl) == 0) {
+				st = k;
+				break;
+			}
+		}
+	}
+	return st;
+}
+
+static int cs_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
+		     const uint8_t *in, size_t n, struct sx_buf *out)
+{
+	const struct rx_charset *ci = l->arg;
+	size_t start = sx_buf_used(out);
+	int rc = sx_charset_from_utf8(ci->label, in, n, out);
+	unsigned st = l->seg[last].info;
+	if (rc < 0 || !ci->jis || st == 0 || st >= JIS_NSTATES)
+		return rc;
+	/* The original line ended shifted and the next one relies on it. */
+	const char *esc = jis_states[st];
+	size_t el = strlen(esc), u = sx_buf_used(out) - start;
+	const uint8_t *b = sx_buf_head(out) + start;
+	size_t cut = u;
+	if (cut > 0 && b[cut - 1] == '\n')
+		cut--;
+	if (cut > 0 && b[cut - 1] == '\r')
+		cut--;
+	size_t tail = u - cut;
+	rc = sx_buf_reserve(out, el);
+	if (rc < 0)
+		return rc;
+	uint8_t *w = out->data + out->off + start + cut;
+	memmove(w + el, w, tail);
+	memcpy(w, esc, el);
+	out->len += el;
+	return 0;
+}
+
+static int is_utf8_label(const char *label)
+{
+	const char *n = sx_charset_iconv_name(label);
+	return strcasecmp(label, "utf-8") == 0 || strcasecmp(label, "utf8") == 0 ||
+	       (n && strcasecmp(n, "UTF-8") == 0);
+}
+
+static int is_wide_label(const char *label)
+{
+	return strncasecmp(label, "utf-16", 6) == 0 || strncasecmp(label, "utf-32", 6) == 0 ||
+	       strncasecmp(label, "ucs-", 4) == 0 || strcasecmp(label, "unicode") == 0;
+}
+
+void sx_rx_charset_pick(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+			 char *label, size_t lmax)
+{
+	int eight = 0, esc = memchr(d, 0x1b, n) != NULL;
+	for (size_t i = 0; i < n && !eight; i++)
+		eight = d[i] >= 0x80;
+	label[0] = '\0';
+	if (p->charset[0] && strcasecmp(p->charset, "us-ascii") != 0 &&
+	    strcasecmp(p->charset, "ascii") != 0) {
+		if (is_utf8_label(p->charset))
+			return;
+		if (!sx_charset_iconv_name(p->charset)) {
+			sx_rx_unsure(x, "part %s: unknown charset %s", p->path, p->charset);
+			return;
+		}
+		snprintf(label, lmax, "%s", p->charset);
+		return;
+	}
+	if (!eight && !esc)
+		return;
+	/* No charset, or ASCII that is not: what Japanese mail would be in. */
+	if (esc && !eight) {
+		snprintf(label, lmax, "iso-2022-jp");
+		return;
+	}
+	if (sx_utf8_valid(d, n))
+		return;
+	struct sx_buf t;
+	const char *tries[] = { "cp932", "euc-jp" };
+	sx_buf_init(&t, x->scratch);
+	for (size_t k = 0; k < 2; k++) {
+		size_t bad = 0;
+		sx_buf_reset(&t, SIZE_MAX);
+		if (sx_charset_to_utf8(tries[k], d, n, &t, &bad) == 0 && bad == 0) {
+			snprintf(label, lmax, "%s", tries[k]);
+			break;
+		}
+	}
+	sx_buf_finish(&t);
+	if (!label[0])
+		snprintf(label, lmax, "cp932");
+}
+
+int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
+		    struct rx_charset *ci)
+{
+	struct sx_buf t;
+	unsigned st = 0;
+	int rc = 0;
+
+	const char *iname = sx_charset_iconv_name(ci->label);
+	ci->jis = iname && strstr(iname, "2022") != NULL;
+	l->encode = cs_encode;
+	l->enc = RX_ENC_RAW;
+	l->arg = ci;
+	sx_buf_init(&t, x->scratch);
+	if (is_wide_label(ci->label)) {
+		rc = sx_charset_to_utf8(ci->label, d, n, &t, NULL);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, sx_buf_head(&t), sx_buf_used(&t), 0, n, 1, 0);
+		sx_buf_finish(&t);
+		return rc;
+	}
+	for (size_t ls = 0; ls < n && rc == 0;) {
+		const uint8_t *lf = memchr(d + ls, '\n', n - ls);
+		size_t next = lf ? (size_t)(lf - d) + 1 : n;
+		int plain = st == 0;
+		for (size_t i = ls; i < next && plain; i++)
+			plain = d[i] < 0x80 && d[i] != 0x1b;
+		if (plain) {
+			rc = sx_rx_layer_seg(l, d + ls, next - ls, ls, next - ls, 0, 0);
+			ls = next;
+			continue;
+		}
+		sx_buf_reset(&t, SIZE_MAX);
+		uint8_t *line = NULL;
+		const uint8_t *src = d + ls;
+		size_t sn = next - ls;
+		if (ci->jis && st != 0) {
+			/* the line goes on in the previous line's shift state */
+			size_t el = strlen(jis_states[st]);
+			line = malloc(sn + el);
+			if (!line) {
+				rc = SX_ENOMEM;
+				break;
+			}
+			memcpy(line, jis_states[st], el);
+			memcpy(line + el, src, sn);
+			src = line;
+			sn += el;
+		}
+		rc = sx_charset_to_utf8(ci->label, src, sn, &t, NULL);
+		free(line);
+		if (ci->jis)
+			st = jis_scan(d + ls, next - ls, st);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, sx_buf_head(&t), sx_buf_used(&t), ls, next - ls, 1,
+					     st);
+		ls = next;
+	}
+	sx_buf_finish(&t);
+	return rc;
+}

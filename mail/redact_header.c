@@ -1,0 +1,341 @@
+/*
+ * redact_header.c: one header field as a layer over its value.
+ *
+ * The value is cut into plain ASCII (identity), runs of RFC 2047
+ * encoded-words (decoded; a change re-encodes the run in its own charset and
+ * B or Q) and runs of raw 8-bit or ISO-2022-JP text (decoded with the part's
+ * charset or the Japanese guesses; a change converts the run back to the same
+ * charset). Line ends of folding are left out of the decoded text, so a name
+ * folded between its words is still found. The field name is never touched.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "charset.h"
+#include "codec.h"
+#include "err.h"
+#include "redact_impl.h"
+
+#define HDR_RUNS_MAX 64
+#define HDR_CHARSET_MAX 64
+
+struct hrun {
+	char charset[HDR_CHARSET_MAX]; /* as the field wrote it (encoded-words) or guessed */
+	char enc;                      /* 'B', 'Q', or 0 for raw text in charset */
+	int lf;                        /* the field's line ends are bare LF */
+};
+
+struct hdr {
+	struct hrun runs[HDR_RUNS_MAX];
+	size_t nruns;
+};
+
+static int is_lwsp(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Parses an encoded-word at v[i] the way the codec's decoder (and readers)
+ * take one: its text runs to the first "?=" and may hold blanks, but no line
+ * end and no start of another word. Returns its end, 0 when there is none;
+ * sets the charset (without an RFC 2231 language), the encoding and the text.
+ */
+static size_t eword(const uint8_t *v, size_t n, size_t i, char *cs, char *enc, size_t *t0,
+		    size_t *t1)
+{
+	if (i + 2 > n || v[i] != '=' || v[i + 1] != '?')
+		return 0;
+	size_t j = i + 2, c0 = j;
+	while (j < n && v[j] > ' ' && v[j] < 0x7f && v[j] != '?')
+		j++;
+	size_t cl = j - c0;
+	if (cl == 0 || cl >= HDR_CHARSET_MAX || j + 3 > n || v[j] != '?')
+		return 0;
+	const uint8_t *star = memchr(v + c0, '*', cl);
+	if (star)
+		cl = (size_t)(star - (v + c0));
+	if (cl == 0)
+		return 0;
+	memcpy(cs, v + c0, cl);
+	cs[cl] = '\0';
+	char e = (char)(v[j + 1] & ~0x20);
+	if ((e != 'B' && e != 'Q') || v[j + 2] != '?')
+		return 0;
+	*enc = e;
+	j += 3;
+	*t0 = j;
+	for (; j + 1 < n; j++) {
+		if (v[j] == '?' && v[j + 1] == '=') {
+			*t1 = j;
+			return j + 2;
+		}
+		if (v[j] == '\r' || v[j] == '\n')
+			return 0;
+		if (v[j] == '=' && v[j + 1] == '?' && (j + 2 >= n || v[j + 2] != '='))
+			return 0;
+	}
+	return 0;
+}
+
+static int hdr_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
+		      const uint8_t *in, size_t n, struct sx_buf *out)
+{
+	const struct hdr *h = l->arg;
+	size_t k = first;
+	while (k < last && !l->seg[k].coded)
+		k++;
+	const struct hrun *r = &h->runs[l->seg[k].info];
+	size_t start = sx_buf_used(out);
+	int rc;
+
+	if (r->enc == 0)
+		return sx_charset_from_utf8(r->charset, in, n, out);
+	rc = sx_2047_encode(in, n, r->charset, r->enc, out);
+	if (rc == SX_EINVAL) {
+		out->len = out->off + start;
+		rc = sx_2047_encode(in, n, "utf-8", r->enc, out);
+	}
+	if (rc < 0 || !r->lf)
+		return rc;
+	/* The field's own line ends in the folding. */
+	size_t w = out->off + start;
+	for (size_t i = w; i < out->len; i++)
+		if (!(out->data[i] == '\r' && i + 1 < out->len && out->data[i + 1] == '\n'))
+			out->data[w++] = out->data[i];
+	out->len = w;
+	return 0;
+}
+
+static int add_run(struct hdr *h, const char *cs, char enc, int lf, unsigned *info)
+{
+	if (h->nruns == HDR_RUNS_MAX)
+		return SX_ELIMIT;
+	struct hrun *r = &h->runs[h->nruns];
+	snprintf(r->charset, sizeof r->charset, "%s", cs);
+	r->enc = enc;
+	r->lf = lf;
+	*info = (unsigned)h->nruns++;
+	return 0;
+}
+
+/* Decodes the run of encoded-words starting at v[i]; returns its end. */
+static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
+		  size_t i, int lf, size_t *end)
+{
+	char cs[HDR_CHARSET_MAX], cs0[HDR_CHARSET_MAX], enc, enc0 = 0;
+	struct sx_buf raw, txt;
+	size_t t0, t1, j = i, e, last = i;
+	int rc = 0, known = 1;
+
+	sx_buf_init(&raw, x->scratch);
+	sx_buf_init(&txt, x->scratch);
+	cs0[0] = '\0';
+	while ((e = eword(v, n, j, cs, &enc, &t0, &t1)) != 0 && rc == 0) {
+		if (enc0 == 0)
+			enc0 = enc;
+		if (cs0[0] && strcasecmp(cs, cs0) != 0) {
+			/* another charset: convert what the previous one held */
+			rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt, NULL);
+			sx_buf_reset(&raw, SIZE_MAX);
+		}
+		if (!sx_charset_iconv_name(cs))
+			known = 0;
+		memcpy(cs0, cs, sizeof cs0);
+		if (rc == 0)
+			rc = sx_2047_decode_text(enc, v + t0, t1 - t0, &raw, NULL);
+		last = e;
+		j = e;
+		while (j < n && is_lwsp(v[j]))
+			j++;
+		if (j == n)
+			break;
+	}
+	if (rc == 0 && known)
+		rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt, NULL);
+	*end = last;
+	if (rc == 0 && !known) {
+		/* Cannot be read, so cannot be vouched for: searched as it is. */
+		sx_rx_unsure(x, "part %s: header encoded-word in unknown charset", x->path);
+		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
+	} else if (rc == SX_EINVAL) {
+		sx_rx_unsure(x, "part %s: header encoded-word cannot be decoded", x->path);
+		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
+	} else if (rc == 0) {
+		unsigned info;
+		rc = add_run(h, cs0, enc0, lf, &info);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
+					     info);
+		if (rc == 0)
+			l->seg[l->nseg - 1].enc = enc0 == 'B' ? RX_ENC_2047B : RX_ENC_2047Q;
+	}
+	sx_buf_finish(&raw);
+	sx_buf_finish(&txt);
+	return rc;
+}
+
+/* The charset raw text in the field is in, or NULL when it is UTF-8. */
+static const char *guess(const uint8_t *p, size_t n, const char *partcs, struct sx_buf *txt)
+{
+	if (memchr(p, 0x1b, n)) {
+		if (sx_charset_to_utf8("iso-2022-jp", p, n, txt, NULL) == 0)
+			return "iso-2022-jp";
+		sx_buf_reset(txt, SIZE_MAX);
+	}
+	if (sx_utf8_valid(p, n))
+		return NULL;
+	/* us-ascii reads every byte (as windows-1252): it tells nothing here */
+	int ascii = partcs && (strcasecmp(partcs, "us-ascii") == 0 || strcasecmp(partcs, "ascii") == 0);
+	const char *tries[] = { ascii ? NULL : partcs, "cp932", "euc-jp" };
+	for (size_t t = 0; t < 3; t++) {
+		size_t bad = 0;
+		if (!tries[t] || !*tries[t] || !sx_charset_iconv_name(tries[t]))
+			continue;
+		if (sx_charset_to_utf8(tries[t], p, n, txt, &bad) == 0 && bad == 0)
+			return tries[t];
+		sx_buf_reset(txt, SIZE_MAX);
+	}
+	/* Nothing reads it cleanly: the likeliest, with its losses. */
+	if (sx_charset_to_utf8("cp932", p, n, txt, NULL) == 0)
+		return "cp932";
+	sx_buf_reset(txt, SIZE_MAX);
+	return NULL;
+}
+
+/* A run of raw 8-bit or ISO-2022-JP text from v[i] to the end of the word
+ * holding its line's last such byte. */
+static int raw8(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
+		size_t i, const char *partcs, int lf, size_t *end)
+{
+	size_t le = i, last = i;
+	while (le < n && v[le] != '\r' && v[le] != '\n')
+		le++;
+	for (size_t k = i; k < le; k++) {
+		if (v[k] >= 0x80)
+			last = k + 1;
+		if (v[k] == 0x1b) {
+			int ascii = k + 2 < le && v[k + 1] == '(' && (v[k + 2] == 'B' || v[k + 2] == 'J');
+			last = ascii ? k + 3 : le;
+		}
+	}
+	if (last <= i)
+		last = i + 1;
+	/* Shift_JIS trail bytes can be ASCII: the run ends with its word. */
+	while (last < le && v[last] != ' ' && v[last] != '\t')
+		last++;
+	*end = last;
+
+	struct sx_buf txt;
+	sx_buf_init(&txt, x->scratch);
+	const char *cs = guess(v + i, last - i, partcs, &txt);
+	int rc;
+	if (!cs || sx_buf_used(&txt) == 0) {
+		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
+	} else {
+		unsigned info;
+		rc = add_run(h, cs, 0, lf, &info);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
+					     info);
+	}
+	sx_buf_finish(&txt);
+	return rc;
+}
+
+static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
+		 const char *partcs, int lf)
+{
+	size_t run = 0, i = 0, e, t0, t1;
+	char cs[HDR_CHARSET_MAX], enc;
+	int rc = 0;
+
+	while (i < n && rc == 0) {
+		uint8_t c = v[i];
+		int ew = c == '=' && eword(v, n, i, cs, &enc, &t0, &t1) != 0;
+		int special = c == '\r' || c == '\n' || ew || c >= 0x80 || c == 0x1b;
+		if (!special) {
+			i++;
+			continue;
+		}
+		if (i > run)
+			rc = sx_rx_layer_seg(l, v + run, i - run, run, i - run, 0, 0);
+		if (rc < 0)
+			break;
+		if (c == '\r' || c == '\n')
+			e = i + 1;  /* folding: left out of the text */
+		else if (ew)
+			rc = ewords(x, h, l, v, n, i, lf, &e);
+		else
+			rc = raw8(x, h, l, v, n, i, partcs, lf, &e);
+		i = run = e;
+	}
+	if (rc == 0 && n > run)
+		rc = sx_rx_layer_seg(l, v + run, n - run, run, n - run, 0, 0);
+	return rc;
+}
+
+int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
+		 struct rx_edits *out)
+{
+	const uint8_t *v = m->buf + f->value.off;
+	size_t n = f->value.len;
+	const uint8_t *rawend = m->buf + f->raw.off + f->raw.len;
+	int lf = f->raw.len >= 1 && rawend[-1] == '\n' && (f->raw.len < 2 || rawend[-2] != '\r');
+	struct hdr *h;
+	struct rx_layer l;
+	struct rx_edits te, pe;
+	int rc;
+
+	if (x->nd.n == 0)
+		return 0;
+	/* The name is never changed; one that names someone cannot be vouched for. */
+	struct rx_edits nm;
+	sx_rx_edits_init(&nm);
+	rc = sx_rx_search(&x->nd, m->buf + f->name.off, f->name.len, RX_ENC_RAW, &nm);
+	if (nm.n > 0)
+		sx_rx_unsure(x, "part %s: identifier in a header field name", x->path);
+	sx_rx_edits_finish(&nm);
+	if (rc < 0 || n == 0)
+		return rc;
+	h = calloc(1, sizeof *h);
+	if (!h)
+		return SX_ENOMEM;
+	sx_rx_layer_init(&l, v, n, x->scratch);
+	l.encode = hdr_encode;
+	l.arg = h;
+	l.enc = RX_ENC_RAW;
+	sx_rx_edits_init(&te);
+	sx_rx_edits_init(&pe);
+	rc = build(x, h, &l, v, n, m->parts[f->part].charset, lf);
+	if (rc == SX_ELIMIT) {
+		/* More runs than we keep apart: read the field as it is. */
+		sx_rx_layer_finish(&l);
+		sx_rx_layer_init(&l, v, n, x->scratch);
+		h->nruns = 0;
+		sx_rx_unsure(x, "part %s: header field with too many encoded runs", x->path);
+		rc = sx_rx_layer_seg(&l, v, n, 0, n, 0, 0);
+	}
+	if (rc == 0)
+		rc = sx_rx_text(x, sx_buf_head(&l.c), sx_buf_used(&l.c), &te);
+	if (rc == 0 && te.n > 0) {
+		sx_rx_edits_sort(&te);
+		rc = sx_rx_lower(x, &l, &te, &pe);
+	}
+	for (size_t i = 0; i < pe.n && rc == 0; i++) {
+		struct rx_edit *e = &pe.v[i];
+		e->off += f->value.off;
+		e->part = f->part;
+		e->where = m->buf + f->name.off;
+		e->wlen = f->name.len;
+	}
+	if (rc == 0)
+		rc = sx_rx_edits_move(out, &pe);
+	sx_rx_edits_finish(&te);
+	sx_rx_edits_finish(&pe);
+	sx_rx_layer_finish(&l);
+	free(h);
+	return rc;
+}

@@ -1,0 +1,263 @@
+/*
+ * redact_impl.h: what the redactor's files share; not an API.
+ *
+ * The redactor works on layers. A layer is a decoding: its child text (the
+ * decoded bytes) is cut into segments, each a span of the child and the span
+ * of the parent it came from. An identity segment is the same bytes in both,
+ * so a change inside it is a change of those bytes; a coded segment can only
+ * be rewritten whole, through the layer's encoder. A body is a stack of
+ * layers (transfer encoding, charset), a header field one (encoded-words,
+ * raw 8-bit text), and each search view another on top (full-width folding,
+ * URL escapes, HTML references, base64 tokens). A match found in a view is
+ * an edit of that view's text; lowering it layer by layer gives the bytes of
+ * the stored mail to replace.
+ */
+#ifndef SX_REDACT_IMPL_H
+#define SX_REDACT_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ident.h"
+#include "mime.h"
+#include "redact.h"
+
+/* Manifest encodings, in the order of their names (sx_redact_enc_name). */
+enum rx_enc {
+	RX_ENC_RAW = 0,
+	RX_ENC_2047B,
+	RX_ENC_2047Q,
+	RX_ENC_QP,
+	RX_ENC_B64,
+	RX_ENC_URL,
+	RX_ENC_HTML,
+	RX_ENC_URLB64,
+};
+
+/* Search-and-replace rounds on one text before it counts as not converging. */
+#define RX_ROUNDS 6
+/* Scratch memory per message: decoded copies, views, replacements. */
+#define RX_SCRATCH(len) ((len) * 8u + (1u << 20))
+/* Shortest run of base64 characters taken as a token. */
+#define RX_B64_TOKEN_MIN 12
+/* Nesting of encoded message/rfc822 parts the redactor opens. */
+#define RX_DEPTH_MAX 8
+
+/* One replacement: bytes [off, off + len) of some text become data. */
+struct rx_edit {
+	size_t off, len;
+	uint8_t *data;       /* owned */
+	size_t dlen;
+	unsigned count;      /* identifiers removed */
+	uint8_t kind;        /* enum sx_ident_kind of the first */
+	uint8_t enc;         /* enum rx_enc */
+	uint8_t addr;        /* an address among them (wins over overlaps) */
+	int part;            /* message level: the part, -1 unknown */
+	char path[SX_MIME_PATH]; /* message level: the part's path */
+	const uint8_t *where;/* message level: field name (not NUL-terminated), NULL = body */
+	size_t wlen;
+};
+
+struct rx_edits {
+	struct rx_edit *v;
+	size_t n, cap;
+};
+
+struct rx_seg {
+	size_t c_off, c_len;  /* child span */
+	size_t p_off, p_len;  /* parent span */
+	unsigned coded : 1;   /* rewritten only whole, through the encoder */
+	unsigned join : 1;    /* rewritten only together with the next segment */
+	unsigned info;        /* the encoder's own datum */
+	uint8_t enc;          /* manifest encoding of a rewrite here; RAW: the layer's */
+};
+
+struct rx_ctx;
+struct rx_layer;
+
+/* Encodes the new child text of segments first..last into out (parent bytes). */
+typedef int (*rx_encode_fn)(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
+			    const uint8_t *in, size_t n, struct sx_buf *out);
+
+struct rx_layer {
+	const uint8_t *p;     /* parent text */
+	size_t plen;
+	struct sx_buf c;      /* child text (owned) */
+	struct rx_seg *seg;
+	size_t nseg, cap;
+	int to_end;           /* a rewrite runs to the last segment (base64) */
+	uint8_t enc;          /* manifest encoding of a rewrite through coded segments */
+	rx_encode_fn encode;
+	const void *arg;      /* the encoder's */
+	size_t argn;
+};
+
+/* One identifier as searched: lower-case ASCII, full-width folded. */
+struct rx_needle {
+	uint8_t s[SX_IDENT_LEN_MAX + 1];
+	size_t n;
+	uint8_t kind;
+	uint8_t whole;        /* short: whole words only */
+};
+
+struct rx_needles {
+	struct rx_needle *v;
+	size_t n;
+	size_t start[257];    /* needles with first byte b: v[start[b] .. start[b + 1]) */
+	size_t minlen;
+};
+
+struct rx_ctx {
+	struct rx_needles nd;
+	struct sx_redact_result *res;
+	const struct sx_mail_limits *lim;
+	size_t scratch;       /* bound of every scratch buffer */
+	unsigned depth;
+	const char *path;     /* part path for reasons */
+	int nomem;            /* sticky: scratch exhausted */
+};
+
+/* ---- redact_edit.c: edit lists and layers ---- */
+
+void sx_rx_edits_init(struct rx_edits *e);
+void sx_rx_edits_finish(struct rx_edits *e);
+/* Appends an edit; data (dlen bytes) is copied. */
+int sx_rx_edits_add(struct rx_edits *e, size_t off, size_t len, const void *data, size_t dlen,
+		    unsigned count, uint8_t kind, uint8_t enc, uint8_t addr);
+/* Moves every edit of from onto the end of to (from is left empty). */
+int sx_rx_edits_move(struct rx_edits *to, struct rx_edits *from);
+/* Sorts by offset, then longer first. */
+void sx_rx_edits_sort(struct rx_edits *e);
+/* Keeps a non-overlapping subset, edits with an address first; sorted. */
+void sx_rx_edits_select(struct rx_edits *e);
+
+void sx_rx_layer_init(struct rx_layer *l, const uint8_t *p, size_t plen, size_t max);
+void sx_rx_layer_finish(struct rx_layer *l);
+/* Appends a segment whose child bytes are c (cn bytes) from parent span. */
+int sx_rx_layer_seg(struct rx_layer *l, const void *c, size_t cn, size_t p_off, size_t p_len,
+		    int coded, unsigned info);
+/* Index of the segment holding child byte c (c < child length). */
+size_t sx_rx_layer_find(const struct rx_layer *l, size_t c);
+/* Non-zero when some segment is coded (the child differs from the parent). */
+int sx_rx_layer_coded(const struct rx_layer *l);
+/*
+ * Turns edits of l's child (sorted, disjoint) into edits of its parent,
+ * appended to out. A group the encoder refuses is dropped and makes the
+ * result unsure. Returns 0 or SX_ENOMEM / SX_ETOOBIG.
+ */
+int sx_rx_lower(struct rx_ctx *x, const struct rx_layer *l, const struct rx_edits *in,
+		struct rx_edits *out);
+
+/* Sets the result unsure with the first reason given. */
+void sx_rx_unsure(struct rx_ctx *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+const char *sx_rx_enc_name(uint8_t enc);
+
+/* ---- redact_search.c: needles and matching ---- */
+
+int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids);
+void sx_rx_needles_finish(struct rx_needles *nd);
+/* Adds one edit per match of a needle in t (placeholders as data), selected
+ * so that none overlap, addresses first. */
+int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		 struct rx_edits *out);
+
+/* ---- redact_view.c: the views of a text ---- */
+
+/* One round: every match in every view of t, as edits of t (sorted,
+ * disjoint, addresses first) appended to out. */
+int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
+
+/* ---- redact_text.c: the rounds ---- */
+
+/*
+ * Removes every identifier from UTF-8 text t (n bytes) in all its views,
+ * round after round until none is found. Appends the edits of t to out.
+ */
+int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
+/*
+ * Composes edits first (of t, sorted, disjoint) and then (of the text first
+ * makes, sorted, disjoint) into edits of t, appended to out.
+ */
+int sx_rx_compose(struct rx_ctx *x, const uint8_t *t, size_t n, const struct rx_edits *first,
+		  const struct rx_edits *then, struct rx_edits *out);
+
+/* ---- redact_header.c ---- */
+
+/* Redacts one header field; appends edits of the message to out. */
+int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
+		 struct rx_edits *out);
+
+/* ---- redact_cte.c: transfer encodings ---- */
+
+struct rx_cte {
+	char eol[3];          /* the body's line end */
+	size_t width;         /* QP: longest soft-broken line; base64: line length (0: one) */
+};
+
+/* Builds the layer of a quoted-printable or base64 body e (n bytes) and
+ * measures its layout into ci. Returns 0, SX_EINVAL (other encodings), or
+ * SX_ENOMEM / SX_ETOOBIG. */
+int sx_rx_cte_layer(struct rx_ctx *x, enum sx_cte cte, const uint8_t *e, size_t n,
+		    struct rx_layer *l, struct rx_cte *ci);
+/* Bodies not labelled so that look quoted-printable or base64 all the same:
+ * readers (and the leak check) may decode them. */
+int sx_rx_looks_qp(const uint8_t *e, size_t n);
+int sx_rx_looks_b64(const uint8_t *e, size_t n);
+/* Encodes a whole body in cte with the layout ci (identity for the others). */
+int sx_rx_cte_encode(enum sx_cte cte, const struct rx_cte *ci, const uint8_t *in, size_t n,
+		     struct sx_buf *out);
+
+/* ---- redact_charset.c ---- */
+
+struct rx_charset {
+	char label[SX_MIME_TOKEN];
+	int jis;              /* stateful ISO-2022-JP */
+};
+
+/* The charset to read the decoded body d of p in, "" when its bytes are the
+ * text (UTF-8, ASCII); an unknown label makes the result unsure. */
+void sx_rx_charset_pick(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+			char *label, size_t lmax);
+/* Builds the layer converting d (in ci->label) to UTF-8. */
+int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
+			struct rx_charset *ci);
+
+/* ---- redact_body.c ---- */
+
+/* Redacts the body of leaf part p; appends edits of the message to out. */
+int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int p, struct rx_edits *out);
+
+/* ---- redact_binary.c ---- */
+
+/* Inspects a part the redactor cannot rewrite (decoded bytes d, raw body e):
+ * unsure when it holds an identifier in any common encoding, also behind a
+ * transfer encoding it does not declare, or is a compressed container. */
+int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+		 const uint8_t *e, size_t en);
+/* Inspects the forms in text the redactor cannot rewrite: RTF escapes, inline
+ * uuencoded data. Unsure when one could hold an identifier. */
+int sx_rx_text_forms(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n);
+
+/* Sets *hit when an identifier occurs in d in UTF-16, Shift_JIS, EUC-JP or
+ * ISO-2022-JP form (identifiers of SX_IDENT_SHORT bytes and more). */
+int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit);
+
+/* ---- redact_check.c ---- */
+
+/* Looks at the redacted mail once more for identifiers in forms the
+ * redactor does not rewrite inside text (another charset than the one
+ * declared, UTF-16): unsure when it finds one. */
+int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len);
+
+/* ---- redact.c ---- */
+
+/* Redacts a whole message (recursion for encoded message parts); appends
+ * edits of buf to out. */
+int sx_rx_mail(struct rx_ctx *x, const uint8_t *buf, size_t len, struct rx_edits *out,
+	       char *err, size_t errlen);
+/* Applies sorted, disjoint edits to buf into out. */
+int sx_rx_apply(const uint8_t *buf, size_t len, const struct rx_edits *e, struct sx_buf *out);
+
+#endif

@@ -1,0 +1,819 @@
+/*
+ * test_leak.c: the independent leak check (mail/leak.c, mail/leak_views.c).
+ *
+ * Every form DESIGN §2 names is planted in a mail built here with the codec
+ * and charset functions (never with the redactor) and must be FOUND with the
+ * right kind, where and decoding named, and the value nowhere in the reason.
+ * Then what must stay CLEAN (clean mail, placeholders, short identifiers
+ * inside words), what must be UNDECODABLE (uuencode, archives, PDF streams,
+ * unknown charsets), the limits at their edges, and the redactor's corpus of
+ * originals when it is there.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "mail/charset.h"
+#include "mail/codec.h"
+#include "mail/ident.h"
+#include "mail/leak.h"
+#include "mail/mime.h"
+#include "mail/redact.h"
+
+#define WHY 256
+
+static struct sx_idset ids;
+
+static int setup(void **state)
+{
+	(void)state;
+	sx_idset_init(&ids);
+	assert_int_equal(sx_idset_add(&ids, SX_ID_ADDRESS, "taro@example.jp", 15), 0);
+	assert_int_equal(sx_idset_add_given(&ids, "hanako.suzuki@example.com"), 0);
+	assert_int_equal(sx_idset_add_given(&ids, "山田 太郎"), 0);
+	return 0;
+}
+
+/* ---- builders ---- */
+
+static char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	assert_true(vasprintf(&s, fmt, ap) >= 0);
+	va_end(ap);
+	return s;
+}
+
+static char *bufstr(struct sx_buf *b)
+{
+	char *s = malloc(sx_buf_used(b) + 1);
+	assert_non_null(s);
+	if (sx_buf_used(b))
+		memcpy(s, sx_buf_head(b), sx_buf_used(b));
+	s[sx_buf_used(b)] = '\0';
+	sx_buf_finish(b);
+	return s;
+}
+
+/* Base64 of n bytes, lines of 76 (0: one line), CRLF. */
+static char *b64(const void *p, size_t n, int url, size_t line)
+{
+	struct sx_buf b;
+	sx_buf_init(&b, 4 * n + 64);
+	assert_int_equal(sx_b64_encode(p, n, line, "\r\n", url, &b), 0);
+	return bufstr(&b);
+}
+
+static char *b64s(const char *s)
+{
+	return b64(s, strlen(s), 0, 76);
+}
+
+/* utf8 in charset label; *n gets the length (the result is NUL-terminated). */
+static char *conv(const char *label, const char *utf8, size_t *n)
+{
+	struct sx_buf b;
+	sx_buf_init(&b, 8 * strlen(utf8) + 64);
+	assert_int_equal(sx_charset_from_utf8(label, (const uint8_t *)utf8, strlen(utf8), &b), 0);
+	if (n)
+		*n = sx_buf_used(&b);
+	return bufstr(&b);
+}
+
+static char *ew(const char *utf8, const char *cs, char enc)
+{
+	struct sx_buf b;
+	sx_buf_init(&b, 16 * strlen(utf8) + 256);
+	assert_int_equal(sx_2047_encode((const uint8_t *)utf8, strlen(utf8), cs, enc, &b), 0);
+	return bufstr(&b);
+}
+
+static char *qp(const void *p, size_t n)
+{
+	struct sx_buf b;
+	sx_buf_init(&b, 4 * n + 64);
+	assert_int_equal(sx_qp_encode(p, n, "\r\n", &b), 0);
+	return bufstr(&b);
+}
+
+/* A single-part mail with the given content type, transfer encoding and body. */
+static char *single(const char *ctype, const char *cte, const char *body)
+{
+	return xfmt("From: Desk <desk@spam.example>\r\n"
+		    "To: redacted@redacted.invalid\r\n"
+		    "Subject: offer\r\n"
+		    "MIME-Version: 1.0\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Transfer-Encoding: %s\r\n"
+		    "\r\n%s\r\n", ctype, cte, body);
+}
+
+/* Text first, then one attachment (part 2). */
+static char *attached(const char *ctype, const char *cte, const char *body)
+{
+	return xfmt("From: Desk <desk@spam.example>\r\n"
+		    "To: redacted@redacted.invalid\r\n"
+		    "Subject: invoice\r\n"
+		    "MIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+		    "\r\n"
+		    "--b1\r\n"
+		    "Content-Type: text/plain; charset=us-ascii\r\n"
+		    "\r\n"
+		    "See the attachment.\r\n"
+		    "--b1\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Transfer-Encoding: %s\r\n"
+		    "Content-Disposition: attachment\r\n"
+		    "\r\n"
+		    "%s\r\n"
+		    "--b1--\r\n", ctype, cte, body);
+}
+
+/* ---- checks ---- */
+
+/* The reason holds no identifier of s, in any case. */
+static void assert_no_value(const char *why, const struct sx_idset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcasestr(why, s->v[i].text))
+			fail_msg("reason \"%s\" holds identifier %zu", why, i);
+	}
+}
+
+static int check_set(const char *m, size_t n, const struct sx_idset *s, char *why)
+{
+	memset(why, 'x', WHY);
+	return sx_leak_check((const uint8_t *)m, n, s, NULL, why, WHY);
+}
+
+/* Expects verdict want; frags (NULL-terminated) must all be in the reason. */
+static void expect_set(char *m, size_t n, const struct sx_idset *s, int want, ...)
+{
+	char why[WHY];
+	int v = check_set(m, n, s, why);
+	if (v != want)
+		fail_msg("verdict %d, wanted %d: %s", v, want, v >= 0 ? why : "");
+	assert_true(strlen(why) < WHY);
+	va_list ap;
+	va_start(ap, want);
+	for (const char *f; (f = va_arg(ap, const char *));)
+		if (!strstr(why, f))
+			fail_msg("reason \"%s\" lacks \"%s\"", why, f);
+	va_end(ap);
+	if (want == SX_LEAK_CLEAN)
+		assert_string_equal(why, "");
+	assert_no_value(why, s);
+	free(m);
+}
+
+#define EXPECT(m, want, ...) do { \
+	char *m_ = (m); \
+	expect_set(m_, strlen(m_), &ids, (want), __VA_ARGS__, (const char *)NULL); \
+} while (0)
+
+/* ---- found ---- */
+
+static void test_clean(void **state)
+{
+	(void)state;
+	EXPECT(single("text/plain; charset=us-ascii", "7bit",
+		      "Dear customer,\r\nyou won. Write to desk@spam.example today.\r\n"
+		      "Readings at example.jp! about ab hanako suzuki"),
+	       SX_LEAK_CLEAN, "");
+}
+
+static void test_raw_header(void **state)
+{
+	(void)state;
+	char *m = xfmt("From: Desk <desk@spam.example>\r\nTo: Taro <Taro@Example.JP>\r\n"
+		       "Subject: hi\r\n\r\nbody\r\n");
+	EXPECT(m, SX_LEAK_FOUND, "top-level header To (raw): address");
+	/* Received "for <...>" */
+	m = xfmt("Received: from a by b\r\n\tfor <hanako.suzuki@example.com>; Tue, 2 Jan 2024\r\n"
+		 "Subject: hi\r\n\r\nbody\r\n");
+	EXPECT(m, SX_LEAK_FOUND, "header Received (raw): address");
+	/* a local part alone */
+	m = xfmt("Subject: hi\r\nX-Mailer-Id: taro\r\n\r\nbody\r\n");
+	EXPECT(m, SX_LEAK_FOUND, "header X-Mailer-Id (raw): local-part");
+}
+
+static void test_rfc2047(void **state)
+{
+	(void)state;
+	static const char *const cs[] = { "UTF-8", "ISO-2022-JP", "Shift_JIS", "EUC-JP" };
+	for (size_t i = 0; i < 4; i++) {
+		for (int q = 0; q < 2; q++) {
+			char *w = ew("お知らせ 山田太郎様へ", cs[i], q ? 'Q' : 'B');
+			EXPECT(xfmt("From: Desk <desk@spam.example>\r\nSubject: %s\r\n\r\nx\r\n", w),
+			       SX_LEAK_FOUND, "top-level header Subject (", "): name");
+			free(w);
+		}
+	}
+	/* the display name split over two words, in the middle of a character */
+	EXPECT(xfmt("To: =?UTF-8?B?5bGx55Sw5aSq?= =?UTF-8?B?6YOO?= <x@spam.example>\r\n\r\nx\r\n"),
+	       SX_LEAK_FOUND, "header To", "name");
+	/* an address in a Q word */
+	EXPECT(xfmt("Subject: =?us-ascii?Q?write_to_hanako=2Esuzuki=40example=2Ecom?=\r\n\r\nx\r\n"),
+	       SX_LEAK_FOUND, "header Subject (rfc2047): address");
+}
+
+static void test_raw_8bit_header(void **state)
+{
+	(void)state;
+	static const char *const cs[] = { "cp932", "euc-jp", "iso-2022-jp" };
+	for (size_t i = 0; i < 3; i++) {
+		size_t n;
+		char *raw = conv(cs[i], "お知らせ山田太郎様", &n);
+		EXPECT(xfmt("Subject: %s\r\n\r\nx\r\n", raw), SX_LEAK_FOUND,
+		       "header Subject (", "name");
+		free(raw);
+	}
+}
+
+static void test_qp_soft_break(void **state)
+{
+	(void)state;
+	EXPECT(single("text/plain; charset=utf-8", "quoted-printable",
+		      "Contact: ta=\r\nro@exam=\r\nple.jp for details"),
+	       SX_LEAK_FOUND, "top-level body (quoted-printable): address");
+	/* the same, labelled 7bit */
+	EXPECT(single("text/plain; charset=utf-8", "7bit",
+		      "Contact: ta=\r\nro@exam=\r\nple.jp for details"),
+	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): address");
+	/* a name in QP UTF-8 */
+	char *q = qp("本日は山田太郎様にご案内です。", strlen("本日は山田太郎様にご案内です。"));
+	EXPECT(single("text/plain; charset=utf-8", "quoted-printable", q), SX_LEAK_FOUND,
+	       "top-level body (quoted-printable): name");
+	free(q);
+}
+
+static void test_base64_body(void **state)
+{
+	(void)state;
+	char *b = b64s("Dear taro@example.jp, your parcel is waiting at the depot.\r\n");
+	EXPECT(single("text/plain; charset=utf-8", "base64", b), SX_LEAK_FOUND,
+	       "top-level body (base64): address");
+	/* mislabelled: declared 7bit */
+	EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_FOUND,
+	       "top-level body (base64 (guessed)): address");
+	free(b);
+	/* short enough to be a token rather than a block */
+	b = b64s("taro@example.jp");
+	EXPECT(single("text/plain", "7bit", b), SX_LEAK_FOUND, "top-level body (", "address");
+	free(b);
+}
+
+static void test_url_escapes(void **state)
+{
+	(void)state;
+	EXPECT(single("text/plain", "7bit",
+		      "Unsubscribe: https://u.spam.example/?e=%74%61%72%6F%40example.jp&x=1"),
+	       SX_LEAK_FOUND, "top-level body (raw → url-decoded): address");
+	/* percent-encoded UTF-8 name */
+	EXPECT(single("text/plain", "7bit",
+		      "https://u.spam.example/?n=%E5%B1%B1%E7%94%B0%E5%A4%AA%E9%83%8E"),
+	       SX_LEAK_FOUND, "(raw → url-decoded): name");
+	/* percent-encoded Shift_JIS name */
+	EXPECT(single("text/plain", "7bit", "https://u.spam.example/?n=%8ER%93c%91%BE%98Y"),
+	       SX_LEAK_FOUND, "url-decoded", "name");
+	/* inside QP: "=3D" and "%40" */
+	EXPECT(single("text/html; charset=utf-8", "quoted-printable",
+		      "<a href=3D\"https://u.spam.example/?e=3Dhanako%2Esu=\r\nzuki%40example.com\">x</a>"),
+	       SX_LEAK_FOUND, "quoted-printable → url-decoded): address");
+}
+
+static void test_html_references(void **state)
+{
+	(void)state;
+	EXPECT(single("text/html; charset=utf-8", "7bit",
+		      "<p>&#116;&#97;&#114;&#111;&#64;example.jp</p>"),
+	       SX_LEAK_FOUND, "(raw → html-decoded): address");
+	EXPECT(single("text/html; charset=utf-8", "7bit",
+		      "<p>&#x74;&#x61;&#x72;&#x6F;&#x40;example.jp</p>"),
+	       SX_LEAK_FOUND, "(raw → html-decoded): address");
+	EXPECT(single("text/html; charset=utf-8", "7bit", "<p>&#116;aro&commat;example&period;jp</p>"),
+	       SX_LEAK_FOUND, "(raw → html-decoded): address");
+	/* a name as references */
+	EXPECT(single("text/html", "7bit", "<p>&#23665;&#30000;&#x592A;&#x90CE; 様</p>"),
+	       SX_LEAK_FOUND, "html-decoded): name");
+	/* escaped twice: %26%2364%3B is &#64; */
+	EXPECT(single("text/html", "7bit", "<a href=\"/?e=&#116;aro%26%2364%3Bexample.jp\">x</a>"),
+	       SX_LEAK_FOUND, "url-decoded → html-decoded): address");
+	/* tags and invisible characters between the letters */
+	EXPECT(single("text/html; charset=utf-8", "7bit", "<p>山田<b></b>太郎 様</p>"),
+	       SX_LEAK_FOUND, "(raw → html-rendered): name");
+	EXPECT(single("text/html; charset=utf-8", "7bit", "<p>山田&#8203;太郎 様</p>"),
+	       SX_LEAK_FOUND, "html-decoded → full-width/invisible folded): name");
+}
+
+static void test_base64_tokens(void **state)
+{
+	(void)state;
+	char *t = b64("taro@example.jp", 15, 1, 0);
+	/* in a URL path, where the run starts before the token */
+	char *body = xfmt("Track: https://t.spam.example/c/%s/open", t);
+	EXPECT(single("text/plain", "7bit", body), SX_LEAK_FOUND, "(raw → ", "token): address");
+	free(body);
+	free(t);
+	/* URL-safe alphabet with - and _ */
+	const uint8_t bin[] = "\xfb\xff hanako.suzuki@example.com";
+	t = b64(bin, sizeof bin - 1, 1, 0);
+	assert_true(strchr(t, '-') || strchr(t, '_'));
+	body = xfmt("<a href=\"https://t.spam.example/?d=%s\">open</a>", t);
+	EXPECT(single("text/html", "7bit", body), SX_LEAK_FOUND, "token): address");
+	free(body);
+	free(t);
+	/* a token inside a token, once */
+	char *inner = b64("id=taro@example.jp", 18, 0, 0);
+	char *outer = b64(inner, strlen(inner), 0, 0);
+	body = xfmt("https://t.spam.example/r?q=%s", outer);
+	EXPECT(single("text/plain", "7bit", body), SX_LEAK_FOUND,
+	       "base64-token → base64-token): address");
+	free(body);
+	free(inner);
+	free(outer);
+}
+
+static void test_japanese_bodies(void **state)
+{
+	(void)state;
+	static const char *const cs[] = { "iso-2022-jp", "shift_jis", "euc-jp" };
+	const char *text = "こんにちは、山田太郎様。ご当選おめでとうございます。";
+	for (size_t i = 0; i < 3; i++) {
+		size_t n;
+		char *raw = conv(cs[i], text, &n);
+		char *ct = xfmt("text/plain; charset=%s", cs[i]);
+		EXPECT(single(ct, i ? "8bit" : "7bit", raw), SX_LEAK_FOUND, "top-level body (raw",
+		       "name");
+		/* and mislabelled as UTF-8 */
+		EXPECT(single("text/plain; charset=utf-8", "8bit", raw), SX_LEAK_FOUND,
+		       "top-level body (raw", "name");
+		/* and in base64 */
+		char *b = b64(raw, n, 0, 76);
+		EXPECT(single(ct, "base64", b), SX_LEAK_FOUND, "top-level body (base64", "name");
+		free(b);
+		free(ct);
+		free(raw);
+	}
+	/* the name inside a run of kanji, where no escape stands before it */
+	char *raw = conv("iso-2022-jp", text, NULL);
+	EXPECT(single("text/plain; charset=iso-2022-jp", "7bit", raw), SX_LEAK_FOUND,
+	       "top-level body (raw → iso-2022-jp): name");
+	free(raw);
+}
+
+static void test_binary_parts(void **state)
+{
+	(void)state;
+	/* a CP932 name in an octet-stream */
+	size_t n;
+	char *name = conv("cp932", "山田太郎", &n);
+	uint8_t bin[300];
+	for (size_t i = 0; i < sizeof bin; i++)
+		bin[i] = (uint8_t)(i * 37 + 11);
+	memcpy(bin + 100, name, n);
+	char *b = b64(bin, sizeof bin, 0, 76);
+	EXPECT(attached("application/octet-stream", "base64", b), SX_LEAK_FOUND,
+	       "part 2 body (base64", "name");
+	free(b);
+	free(name);
+	/* UTF-16LE address in a binary part */
+	char *u16 = conv("utf-16le", "taro@example.jp", &n);
+	memcpy(bin + 50, u16, n);
+	b = b64(bin, sizeof bin, 0, 76);
+	EXPECT(attached("application/octet-stream", "base64", b), SX_LEAK_FOUND,
+	       "part 2 body (base64, as utf-16le): address");
+	free(b);
+	free(u16);
+	/* UTF-16BE in a mislabelled image */
+	u16 = conv("utf-16be", "hanako.suzuki@example.com", &n);
+	for (size_t i = 0; i < sizeof bin; i++)
+		bin[i] = (uint8_t)(i * 37 + 11);
+	memcpy(bin + 120, u16, n);
+	b = b64(bin, sizeof bin, 0, 76);
+	EXPECT(attached("image/jpeg", "base64", b), SX_LEAK_FOUND,
+	       "part 2 body (base64, as utf-16be): address");
+	free(b);
+	free(u16);
+	/* an image holding nothing is clean, not undecodable */
+	for (size_t i = 0; i < sizeof bin; i++)
+		bin[i] = (uint8_t)(i * 37 + 11);
+	b = b64(bin, sizeof bin, 0, 76);
+	EXPECT(attached("image/png", "base64", b), SX_LEAK_CLEAN, "");
+	free(b);
+}
+
+static void test_full_width(void **state)
+{
+	(void)state;
+	EXPECT(single("text/plain; charset=utf-8", "8bit",
+		      "連絡先：ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ まで"),
+	       SX_LEAK_FOUND, "(raw → full-width/invisible folded): address");
+	/* in ISO-2022-JP */
+	char *raw = conv("iso-2022-jp", "連絡先：ＴＡＲＯ＠ＥＸＡＭＰＬＥ．ＪＰ まで", NULL);
+	EXPECT(single("text/plain; charset=iso-2022-jp", "7bit", raw), SX_LEAK_FOUND,
+	       "iso-2022-jp → full-width/invisible folded): address");
+	free(raw);
+	/* a name written with an ideographic space */
+	EXPECT(single("text/plain; charset=utf-8", "8bit", "宛先: 山田　太郎 様"), SX_LEAK_FOUND,
+	       "name");
+}
+
+static void test_rtf_and_params(void **state)
+{
+	(void)state;
+	EXPECT(attached("application/rtf", "7bit",
+			"{\\rtf1\\ansi\\ansicpg932 \\'8e\\'52\\'93\\'63\\'91\\'be\\'98\\'59 \\par}"),
+	       SX_LEAK_FOUND, "part 2 body (", "rtf-unescaped", "name");
+	/* RFC 2231 file name */
+	EXPECT(xfmt("Subject: x\r\nMIME-Version: 1.0\r\n"
+		    "Content-Type: application/octet-stream\r\n"
+		    "Content-Disposition: attachment;\r\n"
+		    " filename*=UTF-8''%%E5%%B1%%B1%%E7%%94%%B0%%E5%%A4%%AA%%E9%%83%%8E.txt\r\n"
+		    "\r\nxx\r\n"),
+	       SX_LEAK_FOUND, "header Content-Disposition (", "url-decoded", "name");
+}
+
+static void test_nested_message(void **state)
+{
+	(void)state;
+	/* the name only as a Q word in the attached message's header: found by
+	 * parsing the decoded part, not in its bytes */
+	char *inner = b64s("From: a@spam.example\r\n"
+			   "To: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?= <x@spam.example>\r\n"
+			   "Subject: hi\r\n\r\nhello\r\n");
+	EXPECT(attached("message/rfc822", "base64", inner), SX_LEAK_FOUND,
+	       "part 2 header To (rfc2047): name");
+	free(inner);
+	/* in place (7bit): its children are 2.1, 2.2 */
+	EXPECT(attached("message/rfc822", "7bit",
+			"From: a@spam.example\r\nMIME-Version: 1.0\r\n"
+			"Content-Type: multipart/alternative; boundary=\"in\"\r\n\r\n"
+			"--in\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+			"--in\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n"
+			"\r\nSGkgdGFyb0BleGFtcGxlLmpw\r\n--in--"),
+	       SX_LEAK_FOUND, "part 2.2 body (", "address");
+}
+
+static void test_preamble_and_junk(void **state)
+{
+	(void)state;
+	EXPECT(xfmt("Subject: x\r\nMIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+		    "Forwarded for hanako.suzuki@example.com\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n"),
+	       SX_LEAK_FOUND, "top-level preamble (raw): address");
+	EXPECT(xfmt("Subject: x\r\nMIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n"
+		    "sent to %%74aro%%40example.jp\r\n"),
+	       SX_LEAK_FOUND, "top-level epilogue (raw → url-decoded): address");
+	EXPECT(xfmt("From taro@example.jp Tue Jan  2 10:00:00 2024\r\nSubject: x\r\n\r\nhi\r\n"),
+	       SX_LEAK_FOUND, "text before the first header (raw): address");
+}
+
+static void test_reason_withholds_labels(void **state)
+{
+	(void)state;
+	/* a field name and a charset holding an identifier are not quoted */
+	EXPECT(xfmt("Subject: x\r\nX-Taro@Example.JP: yes\r\n\r\nhi\r\n"), SX_LEAK_FOUND,
+	       "header (label withheld) (raw): address");
+	/* a charset label holding one: found in Content-Type first */
+	EXPECT(single("text/plain; charset=x-taro", "7bit", "x"), SX_LEAK_FOUND,
+	       "top-level header Content-Type (raw): local-part");
+}
+
+/* ---- clean ---- */
+
+static void test_placeholders(void **state)
+{
+	(void)state;
+	EXPECT(single("text/plain", "7bit",
+		      "Dear [redacted], write to redacted@redacted.invalid or REDACTED@redacted.invalid"),
+	       SX_LEAK_CLEAN, "");
+	/* identifiers the placeholders themselves hold (sx_idset_add refuses
+	 * them; a set built another way must still not flag every report) */
+	struct sx_idset s;
+	sx_idset_init(&s);
+	const char *odd[] = { "redacted", "invalid", "redacted.invalid" };
+	for (size_t i = 0; i < 3; i++) {
+		struct sx_ident *id = &s.v[s.n++];
+		id->kind = SX_ID_LOCALPART;
+		id->len = strlen(odd[i]);
+		memcpy(id->text, odd[i], id->len + 1);
+	}
+	char *m = single("text/html", "7bit",
+			 "To [redacted] at redacted@redacted.invalid, &#91;&#93; [REDACTED]");
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	m = single("text/plain", "7bit", "This line was redacted by the sender.");
+	expect_set(m, strlen(m), &s, SX_LEAK_FOUND, "top-level body (raw): local-part",
+		   (const char *)NULL);
+	/* in UTF-16 as well */
+	size_t n;
+	char *u = conv("utf-16le", "[redacted] redacted@redacted.invalid", &n);
+	char *b = b64(u, n, 0, 76);
+	m = attached("application/octet-stream", "base64", b);
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	free(b);
+	free(u);
+}
+
+static void test_short_identifiers(void **state)
+{
+	(void)state;
+	struct sx_idset s;
+	sx_idset_init(&s);
+	assert_int_equal(sx_idset_add_given(&s, "ab@example.net"), 0);
+	assert_int_equal(sx_idset_add_given(&s, "林"), 0);
+	char *m = single("text/plain", "7bit", "Read about it: absolutely fabulous, tab-key.");
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	m = single("text/plain", "7bit", "Hello ab here");
+	expect_set(m, strlen(m), &s, SX_LEAK_FOUND, "top-level body (raw): local-part",
+		   (const char *)NULL);
+	m = single("text/plain; charset=utf-8", "8bit", "小林さん 林業");
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	m = single("text/plain; charset=utf-8", "8bit", "宛先: 林 様");
+	expect_set(m, strlen(m), &s, SX_LEAK_FOUND, "name", (const char *)NULL);
+	/* not in base64 text nor in binary, where two letters turn up by chance */
+	uint8_t bin[4096];
+	for (size_t i = 0; i < sizeof bin; i++)
+		bin[i] = (uint8_t)((i * 2654435761u) >> 13);
+	memcpy(bin + 1000, " ab ", 4);
+	char *b = b64(bin, sizeof bin, 0, 76);
+	m = attached("image/gif", "base64", b);
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	free(b);
+	/* " ab " in base64 text as it stands */
+	m = single("text/plain", "base64", "QUJD+ab/QUJDRA+ab/QUJDRA+ab/QUJDRA+ab/QUJDRA+ab/QUJDRA==");
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+}
+
+static void test_empty_set_and_why(void **state)
+{
+	(void)state;
+	struct sx_idset s;
+	sx_idset_init(&s);
+	char *m = single("text/plain", "7bit", "taro@example.jp");
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, (const char *)NULL);
+	m = single("text/plain", "7bit", "taro@example.jp");
+	assert_int_equal(sx_leak_check((const uint8_t *)m, strlen(m), &ids, NULL, NULL, 0),
+			 SX_LEAK_FOUND);
+	char tiny[8];
+	assert_int_equal(sx_leak_check((const uint8_t *)m, strlen(m), &ids, NULL, tiny,
+				       sizeof tiny), SX_LEAK_FOUND);
+	assert_true(strlen(tiny) < sizeof tiny);
+	free(m);
+}
+
+/* ---- undecodable ---- */
+
+static void test_uuencode(void **state)
+{
+	(void)state;
+	EXPECT(attached("application/octet-stream", "x-uuencode",
+			"begin 644 list.txt\r\nM=&%R;T!E>&%M<&QE+FIP\r\n`\r\nend"),
+	       SX_LEAK_UNDECODABLE, "part 2 body: its transfer encoding");
+	/* inline, in a text part */
+	EXPECT(single("text/plain", "7bit",
+		      "see below\r\nbegin 644 list.txt\r\nM=&%R;T!E>&%M<&QE+FIP\r\n`\r\nend"),
+	       SX_LEAK_UNDECODABLE, "top-level body: inline uuencoded data");
+	/* found wins over undecodable */
+	EXPECT(attached("application/octet-stream", "x-uuencode", "taro@example.jp"),
+	       SX_LEAK_FOUND, "part 2 body (raw): address");
+}
+
+static void test_archives(void **state)
+{
+	(void)state;
+	const uint8_t zip[] = "PK\x03\x04\x14\x00\x00\x00\x08\x00compressed-bytes-here";
+	char *b = b64(zip, sizeof zip - 1, 0, 76);
+	EXPECT(attached("application/zip", "base64", b), SX_LEAK_UNDECODABLE,
+	       "compressed attachment application/zip in part 2 cannot be inspected");
+	EXPECT(attached("application/octet-stream", "base64", b), SX_LEAK_UNDECODABLE,
+	       "compressed attachment application/octet-stream (zip data) in part 2");
+	EXPECT(attached("image/png", "base64", b), SX_LEAK_UNDECODABLE, "(zip data) in part 2");
+	/* mislabelled: base64 zip declared 7bit */
+	EXPECT(attached("application/octet-stream", "7bit", b), SX_LEAK_UNDECODABLE,
+	       "(zip data) in part 2");
+	free(b);
+	EXPECT(attached("application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+			"base64", "UEsDBBQAAAAIAA=="),
+	       SX_LEAK_UNDECODABLE, "compressed attachment application/vnd.openxmlformats");
+	const uint8_t gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03zzzz";
+	b = b64(gz, sizeof gz - 1, 0, 76);
+	EXPECT(attached("application/octet-stream", "base64", b), SX_LEAK_UNDECODABLE,
+	       "(gzip data)");
+	free(b);
+	/* PDF: filtered streams cannot be read, a plain one can */
+	b = b64s("%PDF-1.4\n1 0 obj << /Length 5 /Filter /FlateDecode >> stream\nxxxxx\n"
+		 "endstream endobj\n%%EOF\n");
+	EXPECT(attached("application/pdf", "base64", b), SX_LEAK_UNDECODABLE,
+	       "compressed attachment application/pdf in part 2");
+	free(b);
+	b = b64s("%PDF-1.4\n1 0 obj << /Length 5 /F#69lter /FlateDecode >> stream\nxxxxx\n"
+		 "endstream endobj\n%%EOF\n");
+	EXPECT(attached("application/octet-stream", "base64", b), SX_LEAK_UNDECODABLE,
+	       "(pdf with compressed streams data)");
+	free(b);
+	b = b64s("%PDF-1.4\n1 0 obj << /Length 20 >> stream\nBT (Hello) Tj ET\nendstream\n"
+		 "endobj\n%%EOF\n");
+	EXPECT(attached("application/pdf", "base64", b), SX_LEAK_CLEAN, "");
+	free(b);
+}
+
+static void test_unknown_charset(void **state)
+{
+	(void)state;
+	size_t n;
+	char *raw = conv("cp932", "ご案内", &n);
+	EXPECT(single("text/plain; charset=x-martian", "8bit", raw), SX_LEAK_UNDECODABLE,
+	       "top-level body: 8-bit text in unknown charset x-martian cannot be decoded");
+	/* but a name in it is still found through the Japanese forms */
+	free(raw);
+	raw = conv("cp932", "ご案内 山田太郎様", &n);
+	EXPECT(single("text/plain; charset=x-martian", "8bit", raw), SX_LEAK_FOUND,
+	       "as cp932): name");
+	free(raw);
+	EXPECT(single("text/plain; charset=x-martian", "7bit", "plain ascii"), SX_LEAK_CLEAN, "");
+	EXPECT(single("text/plain; charset=x-martian", "8bit", "valid utf-8 ü"), SX_LEAK_CLEAN, "");
+	/* an encoded-word in an unknown charset */
+	EXPECT(xfmt("Subject: =?x-martian?B?gqCCoIKg?=\r\n\r\nx\r\n"), SX_LEAK_UNDECODABLE,
+	       "top-level header Subject: encoded-word in unknown charset x-martian");
+}
+
+/* ---- limits ---- */
+
+static void test_parse_limits(void **state)
+{
+	(void)state;
+	struct sx_mail_limits lim;
+	char why[WHY];
+	char *m = single("text/plain", "7bit", "hello");
+	size_t n = strlen(m);
+
+	sx_mail_limits_default(&lim);
+	lim.max_size = n;
+	assert_int_equal(sx_leak_check((const uint8_t *)m, n, &ids, &lim, why, sizeof why),
+			 SX_LEAK_CLEAN);
+	lim.max_size = n - 1;
+	assert_int_equal(sx_leak_check((const uint8_t *)m, n, &ids, &lim, why, sizeof why),
+			 SX_ELIMIT);
+	free(m);
+
+	m = attached("text/plain", "7bit", "x");
+	n = strlen(m);
+	sx_mail_limits_default(&lim);
+	lim.max_parts = 3;
+	assert_int_equal(sx_leak_check((const uint8_t *)m, n, &ids, &lim, why, sizeof why),
+			 SX_LEAK_CLEAN);
+	lim.max_parts = 2;
+	assert_int_equal(sx_leak_check((const uint8_t *)m, n, &ids, &lim, why, sizeof why),
+			 SX_ELIMIT);
+	free(m);
+
+	/* nesting of encoded messages: LK_NEST_MAX (8) opened, the ninth is not */
+	char *cur = xfmt("Subject: core\r\n\r\nnothing here\r\n");
+	for (int depth = 1; depth <= 9; depth++) {
+		char *b = b64s(cur);
+		free(cur);
+		cur = xfmt("Subject: level\r\nMIME-Version: 1.0\r\n"
+			   "Content-Type: message/rfc822\r\n"
+			   "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n", b);
+		free(b);
+		int v = sx_leak_check((const uint8_t *)cur, strlen(cur), &ids, NULL, why,
+				      sizeof why);
+		assert_int_equal(v, depth <= 8 ? SX_LEAK_CLEAN : SX_LEAK_UNDECODABLE);
+		if (depth > 8)
+			assert_non_null(strstr(why, "nested more than 8 deep"));
+	}
+	free(cur);
+}
+
+/*
+ * The work bound: every view counts, and views multiply. A body of 8-bit
+ * bytes between base64 runs is read in four charsets and its runs decoded at
+ * four alignments in each reading; past LK_WORK_FACTOR times the mail (plus
+ * the floor) the verdict is UNDECODABLE, below it the same content is CLEAN.
+ */
+static char *heavy(size_t units)
+{
+	const char unit[] = "\xff\xfe\xfd QUJDREVGR0hJSktMTU5PUFFSU1RVVldY %41 =41";
+	size_t un = sizeof unit - 1;
+	char *body = malloc(units * un + 1);
+	assert_non_null(body);
+	for (size_t i = 0; i < units; i++)
+		memcpy(body + i * un, unit, un);
+	body[units * un] = '\0';
+	char *m = single("text/plain; charset=utf-8", "8bit", body);
+	free(body);
+	return m;
+}
+
+static void test_work_bound(void **state)
+{
+	(void)state;
+	char why[WHY];
+	char *m = heavy(200);
+	assert_int_equal(sx_leak_check((const uint8_t *)m, strlen(m), &ids, NULL, why, sizeof why),
+			 SX_LEAK_CLEAN);
+	free(m);
+	m = heavy(40000);
+	assert_int_equal(sx_leak_check((const uint8_t *)m, strlen(m), &ids, NULL, why, sizeof why),
+			 SX_LEAK_UNDECODABLE);
+	assert_non_null(strstr(why, "too much to inspect"));
+	free(m);
+}
+
+/* ---- the redactor's corpus ---- */
+
+/*
+ * Every original report sample must be FOUND: its identifiers are there
+ * before redaction, so a CLEAN here is a form the leak check cannot see.
+ */
+static void test_corpus_originals(void **state)
+{
+	(void)state;
+	const char *root = getenv("SPREX_TESTDATA");
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/reports", root ? root : "tests/data");
+	DIR *d = opendir(dir);
+	if (!d) {
+		skip();
+		return;
+	}
+	size_t seen = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t ln = strlen(e->d_name);
+		if (ln < 5 || strcmp(e->d_name + ln - 4, ".eml"))
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		static uint8_t buf[1 << 22];
+		size_t n = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		struct sx_mail *m = NULL;
+		char why[WHY];
+		if (sx_mail_parse(buf, n, NULL, &m, why, sizeof why) < 0)
+			continue;
+		struct sx_idset s;
+		sx_idset_init(&s);
+		int rc = sx_ident_collect(NULL, m, &s);
+		sx_mail_destroy(m);
+		if (rc < 0 || s.n == 0)
+			continue;
+		int v = sx_leak_check(buf, n, &s, NULL, why, sizeof why);
+		if (v != SX_LEAK_FOUND && v != SX_LEAK_UNDECODABLE)
+			fail_msg("%s: verdict %d (%s)", e->d_name, v, why);
+		assert_no_value(why, &s);
+		seen++;
+	}
+	closedir(d);
+	print_message("corpus: %zu originals checked\n", seen);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_clean),
+		cmocka_unit_test(test_raw_header),
+		cmocka_unit_test(test_rfc2047),
+		cmocka_unit_test(test_raw_8bit_header),
+		cmocka_unit_test(test_qp_soft_break),
+		cmocka_unit_test(test_base64_body),
+		cmocka_unit_test(test_url_escapes),
+		cmocka_unit_test(test_html_references),
+		cmocka_unit_test(test_base64_tokens),
+		cmocka_unit_test(test_japanese_bodies),
+		cmocka_unit_test(test_binary_parts),
+		cmocka_unit_test(test_full_width),
+		cmocka_unit_test(test_rtf_and_params),
+		cmocka_unit_test(test_nested_message),
+		cmocka_unit_test(test_preamble_and_junk),
+		cmocka_unit_test(test_reason_withholds_labels),
+		cmocka_unit_test(test_placeholders),
+		cmocka_unit_test(test_short_identifiers),
+		cmocka_unit_test(test_empty_set_and_why),
+		cmocka_unit_test(test_uuencode),
+		cmocka_unit_test(test_archives),
+		cmocka_unit_test(test_unknown_charset),
+		cmocka_unit_test(test_parse_limits),
+		cmocka_unit_test(test_work_bound),
+		cmocka_unit_test(test_corpus_originals),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
