@@ -66,7 +66,8 @@ static void evidence(struct sx_analysis *a, unsigned flag, const char *check, co
 	utf8_fix_tail(e->detail);
 }
 
-/* Unfolds the first field called name of the root header into v. */
+/* Unfolds f into v. Returns 0, 1 when the value is too long to examine
+ * (the field is skipped), or SX_ENOMEM. */
 static int field_value(const struct sx_mail *m, const struct sx_hfield *f, struct sx_buf *v)
 {
 	sx_buf_reset(v, SX_ANALYZE_FIELD_MAX);
@@ -220,8 +221,10 @@ static int from_name(const struct sx_mail *m, struct sx_buf *v, struct sx_buf *d
 	rc = sx_2047_decode(sx_buf_head(v), n, "shift_jis", dec, NULL);
 	if (rc < 0)
 		return rc == SX_ENOMEM ? rc : 0;
-	const char *s = (const char *)sx_buf_head(dec);
 	size_t dn = sx_buf_used(dec), st = 0, e = 0;
+	if (dn == 0)
+		return 0;
+	const char *s = (const char *)sx_buf_head(dec);
 	const char *lt = memchr(s, '<', dn);
 	const char *lp = memchr(s, '(', dn);
 	if (lt) {

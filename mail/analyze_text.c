@@ -341,6 +341,9 @@ static int collect_part(const struct sx_mail *m, const struct sx_part *pt,
 		t->truncated = 1;
 		return 0;
 	}
+	t->text_parts++;
+	if (sn == 0)
+		return 0;
 
 	/* Character set: UTF-8 as it is, known charsets through iconv, an
 	 * unlabelled 8-bit or ISO-2022-JP body guessed the Japanese way. */
@@ -399,7 +402,6 @@ static int collect_part(const struct sx_mail *m, const struct sx_part *pt,
 		return rc;
 	if (rc < 0)
 		t->truncated = 1;
-	t->text_parts++;
 	return 0;
 }
 

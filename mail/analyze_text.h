@@ -32,6 +32,7 @@ struct sx_analyze_text {
 /* Fills t from m (t need not be initialised). Returns 0 or SX_ENOMEM; on
  * either, release t with sx_analyze_text_finish. */
 int sx_analyze_text_collect(const struct sx_mail *m, struct sx_analyze_text *t);
+/* Frees what t holds. */
 void sx_analyze_text_finish(struct sx_analyze_text *t);
 
 /* Character counts over UTF-8 text, for the language and garbling tests. */

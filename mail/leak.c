@@ -123,8 +123,8 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 		    !sx_lk_ascii_or_utf8(bhead(&t), sx_buf_used(&t))) {
 			char safe[LK_LABEL_MAX + 24];
 			sx_lk_label(x, (const uint8_t *)label, ln, safe, sizeof safe);
-			sx_lk_undecodable(x, "%s: encoded-word in unknown charset %s cannot be decoded",
-					  x->loc, safe);
+			sx_lk_undecodable(x, "%s: encoded-word in unknown charset %s cannot be "
+					  "decoded", x->loc, safe);
 		}
 		i = (size_t)(end - u) + 1;
 	}
@@ -159,7 +159,8 @@ static int header(struct lk_ctx *x, const struct sx_mail *m, const struct sx_hfi
 	const uint8_t *up = bhead(&u);
 	size_t un = sx_buf_used(&u);
 	if (rc == 0)
-		rc = sx_lk_view(x, up, un, "unfolded", LK_V_TOKENS | LK_V_DERIVE | LK_V_CONVERT, 0);
+		rc = sx_lk_view(x, up, un, "unfolded",
+				LK_V_TOKENS | LK_V_DERIVE | LK_V_CONVERT, 0);
 	if (rc == 0 && !stopped(x))
 		rc = sx_2047_decode(up, un, NULL, &d, NULL);
 	if (rc == 0 && !(sx_buf_used(&d) == un && memcmp(bhead(&d), up, un) == 0))
@@ -246,7 +247,8 @@ static int pdf_opaque(const uint8_t *p, size_t n)
 		size_t k = 0, j = i + 1;
 		while (j < n && k < sizeof name - 1 && p[j] > 0x20 && p[j] < 0x7F &&
 		       !strchr("/[]<>(){}%", p[j])) {
-			if (p[j] == '#' && j + 2 < n && hexval(p[j + 1]) >= 0 && hexval(p[j + 2]) >= 0) {
+			if (p[j] == '#' && j + 2 < n && hexval(p[j + 1]) >= 0 &&
+			    hexval(p[j + 2]) >= 0) {
 				name[k++] = (char)(hexval(p[j + 1]) << 4 | hexval(p[j + 2]));
 				j += 3;
 				continue;
@@ -269,15 +271,15 @@ static const char *compressed_magic(const uint8_t *p, size_t n, int anywhere)
 		if (n >= g->at + g->n && memcmp(p + g->at, g->bytes, g->n) == 0)
 			return g->what;
 	}
-	if (anywhere && n >= 6 && memmem(p, n, "PK\x03\x04", 4)) {
-		/* a local file header: version needed below 0x40, high byte 0 */
-		for (const uint8_t *q = p; (q = memmem(q, n - (size_t)(q - p), "PK\x03\x04", 4));
-		     q++) {
-			if ((size_t)(q - p) + 6 <= n && q[4] < 0x40 && q[5] == 0)
-				return "zip";
-			if ((size_t)(q - p) + 4 >= n)
-				break;
-		}
+	/* a local file header: version needed below 0x40, high byte 0 */
+	for (size_t off = 0; anywhere && off + 6 <= n;) {
+		const uint8_t *q = memmem(p + off, n - off, "PK\x03\x04", 4);
+		if (!q)
+			break;
+		size_t at = (size_t)(q - p);
+		if (at + 6 <= n && q[4] < 0x40 && q[5] == 0)
+			return "zip";
+		off = at + 1;
 	}
 	size_t head = n < 1024 ? n : 1024;
 	if (memmem(p, head, "%PDF-", 5) && pdf_opaque(p, n))
@@ -306,10 +308,11 @@ static void containers(struct lk_ctx *x, const struct sx_part *part, const char 
 	if (!declared)
 		what = compressed_magic(c, cn, strcmp(part->type, "text") != 0);
 	if (declared)
-		sx_lk_undecodable(x, "compressed attachment %s in %s cannot be inspected", safe, who);
+		sx_lk_undecodable(x, "compressed attachment %s in %s cannot be inspected", safe,
+				  who);
 	else if (what)
-		sx_lk_undecodable(x, "compressed attachment %s (%s data) in %s cannot be inspected",
-				  safe, what, who);
+		sx_lk_undecodable(x, "compressed attachment %s (%s data) in %s cannot be "
+				  "inspected", safe, what, who);
 }
 
 /* Whether text at p holds a line starting with prefix (n bytes). */
@@ -492,7 +495,8 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 	if (rc == 0 && !stopped(x) && part->cte != SX_CTE_BASE64 && sx_lk_looks_b64(b, n)) {
 		rc = sx_b64_decode(b, n, 0, &g, NULL);
 		if (rc == 0)
-			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g), "base64 (guessed)", full, 0);
+			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g), "base64 (guessed)", full,
+					0);
 		if (rc == 0)
 			containers(x, part, who, bhead(&g), sx_buf_used(&g));
 	}
@@ -500,8 +504,8 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 	if (rc == 0 && !stopped(x) && part->cte != SX_CTE_QP && sx_lk_looks_qp(b, n)) {
 		rc = sx_qp_decode(b, n, &g, NULL);
 		if (rc == 0)
-			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g), "quoted-printable (guessed)",
-					full, 0);
+			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g),
+					"quoted-printable (guessed)", full, 0);
 	}
 	sx_buf_reset(&g, 0);
 	if (rc == 0 && !stopped(x) && !media &&
@@ -514,7 +518,8 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 		containers(x, part, who, c, cn);
 		const char *enc = media ? NULL : inline_encoding(c, cn);
 		if (enc)
-			sx_lk_undecodable(x, "%s body: inline %s data cannot be decoded", who, enc);
+			sx_lk_undecodable(x, "%s body: inline %s data cannot be decoded", who,
+					  enc);
 		if (text && part->charset[0] && !sx_charset_iconv_name(part->charset) &&
 		    !sx_lk_ascii_or_utf8(c, cn)) {
 			char safe[LK_LABEL_MAX + 24];
@@ -636,8 +641,6 @@ int sx_leak_check(const uint8_t *mail, size_t len, const struct sx_idset *ids,
 		     : x->over || x->undecodable ? SX_LEAK_UNDECODABLE : SX_LEAK_CLEAN;
 	if (rc == SX_LEAK_CLEAN)
 		why[0] = '\0';
-	if (getenv("LK_DEBUG"))
-		fprintf(stderr, "work %zu of %zu (len %zu, ratio %.1f)\n", x->work, x->work_max, len, (double)x->work / (double)len);
 	sx_lk_ac_finish(&x->ac);
 	free(x);
 	sx_mail_destroy(m);

@@ -1,6 +1,7 @@
 /*
- * leak_impl.h: what leak.c (the walk over a message) and leak_views.c (the
- * views of one byte string and the search in them) share; not an API.
+ * leak_impl.h: what leak.c (the walk over a message), leak_views.c (the
+ * views of one byte string) and leak_match.c (the needles and the search)
+ * share; not an API.
  *
  * Nothing here is shared with the redactor: the leak check is a second,
  * independent reading of the redacted mail, and only the low-level decoders
@@ -27,9 +28,6 @@
 #define LK_LONG_MIN 8u
 /* Shortest line taken as base64 text when it holds nothing else. */
 #define LK_B64_LINE 40u
-/* Shortest needle in another encoding than UTF-8 (CP932 "林" is two bytes,
- * which random binary holds every few kilobytes). */
-#define LK_ENC_MIN 4u
 /* Encoded message parts (message/rfc822 in base64 or quoted-printable)
  * opened inside each other. */
 #define LK_NEST_MAX 8u
@@ -100,11 +98,47 @@ struct lk_ctx {
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
 };
 
-/* ---- leak_views.c ---- */
+static inline uint8_t lk_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
 
-/* Builds the needles of every identifier in ids and their automaton. */
+/* Word characters for whole-word matching: any byte of a non-ASCII
+ * character counts, so a short Japanese name never matches inside a word. */
+static inline int lk_wordch(unsigned c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       c == '_' || c >= 0x80;
+}
+
+static inline int lk_b64ch(uint8_t c, int url)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == (url ? '-' : '+') || c == (url ? '_' : '/');
+}
+
+/* ---- leak_match.c ---- */
+
+/* Builds the needles of every identifier in ids and their automaton.
+ * Returns 0 or SX_ENOMEM; sx_lk_ac_finish frees either way. */
 int sx_lk_ac_init(struct lk_ac *ac, const struct sx_idset *ids);
 void sx_lk_ac_finish(struct lk_ac *ac);
+
+/* What a view lets match besides long needles. */
+enum {
+	LK_S_SHORT = 1, /* text: short identifiers too, as whole words */
+	LK_S_LONG = 2,  /* only needles of LK_LONG_MIN bytes or more */
+};
+
+/* Returns the needle of the longest accepted match around the first one in
+ * p (n bytes), or -1. */
+long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf);
+
+/* ---- leak_views.c ---- */
+
+/* Folds full-width ASCII and U+3000 to ASCII and drops characters readers
+ * do not show; out holds n bytes. Returns the length written. */
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out);
 
 /*
  * Examines p (n bytes) as one view named step (appended to the chain) and,
@@ -125,10 +159,16 @@ void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
 void sx_lk_label(const struct lk_ctx *x, const uint8_t *label, size_t n, char *out,
 		 size_t outlen);
 
-/* Character classes the walk also needs. */
+/* Non-zero when p is a block of base64 text (40 or more characters of the
+ * alphabet, a line that long, hardly anything else): searched as it stands
+ * for long needles only, read through its decoding. */
 int sx_lk_b64block(const uint8_t *p, size_t n);
+/* Non-zero when p could be base64 whatever its label says (16 or more
+ * characters of the alphabet, no blanks to speak of): worth decoding. */
 int sx_lk_looks_b64(const uint8_t *p, size_t n);
+/* Non-zero when p holds a quoted-printable escape or soft line break. */
 int sx_lk_looks_qp(const uint8_t *p, size_t n);
+/* Non-zero when p is ASCII or valid UTF-8: text any charset label reads. */
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
 
 #endif

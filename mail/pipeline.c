@@ -37,11 +37,12 @@ static void decode_subject(const struct sx_mail *m, struct sx_report *r)
 	if (sx_mail_unfold(m, f, &raw) == 0 &&
 	    sx_2047_decode(sx_buf_head(&raw), sx_buf_used(&raw), NULL, &text, NULL) == 0) {
 		size_t n = sx_buf_used(&text);
-		if (n >= sizeof r->subject)
+		if (n >= sizeof r->subject) {
 			n = sizeof r->subject - 1;
-		/* Never cut a UTF-8 sequence in half. */
-		while (n > 0 && (sx_buf_head(&text)[n] & 0xC0) == 0x80)
-			n--;
+			/* Never cut a UTF-8 sequence in half. */
+			while (n > 0 && (sx_buf_head(&text)[n] & 0xC0) == 0x80)
+				n--;
+		}
 		memcpy(r->subject, sx_buf_head(&text), n);
 		r->subject[n] = '\0';
 	}
@@ -131,7 +132,10 @@ int sx_pipeline_run(const struct sx_pipeline_conf *c, const struct sx_intake *in
 		quarantine(r, "no reporter identifier found: the redaction cannot be vouched for");
 
 	char why[SX_REASON_MAX - 40];
-	int verdict = sx_leak_check(sx_buf_head(&r->mail), sx_buf_used(&r->mail), ids, &c->limits,
+	/* Redaction may have made the mail longer than the input limit. */
+	struct sx_mail_limits after = c->limits;
+	after.max_size = mail_bound(in->len);
+	int verdict = sx_leak_check(sx_buf_head(&r->mail), sx_buf_used(&r->mail), ids, &after,
 				    why, sizeof why);
 	if (verdict < 0) {
 		rc = verdict;
@@ -149,7 +153,7 @@ int sx_pipeline_run(const struct sx_pipeline_conf *c, const struct sx_intake *in
 	}
 
 	/* Analysis reads only the de-personalized mail. */
-	rc = sx_mail_parse(sx_buf_head(&r->mail), sx_buf_used(&r->mail), &c->limits, &clean, err,
+	rc = sx_mail_parse(sx_buf_head(&r->mail), sx_buf_used(&r->mail), &after, &clean, err,
 			   errlen);
 	if (rc < 0)
 		goto out;

@@ -389,6 +389,7 @@ static size_t comment_end(const char *s, size_t n, size_t i)
 /* Index just past the word starting at s[i]. */
 static size_t word_end(const char *s, size_t n, size_t i)
 {
+	size_t start = i;
 	char close = s[i] == '[' ? ']' : s[i] == '<' ? '>' : s[i] == '"' ? '"' : 0;
 	if (close) {
 		size_t j = i + 1;
@@ -404,7 +405,7 @@ static size_t word_end(const char *s, size_t n, size_t i)
 	}
 	while (i < n && !is_blank((unsigned char)s[i]) && s[i] != '(' && s[i] != ';')
 		i++;
-	return i;
+	return i > start ? i : start + 1; /* a stray ';' inside a comment is a word */
 }
 
 /* Offset of the ';' that starts the date: the last one outside comments,
@@ -572,7 +573,7 @@ static void from_comment(const char *s, size_t n, struct from_info *fi)
 }
 
 struct parse_notes {
-	int may_be_forged;  /* the rdns shown is not forward-confirmed */
+	int rdns_unverified; /* the name shown is not known to be forward-confirmed */
 };
 
 static void append_with(char *dst, size_t cap, const char *w, size_t n)
@@ -676,6 +677,8 @@ static int hop_parse(const char *s, size_t n, struct sx_hop *out, struct parse_n
 		helo_len = fi.helo_kw_len;
 		rdns = from_w;
 		rdns_len = from_wl;
+		/* tcpserver does not check the name against the address */
+		notes->rdns_unverified = 1;
 	} else if (fi.helo_kv) {            /* Exim: W is the verified name */
 		helo = fi.helo_kv;
 		helo_len = fi.helo_kv_len;
@@ -700,7 +703,7 @@ static int hop_parse(const char *s, size_t n, struct sx_hop *out, struct parse_n
 		put_name(out->from_helo, sizeof out->from_helo, helo, helo_len);
 	if (rdns && !span_ieq(rdns, rdns_len, "unknown"))
 		put_name(out->from_rdns, sizeof out->from_rdns, rdns, rdns_len);
-	notes->may_be_forged = fi.may_be_forged;
+	notes->rdns_unverified |= fi.may_be_forged;
 	return 0;
 }
 
@@ -833,11 +836,12 @@ static const char *trusted_by(const struct sx_relays *r, const struct sx_hop *h)
 
 /*
  * Whether the hop's client is one of the trusted relays: its address lies in
- * a trusted prefix, or the name its receiver looked up (forward-confirmed:
- * not Sendmail's "may be forged") is a trusted host or under a ".suffix"
- * entry. The HELO name is the client's own claim and is never trusted.
+ * a trusted prefix, or the name its receiver looked up is a trusted host or
+ * under a ".suffix" entry, unless that name is unverified (Sendmail's "may be
+ * forged", qmail's unchecked name). The HELO name is the client's own claim
+ * and is never trusted.
  */
-static int trusted_client(const struct sx_relays *r, const struct sx_hop *h, int rdns_forged,
+static int trusted_client(const struct sx_relays *r, const struct sx_hop *h, int rdns_unverified,
 			  char *why, size_t whylen)
 {
 	if (!r)
@@ -850,7 +854,7 @@ static int trusted_client(const struct sx_relays *r, const struct sx_hop *h, int
 			return 1;
 		}
 	}
-	if (rdns_forged)
+	if (rdns_unverified)
 		return 0;
 	for (size_t i = 0; i < r->nhosts; i++) {
 		if (host_entry_match(r->hosts[i], h->from_rdns, 1)) {
@@ -933,7 +937,7 @@ int sx_received_source(const struct sx_mail *m, int part, const struct sx_relays
 			continue;
 		}
 		char why[SX_RELAY_HOST_MAX + 16];
-		if (trusted_client(relays, &hop, pn.may_be_forged, why, sizeof why)) {
+		if (trusted_client(relays, &hop, pn.rdns_unverified, why, sizeof why)) {
 			note(out->evidence, sizeof out->evidence, "hop %u %s trusted relay (%s)",
 			     i, ipt, why);
 			continue;

@@ -25,8 +25,9 @@
  * carriers' own MTAs. A host entry matches a hop's "by" name, or its "from"
  * name as a suffix when it starts with a dot (".mail.example.jp").
  * The walk passes a hop when its client is a trusted relay: the address lies
- * in a prefix, or the name the receiver looked up (forward-confirmed, never
- * the client's own HELO) equals an entry or ends in a ".suffix" entry. A
+ * in a prefix, or the name the receiver looked up (not Sendmail's "may be
+ * forged" nor qmail's unchecked name, never the client's own HELO) equals an
+ * entry or ends in a ".suffix" entry. A
  * trusted "by" alone vouches for the hop's content, it does not pass the hop:
  * otherwise a spammer's hop at the carrier's MX would be passed and a line
  * the spammer wrote below it would name the source. */

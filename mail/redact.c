@@ -70,7 +70,7 @@ static int gaps(struct rx_ctx *x, const struct sx_mail *m, struct rx_edits *out)
 			sx_rx_edits_init(&e);
 			int p = part_of(m, at);
 			x->path = m->parts[p].path;
-			rc = sx_rx_text(x, m->buf + at, upto - at, &e);
+			rc = sx_rx_region(x, m->buf + at, upto - at, &e);
 			const struct sx_part *pp = &m->parts[p];
 			int in_header = at >= pp->header.off && at < pp->header.off + pp->header.len;
 			for (size_t k = 0; k < e.n; k++) {

@@ -1,11 +1,12 @@
 /*
  * redact_binary.c: parts the redactor cannot rewrite (application, image,
- * audio, video). Rewriting bytes inside a file format could corrupt it or
- * miss a copy the format keeps elsewhere, so such a part is only inspected:
- * an identifier in any encoding a program would store text in (UTF-8,
- * ISO-2022-JP, Shift_JIS, EUC-JP, UTF-16 either way round), or a container
- * whose content is compressed and so cannot be inspected, makes the report
- * unsure, which quarantines it for a person.
+ * audio, video, unknown types). Rewriting bytes inside a file format could
+ * corrupt it or miss a copy the format keeps elsewhere, so such a part is
+ * only inspected: an identifier in any encoding a program would store text
+ * in (UTF-8, ISO-2022-JP, Shift_JIS, EUC-JP, UTF-16 either way round), in
+ * any view of it outside pictures and sound (escapes, references, tokens),
+ * or a container whose content is compressed and so cannot be inspected,
+ * makes the report unsure, which quarantines it for a person.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,171 +60,48 @@ static int packed(const struct sx_part *p, const uint8_t *d, size_t n)
 	return 0;
 }
 
-static uint8_t lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
-}
-
-/* UTF-16 (big-endian when be) of UTF-8 s. */
-static size_t utf16(const uint8_t *s, size_t n, int be, uint8_t *out, size_t max)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		uint32_t cp = s[i];
-		size_t k = 1;
-		if (cp >= 0xf0 && i + 3 < n) {
-			cp = ((cp & 7u) << 18) | ((s[i + 1] & 63u) << 12) | ((s[i + 2] & 63u) << 6) |
-			     (s[i + 3] & 63u);
-			k = 4;
-		} else if (cp >= 0xe0 && i + 2 < n) {
-			cp = ((cp & 15u) << 12) | ((s[i + 1] & 63u) << 6) | (s[i + 2] & 63u);
-			k = 3;
-		} else if (cp >= 0xc0 && i + 1 < n) {
-			cp = ((cp & 31u) << 6) | (s[i + 1] & 63u);
-			k = 2;
-		}
-		i += k;
-		uint16_t u[2];
-		size_t un = 1;
-		if (cp >= 0x10000) {
-			cp -= 0x10000;
-			u[0] = (uint16_t)(0xd800 + (cp >> 10));
-			u[1] = (uint16_t)(0xdc00 + (cp & 0x3ff));
-			un = 2;
-		} else {
-			u[0] = (uint16_t)cp;
-		}
-		for (size_t j = 0; j < un; j++) {
-			if (o + 2 > max)
-				return 0;
-			out[o++] = (uint8_t)(be ? u[j] >> 8 : u[j]);
-			out[o++] = (uint8_t)(be ? u[j] : u[j] >> 8);
-		}
-	}
-	return o;
-}
-
-/* ISO-2022-JP of s with the designations taken out: the bytes a document
- * holds when the name stands inside other JIS text. */
-static size_t jis_bare(const uint8_t *s, size_t n, uint8_t *out, size_t max, size_t scratch)
-{
-	struct sx_buf b;
-	size_t o = 0;
-	sx_buf_init(&b, scratch);
-	if (sx_charset_from_utf8("iso-2022-jp", s, n, &b) == 0) {
-		const uint8_t *p = sx_buf_head(&b);
-		size_t bn = sx_buf_used(&b);
-		for (size_t i = 0; i < bn && o < max;) {
-			if (p[i] == 0x1b) {
-				i += (i + 1 < bn && p[i + 1] == '$' && i + 2 < bn && p[i + 2] == '(') ? 4 : 3;
-				continue;
-			}
-			out[o++] = p[i++];
-		}
-	}
-	sx_buf_finish(&b);
-	return o;
-}
-
-static size_t in_charset(const char *cs, const uint8_t *s, size_t n, uint8_t *out, size_t max,
-			 size_t scratch)
-{
-	struct sx_buf b;
-	size_t o = 0;
-	sx_buf_init(&b, scratch);
-	if (sx_charset_from_utf8(cs, s, n, &b) == 0 && sx_buf_used(&b) <= max) {
-		o = sx_buf_used(&b);
-		memcpy(out, sx_buf_head(&b), o);
-	}
-	sx_buf_finish(&b);
-	return o;
-}
-
-static int ascii_only(const uint8_t *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] >= 0x80)
-			return 0;
-	return 1;
-}
-
-static int wordch(uint8_t c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
-}
-
-/* Non-zero when form f (lower case) occurs in hay (lower case); short forms
- * as whole words only. */
-static int occurs(const uint8_t *hay, size_t n, const uint8_t *f, size_t fn, int whole)
-{
-	if (fn == 0 || fn > n)
-		return 0;
-	const uint8_t *h = hay;
-	size_t left = n;
-	while (left >= fn) {
-		const uint8_t *m = memmem(h, left, f, fn);
-		if (!m)
-			return 0;
-		size_t at = (size_t)(m - hay);
-		if (!whole || ((at == 0 || !wordch(hay[at - 1])) &&
-			       (at + fn == n || !wordch(hay[at + fn]))))
-			return 1;
-		h = m + 1;
-		left = n - (at + 1);
-	}
-	return 0;
-}
-
 /* Whether any identifier occurs in d in any form a program stores text in;
  * with forms_only, in any but UTF-8 (which the text search covers). */
 static int holds_in(struct rx_ctx *x, const uint8_t *d, size_t n, int forms_only, int *nomem)
 {
-	if (n == 0 || x->nd.n == 0)
-		return 0;
-	uint8_t *hay = malloc(n);
-	if (!hay) {
+	struct rx_edits e;
+	sx_rx_edits_init(&e);
+	int rc = sx_rx_search_forms(&x->nd, d, n, RX_ENC_RAW, !forms_only, 1, 0, &e);
+	int hit = e.n > 0;
+	sx_rx_edits_finish(&e);
+	if (rc < 0)
 		*nomem = 1;
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		hay[i] = lower(d[i]);
-	int hit = 0;
-	for (size_t k = 0; k < x->nd.n && !hit; k++) {
-		const struct rx_needle *nk = &x->nd.v[k];
-		uint8_t f[SX_IDENT_LEN_MAX * 4 + 8];
-		size_t fn;
-		if (!forms_only)
-			hit = occurs(hay, n, nk->s, nk->n, nk->whole);
-		/* other forms of short identifiers would match any binary noise */
-		if (hit || nk->whole)
-			continue;
-		for (int be = 0; be < 2 && !hit; be++) {
-			fn = utf16(nk->s, nk->n, be, f, sizeof f);
-			hit = occurs(hay, n, f, fn, 0);
-		}
-		if (hit || ascii_only(nk->s, nk->n))
-			continue;
-		static const char *const cs[] = { "cp932", "euc-jp" };
-		for (size_t c = 0; c < 2 && !hit; c++) {
-			fn = in_charset(cs[c], nk->s, nk->n, f, sizeof f, x->scratch);
-			for (size_t i = 0; i < fn; i++)
-				f[i] = lower(f[i]);
-			hit = occurs(hay, n, f, fn, 0);
-		}
-		if (!hit) {
-			fn = jis_bare(nk->s, nk->n, f, sizeof f, x->scratch);
-			for (size_t i = 0; i < fn; i++)
-				f[i] = lower(f[i]);
-			hit = fn >= 4 && occurs(hay, n, f, fn, 0);
-		}
-	}
-	free(hay);
 	return hit;
 }
 
 static int holds(struct rx_ctx *x, const uint8_t *d, size_t n, int *nomem)
 {
 	return holds_in(x, d, n, 0, nomem);
+}
+
+/* Pictures and sound hold text only as it is; anything else may be text a
+ * program shows, with its escapes and tokens. */
+static int is_media(const struct sx_part *p)
+{
+	return strcmp(p->type, "image") == 0 || strcmp(p->type, "audio") == 0 ||
+	       strcmp(p->type, "video") == 0;
+}
+
+/* Whether d holds an identifier as it is or, outside media, in any view. */
+static int seen(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+		int *nomem)
+{
+	if (holds(x, d, n, nomem))
+		return 1;
+	if (is_media(p) || *nomem)
+		return 0;
+	struct rx_edits e;
+	sx_rx_edits_init(&e);
+	if (sx_rx_views(x, d, n, &e) < 0)
+		*nomem = 1;
+	int hit = e.n > 0;
+	sx_rx_edits_finish(&e);
+	return hit;
 }
 
 int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit)
@@ -244,7 +122,7 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 			     p->path, p->type, p->subtype);
 		return 0;
 	}
-	hit = holds(x, d, n, &nomem);
+	hit = seen(x, p, d, n, &nomem);
 	/* A transfer encoding the part does not declare hides nothing either. */
 	sx_buf_init(&g, x->scratch);
 	if (!hit && p->cte != SX_CTE_BASE64 && sx_rx_looks_b64(e, en)) {
@@ -256,13 +134,13 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 			return 0;
 		}
 		if (rc == 0)
-			hit = holds(x, sx_buf_head(&g), sx_buf_used(&g), &nomem);
+			hit = seen(x, p, sx_buf_head(&g), sx_buf_used(&g), &nomem);
 	}
 	sx_buf_reset(&g, SIZE_MAX);
 	if (!hit && rc == 0 && p->cte != SX_CTE_QP && sx_rx_looks_qp(e, en)) {
 		rc = sx_qp_decode(e, en, &g, NULL);
 		if (rc == 0)
-			hit = holds(x, sx_buf_head(&g), sx_buf_used(&g), &nomem);
+			hit = seen(x, p, sx_buf_head(&g), sx_buf_used(&g), &nomem);
 	}
 	sx_buf_finish(&g);
 	if (hit)

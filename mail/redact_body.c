@@ -5,6 +5,7 @@
  * opened and redacted as a message of its own; anything else is only
  * inspected (redact_binary.c).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "codec.h"
@@ -34,10 +35,10 @@ static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struc
 	}
 }
 
-/* Text through its layers, body e read in transfer encoding cte: appends
- * edits of e to out. */
-static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const uint8_t *e,
-		     size_t n, struct rx_edits *out)
+/* Text through its layers, body e read in transfer encoding cte and charset
+ * label ("" for none): appends edits of e to out. */
+static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const char *label,
+		     const uint8_t *e, size_t n, struct rx_edits *out)
 {
 	struct rx_layer cte_l, cs;
 	struct rx_cte cti;
@@ -50,7 +51,6 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	sx_rx_layer_init(&cte_l, e, n, x->scratch);
 	sx_rx_edits_init(&t);
 	sx_rx_edits_init(&m);
-	memset(&cti, 0, sizeof cti);
 	memset(&csi, 0, sizeof csi);
 	if (cte == SX_CTE_QP || cte == SX_CTE_BASE64) {
 		rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
@@ -59,17 +59,17 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 		dn = sx_buf_used(&cte_l.c);
 	}
 	sx_rx_layer_init(&cs, d, dn, x->scratch);
-	if (rc == 0) {
-		sx_rx_charset_pick(x, p, d, dn, csi.label, sizeof csi.label);
-		if (csi.label[0]) {
-			rc = sx_rx_charset_layer(x, d, dn, &cs, &csi);
-			if (rc == SX_EINVAL) {
-				sx_rx_unsure(x, "part %s: text cannot be read in charset %s", p->path,
-					     csi.label);
-				rc = 0;
-			} else {
-				has_cs = 1;
-			}
+	if (rc == 0 && label[0]) {
+		size_t ll = strnlen(label, sizeof csi.label - 1);
+		memcpy(csi.label, label, ll);
+		csi.label[ll] = '\0';
+		rc = sx_rx_charset_layer(x, d, dn, &cs, &csi);
+		if (rc == SX_EINVAL) {
+			sx_rx_unsure(x, "part %s: text cannot be read in charset %s", p->path,
+				     csi.label);
+			rc = 0;
+		} else {
+			has_cs = 1;
 		}
 	}
 	const uint8_t *txt = has_cs ? sx_buf_head(&cs.c) : d;
@@ -100,50 +100,60 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	return rc;
 }
 
-/* Passes over a guessed transfer encoding, each over what the passes before
- * made of the body, until one changes nothing. */
-#define GUESS_ROUNDS 2
+/* Charset readings of one decoded body tried at most. */
+#define READINGS_MAX 5
 
 /*
- * A text body: read as labelled, then, when it looks quoted-printable or
- * base64 without saying so, read that way too (readers and the leak check
- * may), and its forms that cannot be rewritten inspected.
+ * A text body, read every way a reader could: in its transfer encoding, and
+ * as quoted-printable or base64 when it looks so without saying so; in its
+ * charset or, when it declares none, as it is and in each Japanese charset
+ * that reads it cleanly. Each reading is a pass over what the passes before
+ * made of the body. Then the forms that nothing rewrites are inspected.
  */
 static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
-		     struct rx_edits *out)
+		     int guess, struct rx_edits *out)
 {
-	static const enum sx_cte guesses[] = { SX_CTE_QP, SX_CTE_BASE64 };
+	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
+	char labels[READINGS_MAX][SX_MIME_TOKEN];
 	struct rx_edits acc, more, both;
 	struct sx_buf cur, d;
-	int rc, changed = 1;
+	int rc = 0;
 
 	sx_rx_edits_init(&acc);
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
-	rc = text_pass(x, p, p->cte, e, n, &acc);
-	for (int round = 0; rc == 0 && changed && round < GUESS_ROUNDS; round++) {
-		changed = 0;
-		for (size_t g = 0; g < 2 && rc == 0; g++) {
-			if (p->cte == guesses[g])
-				continue;
+	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
+		if (c > 0 && ctes[c] == p->cte)
+			continue;
+		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
 			sx_rx_edits_sort(&acc);
 			sx_buf_reset(&cur, SIZE_MAX);
+			sx_buf_reset(&d, SIZE_MAX);
 			rc = sx_rx_apply(e, n, &acc, &cur);
-			const uint8_t *c = sx_buf_head(&cur);
-			size_t cn = sx_buf_used(&cur);
-			if (rc < 0 || !(guesses[g] == SX_CTE_QP ? sx_rx_looks_qp(c, cn) :
-							       sx_rx_looks_b64(c, cn)))
-				continue;
+			const uint8_t *b = sx_buf_head(&cur);
+			size_t bn = sx_buf_used(&cur);
+			if (rc < 0 || (c == 1 && !sx_rx_looks_qp(b, bn)) ||
+			    (c == 2 && !sx_rx_looks_b64(b, bn)))
+				break;
+			if (ctes[c] == SX_CTE_QP)
+				rc = sx_qp_decode(b, bn, &d, NULL);
+			else if (ctes[c] == SX_CTE_BASE64)
+				rc = sx_b64_decode(b, bn, 0, &d, NULL);
+			else
+				rc = sx_buf_append(&d, b, bn);
+			if (rc < 0)
+				break;
+			nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d), labels,
+						   READINGS_MAX);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
-			rc = text_pass(x, p, guesses[g], c, cn, &more);
+			rc = text_pass(x, p, ctes[c], labels[li], b, bn, &more);
 			if (rc == 0 && more.n > 0) {
 				sx_rx_edits_sort(&more);
 				rc = sx_rx_compose(x, e, n, &acc, &more, &both);
 				sx_rx_edits_finish(&acc);
 				acc = both;
 				sx_rx_edits_init(&both);
-				changed = 1;
 			}
 			sx_rx_edits_finish(&more);
 			sx_rx_edits_finish(&both);
@@ -152,6 +162,7 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 	/* what a reader sees of the result, for the forms nothing rewrites */
 	sx_rx_edits_sort(&acc);
 	sx_buf_reset(&cur, SIZE_MAX);
+	sx_buf_reset(&d, SIZE_MAX);
 	if (rc == 0)
 		rc = sx_rx_apply(e, n, &acc, &cur);
 	if (rc == 0)
@@ -251,7 +262,7 @@ int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int pi, struct rx_edit
 	} else if (p->is_message && p->first_child < 0) {
 		rc = message_body(x, m, p, e, n, &pe);
 	} else if (is_text(p)) {
-		rc = text_body(x, p, e, n, &pe);
+		rc = text_body(x, p, e, n, 1, &pe);
 	} else {
 		struct sx_buf d;
 		sx_buf_init(&d, x->scratch);
@@ -269,4 +280,15 @@ int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int pi, struct rx_edit
 		rc = sx_rx_edits_move(out, &pe);
 	sx_rx_edits_finish(&pe);
 	return rc;
+}
+
+int sx_rx_region(struct rx_ctx *x, const uint8_t *e, size_t n, struct rx_edits *out)
+{
+	struct sx_part p;
+	memset(&p, 0, sizeof p);
+	snprintf(p.path, sizeof p.path, "%s", x->path);
+	memcpy(p.type, "text", 5);
+	memcpy(p.subtype, "plain", 6);
+	p.cte = SX_CTE_7BIT;
+	return text_body(x, &p, e, n, 0, out);
 }

@@ -1,8 +1,8 @@
 /*
  * redact_charset.c: the text of a body in a charset other than UTF-8, as a
- * layer. It is converted line by line (ISO-2022-JP carrying its shift state
- * from line to line as a reader does): a change converts its lines back, the
- * other lines stay as they came. Which charset: the part's, or for a part
+ * layer. ISO-2022-JP is converted line by line, carrying its shift state
+ * from line to line as a reader does; other charsets word by word. A change
+ * converts back what it touches; the rest stays as it came. Which charset: the part's, or for a part
  * that names none (or us-ascii) and holds 8-bit or escape bytes, what
  * Japanese mail would be in.
  */
@@ -84,51 +84,85 @@ static int is_wide_label(const char *label)
 	       strncasecmp(label, "ucs-", 4) == 0 || strcasecmp(label, "unicode") == 0;
 }
 
-void sx_rx_charset_pick(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
-			 char *label, size_t lmax)
+/* Appends label to the readings unless there or full. */
+static void reading(char labels[][SX_MIME_TOKEN], size_t *k, size_t max, const char *label)
+{
+	for (size_t i = 0; i < *k; i++)
+		if (strcasecmp(labels[i], label) == 0)
+			return;
+	if (*k < max)
+		snprintf(labels[(*k)++], SX_MIME_TOKEN, "%s", label);
+}
+
+int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+			   char labels[][SX_MIME_TOKEN], size_t max)
 {
 	int eight = 0, esc = memchr(d, 0x1b, n) != NULL;
+	size_t k = 0;
 	for (size_t i = 0; i < n && !eight; i++)
 		eight = d[i] >= 0x80;
-	label[0] = '\0';
 	if (p->charset[0] && strcasecmp(p->charset, "us-ascii") != 0 &&
-	    strcasecmp(p->charset, "ascii") != 0) {
-		if (is_utf8_label(p->charset))
-			return;
-		if (!sx_charset_iconv_name(p->charset)) {
+	    strcasecmp(p->charset, "ascii") != 0 && !is_utf8_label(p->charset)) {
+		if (sx_charset_iconv_name(p->charset))
+			reading(labels, &k, max, p->charset);
+		else
 			sx_rx_unsure(x, "part %s: unknown charset %s", p->path, p->charset);
-			return;
+	}
+	/*
+	 * Labels are often wrong, and a reader may guess: the bytes as they are
+	 * too (UTF-8, and the search knows the Japanese forms), and each
+	 * Japanese charset where the bytes are not UTF-8, even where it reads
+	 * them with losses (a change in a word it cannot read back then makes
+	 * the result unsure).
+	 */
+	reading(labels, &k, max, "");
+	if (esc)
+		reading(labels, &k, max, "iso-2022-jp");
+	if (eight && !sx_utf8_valid(d, n)) {
+		reading(labels, &k, max, "cp932");
+		reading(labels, &k, max, "euc-jp");
+	}
+	return (int)k;
+}
+
+static int blank(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * A stateless charset (Shift_JIS, EUC-JP, ISO-8859-*, ...) word by word:
+ * blanks and line ends are never part of a multi-byte character there, so a
+ * change converts back only the words it touches, and bytes a word cannot be
+ * read in spoil only that word.
+ */
+static int words(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
+		 struct rx_charset *ci, struct sx_buf *t)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0;) {
+		size_t j = i;
+		int b = blank(d[i]), plain = 1;
+		while (j < n && blank(d[j]) == b) {
+			plain &= d[j] < 0x80;
+			j++;
 		}
-		snprintf(label, lmax, "%s", p->charset);
-		return;
-	}
-	if (!eight && !esc)
-		return;
-	/* No charset, or ASCII that is not: what Japanese mail would be in. */
-	if (esc && !eight) {
-		snprintf(label, lmax, "iso-2022-jp");
-		return;
-	}
-	if (sx_utf8_valid(d, n))
-		return;
-	struct sx_buf t;
-	const char *tries[] = { "cp932", "euc-jp" };
-	sx_buf_init(&t, x->scratch);
-	for (size_t k = 0; k < 2; k++) {
-		size_t bad = 0;
-		sx_buf_reset(&t, SIZE_MAX);
-		if (sx_charset_to_utf8(tries[k], d, n, &t, &bad) == 0 && bad == 0) {
-			snprintf(label, lmax, "%s", tries[k]);
-			break;
+		if (plain) {
+			rc = sx_rx_layer_seg(l, d + i, j - i, i, j - i, 0, 0);
+		} else {
+			sx_buf_reset(t, SIZE_MAX);
+			rc = sx_charset_to_utf8(ci->label, d + i, j - i, t, NULL);
+			if (rc == 0)
+				rc = sx_rx_layer_seg(l, sx_buf_head(t), sx_buf_used(t), i, j - i, 1,
+						     0);
 		}
+		i = j;
 	}
-	sx_buf_finish(&t);
-	if (!label[0])
-		snprintf(label, lmax, "cp932");
+	return rc;
 }
 
 int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
-		    struct rx_charset *ci)
+			struct rx_charset *ci)
 {
 	struct sx_buf t;
 	unsigned st = 0;
@@ -144,6 +178,11 @@ int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_
 		rc = sx_charset_to_utf8(ci->label, d, n, &t, NULL);
 		if (rc == 0)
 			rc = sx_rx_layer_seg(l, sx_buf_head(&t), sx_buf_used(&t), 0, n, 1, 0);
+		sx_buf_finish(&t);
+		return rc;
+	}
+	if (!ci->jis) {
+		rc = words(x, d, n, l, ci, &t);
 		sx_buf_finish(&t);
 		return rc;
 	}

@@ -5,8 +5,11 @@
  * but bytes can be read in others: a name in Shift_JIS inside a part labelled
  * UTF-8, an address in UTF-16 among header bytes. Such forms are not
  * rewritten; where one is seen, the result cannot be vouched for and is
- * unsure. UTF-8 forms are not looked for here: the views cover them, and a
- * miss there is a bug to find, not to paper over.
+ * unsure. So is an identifier in the raw text of a header or an encoded
+ * body that no decoding shows: spelled by the encoding itself ("ab" in
+ * "=AB"), or text a base64 decoder skips. UTF-8 forms are otherwise not looked for
+ * here: the views cover them, and a miss there is a bug to find, not to
+ * paper over.
  */
 #include <string.h>
 
@@ -49,6 +52,41 @@ static int look(struct rx_ctx *x, const uint8_t *d, size_t n, const char *path, 
 	return rc;
 }
 
+/* Encoded text read as it stands: a short identifier can be spelled by the
+ * encoding itself ("ab" in "=AB"), which no rewrite of the content removes. */
+static int look_raw(struct rx_ctx *x, const uint8_t *d, size_t n, size_t minlen,
+		    const char *path, const char *what)
+{
+	struct rx_edits e;
+	sx_rx_edits_init(&e);
+	int rc = sx_rx_search_forms(&x->nd, d, n, RX_ENC_RAW, 1, 1, minlen, &e);
+	if (rc == 0 && e.n > 0)
+		sx_rx_unsure(x, "part %s: identifier spelled by the encoding of %s", path, what);
+	sx_rx_edits_finish(&e);
+	return rc;
+}
+
+/* Base64 and nothing else, in lines of some length. */
+static int b64_block(const uint8_t *p, size_t n)
+{
+	size_t alpha = 0, other = 0, line = 0, longest = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (c == '\r' || c == '\n') {
+			line = 0;
+			continue;
+		}
+		if (++line > longest)
+			longest = line;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/' || c == '=' || c == '-' || c == '_')
+			alpha++;
+		else
+			other++;
+	}
+	return alpha >= 40 && longest >= 40 && other * 50 <= alpha;
+}
+
 int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 {
 	struct sx_mail *m = NULL;
@@ -70,6 +108,8 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 	rc = look(x, mail, len, "", "the raw bytes");
 	for (unsigned i = 0; i < m->nfields && rc == 0 && !x->res->unsure; i++) {
 		const struct sx_hfield *f = &m->fields[i];
+		rc = look_raw(x, mail + f->value.off, f->value.len, 0, m->parts[f->part].path,
+			      "a header field");
 		sx_buf_reset(&d, SIZE_MAX);
 		rc = word_bytes(x, mail + f->value.off, f->value.len, &d);
 		if (rc == 0 && sx_buf_used(&d) > 0)
@@ -82,7 +122,14 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 		    (p->cte != SX_CTE_QP && p->cte != SX_CTE_BASE64))
 			continue;
 		sx_buf_reset(&d, SIZE_MAX);
-		rc = p->cte == SX_CTE_QP ? sx_qp_decode(mail + p->body.off, p->body.len, &d, NULL) :
+		/* text a decoder skips still shows to whoever reads the raw body;
+		 * a clean base64 block spells short strings by chance */
+		const uint8_t *b = mail + p->body.off;
+		size_t bn = p->body.len;
+		rc = look_raw(x, b, bn, p->cte == SX_CTE_BASE64 && b64_block(b, bn) ? RX_B64_RAW_MIN : 0,
+			      p->path, "the body");
+		if (rc == 0)
+			rc = p->cte == SX_CTE_QP ? sx_qp_decode(mail + p->body.off, p->body.len, &d, NULL) :
 					   sx_b64_decode(mail + p->body.off, p->body.len, 0, &d, NULL);
 		if (rc == 0)
 			rc = look(x, sx_buf_head(&d), sx_buf_used(&d), p->path, "the body");

@@ -3,10 +3,12 @@
  *
  * The value is cut into plain ASCII (identity), runs of RFC 2047
  * encoded-words (decoded; a change re-encodes the run in its own charset and
- * B or Q) and runs of raw 8-bit or ISO-2022-JP text (decoded with the part's
- * charset or the Japanese guesses; a change converts the run back to the same
- * charset). Line ends of folding are left out of the decoded text, so a name
- * folded between its words is still found. The field name is never touched.
+ * B or Q) and runs of raw ISO-2022-JP (decoded; a change converts the run
+ * back). Raw 8-bit text is searched as it is, in every form the search
+ * knows, and then read word by word in the part's charset and each Japanese
+ * one (a change converts the word back). Line ends of folding are left out
+ * of the decoded text, so a name folded between its words is still found.
+ * The field name is never touched.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,11 @@ struct hrun {
 	char charset[HDR_CHARSET_MAX]; /* as the field wrote it (encoded-words) or guessed */
 	char enc;                      /* 'B', 'Q', or 0 for raw text in charset */
 	int lf;                        /* the field's line ends are bare LF */
+	int bytes;                     /* encoded-words read as bytes, not in their charset */
 };
+
+/* The reading of a field that takes its encoded-words' bytes as they are. */
+#define HDR_BYTES "=bytes"
 
 struct hdr {
 	struct hrun runs[HDR_RUNS_MAX];
@@ -80,6 +86,28 @@ static size_t eword(const uint8_t *v, size_t n, size_t i, char *cs, char *enc, s
 	return 0;
 }
 
+/* One encoded-word holding bytes as they are, under the label they had. */
+static int word_of_bytes(const struct hrun *r, const uint8_t *in, size_t n, struct sx_buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char head[HDR_CHARSET_MAX + 8];
+	int k = snprintf(head, sizeof head, "=?%s?%c?", r->charset, r->enc);
+	int rc = sx_buf_append(out, head, (size_t)k);
+	if (rc == 0 && r->enc == 'B')
+		rc = sx_b64_encode(in, n, 0, "\r\n", 0, out);
+	for (size_t i = 0; rc == 0 && r->enc == 'Q' && i < n; i++) {
+		uint8_t c = in[i];
+		int plain = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+			    c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+		char e[3] = { '=', hex[c >> 4], hex[c & 15] };
+		rc = c == ' ' ? sx_buf_append(out, "_", 1) :
+		     plain ? sx_buf_append(out, &c, 1) : sx_buf_append(out, e, 3);
+	}
+	if (rc == 0)
+		rc = sx_buf_append(out, "?=", 2);
+	return rc;
+}
+
 static int hdr_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
 		      const uint8_t *in, size_t n, struct sx_buf *out)
 {
@@ -93,6 +121,8 @@ static int hdr_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, 
 
 	if (r->enc == 0)
 		return sx_charset_from_utf8(r->charset, in, n, out);
+	if (r->bytes)
+		return word_of_bytes(r, in, n, out);
 	rc = sx_2047_encode(in, n, r->charset, r->enc, out);
 	if (rc == SX_EINVAL) {
 		out->len = out->off + start;
@@ -123,7 +153,7 @@ static int add_run(struct hdr *h, const char *cs, char enc, int lf, unsigned *in
 
 /* Decodes the run of encoded-words starting at v[i]; returns its end. */
 static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
-		  size_t i, int lf, size_t *end)
+		  size_t i, int lf, int as_bytes, size_t *end)
 {
 	char cs[HDR_CHARSET_MAX], cs0[HDR_CHARSET_MAX], enc, enc0 = 0;
 	struct sx_buf raw, txt;
@@ -136,7 +166,7 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 	while ((e = eword(v, n, j, cs, &enc, &t0, &t1)) != 0 && rc == 0) {
 		if (enc0 == 0)
 			enc0 = enc;
-		if (cs0[0] && strcasecmp(cs, cs0) != 0) {
+		if (!as_bytes && cs0[0] && strcasecmp(cs, cs0) != 0) {
 			/* another charset: convert what the previous one held */
 			rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt, NULL);
 			sx_buf_reset(&raw, SIZE_MAX);
@@ -153,8 +183,13 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 		if (j == n)
 			break;
 	}
-	if (rc == 0 && known)
+	if (rc == 0 && as_bytes) {
+		/* the bytes themselves, whatever the labels say */
+		rc = sx_buf_append(&txt, sx_buf_head(&raw), sx_buf_used(&raw));
+		known = 1;
+	} else if (rc == 0 && known) {
 		rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt, NULL);
+	}
 	*end = last;
 	if (rc == 0 && !known) {
 		/* Cannot be read, so cannot be vouched for: searched as it is. */
@@ -167,6 +202,8 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 		unsigned info;
 		rc = add_run(h, cs0, enc0, lf, &info);
 		if (rc == 0)
+			h->runs[info].bytes = as_bytes;
+		if (rc == 0)
 			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
 					     info);
 		if (rc == 0)
@@ -177,99 +214,98 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 	return rc;
 }
 
-/* The charset raw text in the field is in, or NULL when it is UTF-8. */
-static const char *guess(const uint8_t *p, size_t n, const char *partcs, struct sx_buf *txt)
+/*
+ * Raw ISO-2022-JP in the field (old Japanese mailers wrote it unencoded),
+ * from v[i] to past the return to ASCII on its line, decoded. Other raw
+ * 8-bit text stays as it is: the search knows the Japanese forms of every
+ * identifier, whichever charset wrote them.
+ */
+static int raw_jis(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
+		   size_t i, int lf, size_t *end)
 {
-	if (memchr(p, 0x1b, n)) {
-		if (sx_charset_to_utf8("iso-2022-jp", p, n, txt, NULL) == 0)
-			return "iso-2022-jp";
-		sx_buf_reset(txt, SIZE_MAX);
-	}
-	if (sx_utf8_valid(p, n))
-		return NULL;
-	/* us-ascii reads every byte (as windows-1252): it tells nothing here */
-	int ascii = partcs && (strcasecmp(partcs, "us-ascii") == 0 || strcasecmp(partcs, "ascii") == 0);
-	const char *tries[] = { ascii ? NULL : partcs, "cp932", "euc-jp" };
-	for (size_t t = 0; t < 3; t++) {
-		size_t bad = 0;
-		if (!tries[t] || !*tries[t] || !sx_charset_iconv_name(tries[t]))
-			continue;
-		if (sx_charset_to_utf8(tries[t], p, n, txt, &bad) == 0 && bad == 0)
-			return tries[t];
-		sx_buf_reset(txt, SIZE_MAX);
-	}
-	/* Nothing reads it cleanly: the likeliest, with its losses. */
-	if (sx_charset_to_utf8("cp932", p, n, txt, NULL) == 0)
-		return "cp932";
-	sx_buf_reset(txt, SIZE_MAX);
-	return NULL;
-}
-
-/* A run of raw 8-bit or ISO-2022-JP text from v[i] to the end of the word
- * holding its line's last such byte. */
-static int raw8(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
-		size_t i, const char *partcs, int lf, size_t *end)
-{
-	size_t le = i, last = i;
+	size_t le = i, last = i + 1;
 	while (le < n && v[le] != '\r' && v[le] != '\n')
 		le++;
 	for (size_t k = i; k < le; k++) {
-		if (v[k] >= 0x80)
-			last = k + 1;
-		if (v[k] == 0x1b) {
-			int ascii = k + 2 < le && v[k + 1] == '(' && (v[k + 2] == 'B' || v[k + 2] == 'J');
-			last = ascii ? k + 3 : le;
-		}
+		if (v[k] != 0x1b)
+			continue;
+		int ascii = k + 2 < le && v[k + 1] == '(' && (v[k + 2] == 'B' || v[k + 2] == 'J');
+		last = ascii ? k + 3 : le;
 	}
-	if (last <= i)
-		last = i + 1;
-	/* Shift_JIS trail bytes can be ASCII: the run ends with its word. */
-	while (last < le && v[last] != ' ' && v[last] != '\t')
-		last++;
 	*end = last;
 
 	struct sx_buf txt;
+	size_t bad = 0;
+	unsigned info;
 	sx_buf_init(&txt, x->scratch);
-	const char *cs = guess(v + i, last - i, partcs, &txt);
-	int rc;
-	if (!cs || sx_buf_used(&txt) == 0) {
-		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
-	} else {
-		unsigned info;
-		rc = add_run(h, cs, 0, lf, &info);
+	int rc = sx_charset_to_utf8("iso-2022-jp", v + i, last - i, &txt, &bad);
+	if (rc == 0 && bad == 0) {
+		rc = add_run(h, "iso-2022-jp", 0, lf, &info);
 		if (rc == 0)
 			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
 					     info);
+	} else if (rc == 0 || rc == SX_EINVAL) {
+		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
 	}
 	sx_buf_finish(&txt);
 	return rc;
 }
 
+/* A word of raw 8-bit text from v[i] (to the next blank or line end), read
+ * in charset cs: a change converts the word back. */
+static int raw_word(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v,
+		    size_t n, size_t i, const char *cs, int lf, size_t *end)
+{
+	size_t j = i;
+	while (j < n && v[j] != ' ' && v[j] != '\t' && v[j] != '\r' && v[j] != '\n' &&
+	       v[j] != 0x1b)
+		j++;
+	*end = j;
+	struct sx_buf txt;
+	unsigned info;
+	sx_buf_init(&txt, x->scratch);
+	int rc = sx_charset_to_utf8(cs, v + i, j - i, &txt, NULL);
+	if (rc == 0)
+		rc = add_run(h, cs, 0, lf, &info);
+	if (rc == 0)
+		rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, j - i, 1, info);
+	sx_buf_finish(&txt);
+	return rc;
+}
+
+/* The value as a layer; raw 8-bit words read in cs, or as they are when cs
+ * is "". */
 static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint8_t *v, size_t n,
-		 const char *partcs, int lf)
+		 const char *cs, int lf)
 {
 	size_t run = 0, i = 0, e, t0, t1;
-	char cs[HDR_CHARSET_MAX], enc;
+	char ecs[HDR_CHARSET_MAX], enc;
 	int rc = 0;
 
 	while (i < n && rc == 0) {
 		uint8_t c = v[i];
-		int ew = c == '=' && eword(v, n, i, cs, &enc, &t0, &t1) != 0;
-		int special = c == '\r' || c == '\n' || ew || c >= 0x80 || c == 0x1b;
-		if (!special) {
+		int ew = c == '=' && eword(v, n, i, ecs, &enc, &t0, &t1) != 0;
+		int raw = c >= 0x80 && cs[0] && strcmp(cs, HDR_BYTES) != 0;
+		if (!(c == '\r' || c == '\n' || ew || c == 0x1b || raw)) {
 			i++;
 			continue;
 		}
-		if (i > run)
-			rc = sx_rx_layer_seg(l, v + run, i - run, run, i - run, 0, 0);
+		/* a word's ASCII head goes with it */
+		size_t w = i;
+		while (raw && w > run && v[w - 1] != ' ' && v[w - 1] != '\t')
+			w--;
+		if (w > run)
+			rc = sx_rx_layer_seg(l, v + run, w - run, run, w - run, 0, 0);
 		if (rc < 0)
 			break;
 		if (c == '\r' || c == '\n')
 			e = i + 1;  /* folding: left out of the text */
 		else if (ew)
-			rc = ewords(x, h, l, v, n, i, lf, &e);
+			rc = ewords(x, h, l, v, n, i, lf, strcmp(cs, HDR_BYTES) == 0, &e);
+		else if (c == 0x1b)
+			rc = raw_jis(x, h, l, v, n, i, lf, &e);
 		else
-			rc = raw8(x, h, l, v, n, i, partcs, lf, &e);
+			rc = raw_word(x, h, l, v, n, w, cs, lf, &e);
 		i = run = e;
 	}
 	if (rc == 0 && n > run)
@@ -277,30 +313,15 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 	return rc;
 }
 
-int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
-		 struct rx_edits *out)
+/* One reading of value v: edits of v appended to out. */
+static int header_pass(struct rx_ctx *x, const uint8_t *v, size_t n, const char *cs, int lf,
+		       struct rx_edits *out)
 {
-	const uint8_t *v = m->buf + f->value.off;
-	size_t n = f->value.len;
-	const uint8_t *rawend = m->buf + f->raw.off + f->raw.len;
-	int lf = f->raw.len >= 1 && rawend[-1] == '\n' && (f->raw.len < 2 || rawend[-2] != '\r');
-	struct hdr *h;
+	struct hdr *h = calloc(1, sizeof *h);
 	struct rx_layer l;
-	struct rx_edits te, pe;
+	struct rx_edits te;
 	int rc;
 
-	if (x->nd.n == 0)
-		return 0;
-	/* The name is never changed; one that names someone cannot be vouched for. */
-	struct rx_edits nm;
-	sx_rx_edits_init(&nm);
-	rc = sx_rx_search(&x->nd, m->buf + f->name.off, f->name.len, RX_ENC_RAW, &nm);
-	if (nm.n > 0)
-		sx_rx_unsure(x, "part %s: identifier in a header field name", x->path);
-	sx_rx_edits_finish(&nm);
-	if (rc < 0 || n == 0)
-		return rc;
-	h = calloc(1, sizeof *h);
 	if (!h)
 		return SX_ENOMEM;
 	sx_rx_layer_init(&l, v, n, x->scratch);
@@ -308,8 +329,7 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 	l.arg = h;
 	l.enc = RX_ENC_RAW;
 	sx_rx_edits_init(&te);
-	sx_rx_edits_init(&pe);
-	rc = build(x, h, &l, v, n, m->parts[f->part].charset, lf);
+	rc = build(x, h, &l, v, n, cs, lf);
 	if (rc == SX_ELIMIT) {
 		/* More runs than we keep apart: read the field as it is. */
 		sx_rx_layer_finish(&l);
@@ -322,20 +342,88 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 		rc = sx_rx_text(x, sx_buf_head(&l.c), sx_buf_used(&l.c), &te);
 	if (rc == 0 && te.n > 0) {
 		sx_rx_edits_sort(&te);
-		rc = sx_rx_lower(x, &l, &te, &pe);
+		rc = sx_rx_lower(x, &l, &te, out);
 	}
-	for (size_t i = 0; i < pe.n && rc == 0; i++) {
-		struct rx_edit *e = &pe.v[i];
+	sx_rx_edits_finish(&te);
+	sx_rx_layer_finish(&l);
+	free(h);
+	return rc;
+}
+
+/* Charset readings of raw 8-bit text in a field tried at most. */
+#define HDR_READINGS 5
+
+int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
+		 struct rx_edits *out)
+{
+	const uint8_t *v = m->buf + f->value.off;
+	size_t n = f->value.len;
+	const uint8_t *rawend = m->buf + f->raw.off + f->raw.len;
+	int lf = f->raw.len >= 1 && rawend[-1] == '\n' && (f->raw.len < 2 || rawend[-2] != '\r');
+	const char *partcs = m->parts[f->part].charset;
+	struct rx_edits acc, more, both;
+	struct sx_buf cur;
+	int rc, eight = 0;
+
+	if (x->nd.n == 0)
+		return 0;
+	/* The name is never changed; one that names someone cannot be vouched for. */
+	struct rx_edits nm;
+	sx_rx_edits_init(&nm);
+	rc = sx_rx_search(&x->nd, m->buf + f->name.off, f->name.len, RX_ENC_RAW, &nm);
+	if (nm.n > 0)
+		sx_rx_unsure(x, "part %s: identifier in a header field name", x->path);
+	sx_rx_edits_finish(&nm);
+	if (rc < 0 || n == 0)
+		return rc;
+	for (size_t i = 0; i < n && !eight; i++)
+		eight = v[i] >= 0x80;
+
+	/*
+	 * Raw 8-bit text as it is (the search knows the Japanese forms), then in
+	 * the part's charset and each Japanese one (full-width letters, for one,
+	 * only show once read), then encoded-words as the bytes they hold
+	 * whatever their label says; each reading over what the ones before made.
+	 */
+	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL };
+	for (size_t i = 0; i + 1 < n && !readings[4]; i++)
+		if (v[i] == '=' && v[i + 1] == '?')
+			readings[4] = HDR_BYTES;
+	if (partcs[0] && strcasecmp(partcs, "us-ascii") != 0 && sx_charset_iconv_name(partcs) &&
+	    strcasecmp(partcs, "cp932") != 0 && strcasecmp(partcs, "euc-jp") != 0)
+		readings[1] = partcs;
+	sx_rx_edits_init(&acc);
+	sx_buf_init(&cur, x->scratch);
+	for (size_t r = 0; r < HDR_READINGS && rc == 0; r++) {
+		if (!readings[r] || (r > 0 && r < 4 && !eight))
+			continue;
+		sx_rx_edits_sort(&acc);
+		sx_buf_reset(&cur, SIZE_MAX);
+		rc = sx_rx_apply(v, n, &acc, &cur);
+		sx_rx_edits_init(&more);
+		sx_rx_edits_init(&both);
+		if (rc == 0)
+			rc = header_pass(x, sx_buf_head(&cur), sx_buf_used(&cur), readings[r], lf, &more);
+		if (rc == 0 && more.n > 0) {
+			sx_rx_edits_sort(&more);
+			rc = sx_rx_compose(x, v, n, &acc, &more, &both);
+			sx_rx_edits_finish(&acc);
+			acc = both;
+			sx_rx_edits_init(&both);
+		}
+		sx_rx_edits_finish(&more);
+		sx_rx_edits_finish(&both);
+	}
+	sx_buf_finish(&cur);
+	for (size_t i = 0; i < acc.n && rc == 0; i++) {
+		struct rx_edit *e = &acc.v[i];
 		e->off += f->value.off;
 		e->part = f->part;
 		e->where = m->buf + f->name.off;
 		e->wlen = f->name.len;
 	}
 	if (rc == 0)
-		rc = sx_rx_edits_move(out, &pe);
-	sx_rx_edits_finish(&te);
-	sx_rx_edits_finish(&pe);
-	sx_rx_layer_finish(&l);
-	free(h);
+		rc = sx_rx_edits_move(out, &acc);
+	sx_rx_edits_finish(&acc);
 	return rc;
 }

@@ -41,6 +41,9 @@ enum rx_enc {
 #define RX_SCRATCH(len) ((len) * 8u + (1u << 20))
 /* Shortest run of base64 characters taken as a token. */
 #define RX_B64_TOKEN_MIN 12
+/* Shortest identifier looked for in the raw text of a base64 block: shorter
+ * strings occur in base64 by chance. */
+#define RX_B64_RAW_MIN 8
 /* Nesting of encoded message/rfc822 parts the redactor opens. */
 #define RX_DEPTH_MAX 8
 
@@ -93,18 +96,28 @@ struct rx_layer {
 	size_t argn;
 };
 
-/* One identifier as searched: lower-case ASCII, full-width folded. */
+/* Longest form of an identifier (UTF-16 doubles it). */
+#define RX_NEEDLE_MAX (2 * SX_IDENT_LEN_MAX + 8)
+/* Shortest form other than UTF-8 searched: two bytes occur anywhere. */
+#define RX_FORM_MIN 4
+
+/* One identifier in one form as searched: lower-case ASCII; the UTF-8 form
+ * full-width folded. */
 struct rx_needle {
-	uint8_t s[SX_IDENT_LEN_MAX + 1];
+	uint8_t s[RX_NEEDLE_MAX];
 	size_t n;
 	uint8_t kind;
+	uint8_t form;         /* 0: UTF-8, else another charset's bytes */
 	uint8_t whole;        /* short: whole words only */
 };
 
 struct rx_needles {
 	struct rx_needle *v;
 	size_t n;
-	size_t start[257];    /* needles with first byte b: v[start[b] .. start[b + 1]) */
+	/* UTF-8 needles with first byte b: v[start[b] .. start[b + 1]); the
+	 * other forms likewise in fstart */
+	size_t start[257];
+	size_t fstart[257];
 	size_t minlen;
 };
 
@@ -162,6 +175,10 @@ void sx_rx_needles_finish(struct rx_needles *nd);
  * so that none overlap, addresses first. */
 int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		 struct rx_edits *out);
+/* The same with the UTF-8 form and the others chosen, and needles of
+ * minlen bytes or more only. */
+int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		       int utf8, int others, size_t minlen, struct rx_edits *out);
 
 /* ---- redact_view.c: the views of a text ---- */
 
@@ -216,16 +233,21 @@ struct rx_charset {
 	int jis;              /* stateful ISO-2022-JP */
 };
 
-/* The charset to read the decoded body d of p in, "" when its bytes are the
- * text (UTF-8, ASCII); an unknown label makes the result unsure. */
-void sx_rx_charset_pick(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
-			char *label, size_t lmax);
+/* Readings a reader could make of the decoded body d of p: charset labels,
+ * "" for the bytes as they are (UTF-8, ASCII, or undeclared bytes searched
+ * in every form). The declared charset alone when there is one; an unknown
+ * one makes the result unsure. Returns how many (at most max, at least 1). */
+int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+			   char labels[][SX_MIME_TOKEN], size_t max);
 /* Builds the layer converting d (in ci->label) to UTF-8. */
 int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
 			struct rx_charset *ci);
 
 /* ---- redact_body.c ---- */
 
+/* Redacts bytes that belong to no part's body or field (preambles, boundary
+ * lines...) as undeclared text; appends edits of e to out. */
+int sx_rx_region(struct rx_ctx *x, const uint8_t *e, size_t n, struct rx_edits *out);
 /* Redacts the body of leaf part p; appends edits of the message to out. */
 int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int p, struct rx_edits *out);
 
@@ -241,7 +263,7 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 int sx_rx_text_forms(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n);
 
 /* Sets *hit when an identifier occurs in d in UTF-16, Shift_JIS, EUC-JP or
- * ISO-2022-JP form (identifiers of SX_IDENT_SHORT bytes and more). */
+ * ISO-2022-JP form. */
 int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit);
 
 /* ---- redact_check.c ---- */

@@ -7,10 +7,17 @@
  * "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ" is the address it looks like. Identifiers
  * shorter than SX_IDENT_SHORT bytes match whole words only. Characters a
  * reader does not see (soft hyphen, zero widths) inside a match are skipped.
+ *
+ * Bytes are not always UTF-8 where they are searched: a URL escape or a
+ * base64 token decodes to whatever charset its writer used, and text with
+ * no charset is searched as it is. So every identifier is also searched in
+ * its Shift_JIS (CP932), EUC-JP, ISO-2022-JP and UTF-16 forms, and replaced
+ * by the placeholder in the same form.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "charset.h"
 #include "err.h"
 #include "redact_impl.h"
 
@@ -77,47 +84,158 @@ static size_t fold(const uint8_t *s, size_t n, uint8_t *out)
 	return o;
 }
 
+/* Forms of an identifier besides UTF-8: how other charsets store it. */
+enum {
+	FORM_UTF8 = 0,
+	FORM_CP932,
+	FORM_EUCJP,
+	FORM_JIS,     /* ISO-2022-JP from its first escape, without the return */
+	FORM_UTF16LE,
+	FORM_UTF16BE,
+	FORMS,
+};
+
 static int cmp_needle(const void *a, const void *b)
 {
 	const struct rx_needle *x = a, *y = b;
+	if ((x->form != FORM_UTF8) != (y->form != FORM_UTF8))
+		return x->form == FORM_UTF8 ? -1 : 1;
 	if (x->s[0] != y->s[0])
 		return x->s[0] < y->s[0] ? -1 : 1;
 	/* longer first, so an address is tried before its local part */
 	return x->n > y->n ? -1 : x->n < y->n;
 }
 
+/* UTF-16 of UTF-8 s (big-endian when be) into out; 0 when it does not fit. */
+static size_t utf16(const uint8_t *s, size_t n, int be, uint8_t *out, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp = s[i];
+		size_t k = 1;
+		if (cp >= 0xf0 && i + 3 < n) {
+			cp = (cp & 7u) << 18 | (s[i + 1] & 63u) << 12 | (s[i + 2] & 63u) << 6 |
+			     (s[i + 3] & 63u);
+			k = 4;
+		} else if (cp >= 0xe0 && i + 2 < n) {
+			cp = (cp & 15u) << 12 | (s[i + 1] & 63u) << 6 | (s[i + 2] & 63u);
+			k = 3;
+		} else if (cp >= 0xc0 && i + 1 < n) {
+			cp = (cp & 31u) << 6 | (s[i + 1] & 63u);
+			k = 2;
+		}
+		i += k;
+		uint16_t u[2] = { (uint16_t)cp, 0 };
+		size_t un = 1;
+		if (cp >= 0x10000) {
+			cp -= 0x10000;
+			u[0] = (uint16_t)(0xd800 + (cp >> 10));
+			u[1] = (uint16_t)(0xdc00 + (cp & 0x3ff));
+			un = 2;
+		}
+		for (size_t j = 0; j < un; j++) {
+			if (o + 2 > max)
+				return 0;
+			out[o++] = (uint8_t)(be ? u[j] >> 8 : u[j]);
+			out[o++] = (uint8_t)(be ? u[j] : u[j] >> 8);
+		}
+	}
+	return o;
+}
+
+/* The identifier s (folded UTF-8) in form f into out; 0 when it has none. */
+static size_t in_form(int f, const uint8_t *s, size_t n, uint8_t *out, size_t max)
+{
+	static const char *const cs[] = { NULL, "cp932", "euc-jp", "iso-2022-jp" };
+	if (f == FORM_UTF16LE || f == FORM_UTF16BE)
+		return utf16(s, n, f == FORM_UTF16BE, out, max);
+	struct sx_buf b;
+	size_t o = 0;
+	sx_buf_init(&b, max);
+	if (sx_charset_from_utf8(cs[f], s, n, &b) == 0) {
+		const uint8_t *p = sx_buf_head(&b);
+		o = sx_buf_used(&b);
+		const uint8_t *esc = memchr(p, 0x1b, o);
+		if (f == FORM_JIS) {
+			/* from the first escape; the return to ASCII after the
+			 * name need not follow it directly */
+			size_t e = esc ? (size_t)(esc - p) : o;
+			o -= e;
+			memmove(out, p + e, o);
+			if (o >= 3 && out[o - 3] == 0x1b && out[o - 2] == '(')
+				o -= 3;
+		} else {
+			memcpy(out, p, o);
+		}
+	}
+	sx_buf_finish(&b);
+	for (size_t i = 0; i < o; i++)
+		out[i] = lower(out[i]);
+	return o;
+}
+
+static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t kind,
+		      uint8_t form, int whole)
+{
+	if (n == 0)
+		return 0;
+	for (size_t j = 0; j < nd->n; j++)
+		if (nd->v[j].form == form && nd->v[j].n == n && memcmp(nd->v[j].s, s, n) == 0)
+			return 0;
+	struct rx_needle *k = &nd->v[nd->n++];
+	memcpy(k->s, s, n);
+	k->n = n;
+	k->kind = kind;
+	k->form = form;
+	k->whole = (uint8_t)whole;
+	if (n < nd->minlen)
+		nd->minlen = n;
+	return 0;
+}
+
 int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 {
 	memset(nd, 0, sizeof *nd);
-	nd->v = calloc(ids->n ? ids->n : 1, sizeof *nd->v);
+	nd->v = calloc(ids->n ? ids->n * FORMS : 1, sizeof *nd->v);
 	if (!nd->v)
 		return SX_ENOMEM;
 	nd->minlen = SIZE_MAX;
 	for (size_t i = 0; i < ids->n; i++) {
 		const struct sx_ident *id = &ids->v[i];
-		struct rx_needle *k = &nd->v[nd->n];
+		uint8_t u[SX_IDENT_LEN_MAX + 1], f[RX_NEEDLE_MAX];
 		if (id->len == 0 || id->len > SX_IDENT_LEN_MAX)
 			continue;
-		k->n = fold((const uint8_t *)id->text, id->len, k->s);
-		if (k->n == 0)
-			continue;
-		k->kind = (uint8_t)id->kind;
-		k->whole = id->len < SX_IDENT_SHORT;
-		int dup = 0;
-		for (size_t j = 0; j < nd->n && !dup; j++)
-			dup = nd->v[j].n == k->n && memcmp(nd->v[j].s, k->s, k->n) == 0;
-		if (dup)
-			continue;
-		if (k->n < nd->minlen)
-			nd->minlen = k->n;
-		nd->n++;
+		size_t un = fold((const uint8_t *)id->text, id->len, u);
+		int whole = id->len < SX_IDENT_SHORT;
+		int ascii = 1;
+		for (size_t k = 0; k < un; k++)
+			ascii &= u[k] < 0x80;
+		needle_add(nd, u, un, (uint8_t)id->kind, FORM_UTF8, whole);
+		for (int form = FORM_CP932; form < FORMS; form++) {
+			/* ASCII is ASCII in the Japanese charsets */
+			if (ascii && form < FORM_UTF16LE)
+				continue;
+			size_t fn = in_form(form, u, un, f, sizeof f);
+			/* two bytes are in any binary every few kilobytes */
+			if (fn < RX_FORM_MIN)
+				continue;
+			needle_add(nd, f, fn, (uint8_t)id->kind, (uint8_t)form, whole);
+		}
 	}
 	qsort(nd->v, nd->n, sizeof *nd->v, cmp_needle);
-	size_t j = 0;
+	size_t j = 0, nu = 0;
+	while (nu < nd->n && nd->v[nu].form == FORM_UTF8)
+		nu++;
+	for (unsigned b = 0; b <= 256; b++) {
+		while (j < nu && nd->v[j].s[0] < b)
+			j++;
+		nd->start[b] = j;
+	}
+	j = nu;
 	for (unsigned b = 0; b <= 256; b++) {
 		while (j < nd->n && nd->v[j].s[0] < b)
 			j++;
-		nd->start[b] = j;
+		nd->fstart[b] = j;
 	}
 	return 0;
 }
@@ -129,31 +247,101 @@ void sx_rx_needles_finish(struct rx_needles *nd)
 	nd->n = 0;
 }
 
+/* The character of form f ending at t[i] (before) or starting at t[j]
+ * (after) is a word character. */
+static int word_unit(const struct rx_needle *k, const uint8_t *t, size_t n, size_t at, int before)
+{
+	if (k->form == FORM_UTF16LE || k->form == FORM_UTF16BE) {
+		if (before ? at < 2 : at + 2 > n)
+			return 0;
+		const uint8_t *u = t + (before ? at - 2 : at);
+		unsigned c = k->form == FORM_UTF16LE ? (unsigned)u[0] | (unsigned)u[1] << 8 :
+						       (unsigned)u[0] << 8 | u[1];
+		return c >= 0x80 || wordch((uint8_t)c);
+	}
+	if (before ? at == 0 : at >= n)
+		return 0;
+	return wordch(t[before ? at - 1 : at]);
+}
+
 /* Length in t of a match of k at i, 0 when none. */
 static size_t match_at(const struct rx_needle *k, const uint8_t *t, size_t n, size_t i)
 {
 	size_t j = i, skip;
-	for (size_t m = 0; m < k->n; m++) {
-		uint8_t c;
-		while (m > 0 && j < n && (skip = invisible_at(t, n, j)) > 0)
-			j += skip;
-		if (j >= n)
+	if (k->form != FORM_UTF8) {
+		if (n - i < k->n)
 			return 0;
-		j += fold_at(t, n, j, &c);
-		if (c != k->s[m])
-			return 0;
+		for (size_t m = 0; m < k->n; m++)
+			if (lower(t[i + m]) != k->s[m])
+				return 0;
+		j = i + k->n;
+	} else {
+		for (size_t m = 0; m < k->n; m++) {
+			uint8_t c;
+			while (m > 0 && j < n && (skip = invisible_at(t, n, j)) > 0)
+				j += skip;
+			if (j >= n)
+				return 0;
+			j += fold_at(t, n, j, &c);
+			if (c != k->s[m])
+				return 0;
+		}
 	}
-	if (k->whole) {
-		if (i > 0 && wordch(t[i - 1]))
-			return 0;
-		if (j < n && wordch(t[j]))
-			return 0;
-	}
+	if (k->whole && (word_unit(k, t, n, i, 1) || word_unit(k, t, n, j, 0)))
+		return 0;
 	return j - i;
+}
+
+/* The placeholder as the matched form would hold it. */
+static size_t placeholder(const struct rx_needle *k, uint8_t *out, size_t max)
+{
+	const char *ph = k->kind == SX_ID_ADDRESS ? SX_REDACTED_ADDRESS : SX_REDACTED_TEXT;
+	size_t n = strlen(ph), o = 0;
+	if (k->form == FORM_UTF16LE || k->form == FORM_UTF16BE)
+		return utf16((const uint8_t *)ph, n, k->form == FORM_UTF16BE, out, max);
+	if (k->form == FORM_JIS) {
+		/* the text goes on in the double-byte set the match started */
+		memcpy(out, "\x1b(B", 3);
+		memcpy(out + 3, ph, n);
+		memcpy(out + 3 + n, "\x1b$B", 3);
+		return n + 6;
+	}
+	memcpy(out + o, ph, n);
+	return n;
+}
+
+static int search_in(const struct rx_needles *nd, const size_t *start, int folded, size_t minlen,
+		     const uint8_t *t, size_t n, uint8_t enc, struct rx_edits *found)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint8_t c = lower(t[i]);
+		if (folded)
+			fold_at(t, n, i, &c);
+		for (size_t k = start[c]; k < start[c + 1] && rc == 0; k++) {
+			const struct rx_needle *nk = &nd->v[k];
+			if (nk->n < minlen)
+				continue;
+			size_t len = match_at(nk, t, n, i);
+			if (len == 0)
+				continue;
+			uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
+			size_t pn = placeholder(nk, ph, sizeof ph);
+			int addr = nk->kind == SX_ID_ADDRESS;
+			rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, enc, (uint8_t)addr);
+		}
+	}
+	return rc;
 }
 
 int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		 struct rx_edits *out)
+{
+	return sx_rx_search_forms(nd, t, n, enc, 1, 1, 0, out);
+}
+
+int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		       int utf8, int others, size_t minlen, struct rx_edits *out)
 {
 	struct rx_edits found;
 	int rc = 0;
@@ -161,20 +349,10 @@ int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_
 	if (nd->n == 0 || n < nd->minlen)
 		return 0;
 	sx_rx_edits_init(&found);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint8_t c;
-		fold_at(t, n, i, &c);
-		for (size_t k = nd->start[c]; k < nd->start[c + 1] && rc == 0; k++) {
-			const struct rx_needle *nk = &nd->v[k];
-			size_t len = match_at(nk, t, n, i);
-			if (len == 0)
-				continue;
-			int addr = nk->kind == SX_ID_ADDRESS;
-			const char *ph = addr ? SX_REDACTED_ADDRESS : SX_REDACTED_TEXT;
-			rc = sx_rx_edits_add(&found, i, len, ph, strlen(ph), 1, nk->kind, enc,
-					     (uint8_t)addr);
-		}
-	}
+	if (utf8)
+		rc = search_in(nd, nd->start, 1, minlen, t, n, enc, &found);
+	if (rc == 0 && others)
+		rc = search_in(nd, nd->fstart, 0, minlen, t, n, enc, &found);
 	if (rc == 0) {
 		sx_rx_edits_select(&found);
 		rc = sx_rx_edits_move(out, &found);

@@ -100,6 +100,34 @@ grep -E 'goaway' "$work/agent.log" | sed 's/^/  /'
 $SPREXCTL --db "$db" member resume vendor-a
 wait_for "$work/agent.log" 'authenticated as member vendor-a' 2
 
+step "intake: a reporter's forwarded spam (Japanese, ISO-2022-JP) through sprexctl ingest"
+sample=$root/tests/data/reports/report-attached.eml
+grep -m3 -E '^(From|Reply-To|To):' "$sample" | sed 's/^/  original: /'
+out=$($SPREXCTL --db "$db" --config "$work/sprexd.conf" ingest --source public \
+  --consent association,isp "$sample")
+echo "  $out"
+rid=$(echo "$out" | grep -Eo 'r[a-z2-7]{25}' | head -1)
+$SPREXCTL --db "$db" report show "$rid" | sed 's/^/  /'
+echo "  the stored mail's address fields:"
+$SPREXCTL --db "$db" report raw "$rid" | grep -E '^(From|To|Delivered-To):' | sed 's/^/    /'
+if $SPREXCTL --db "$db" report raw "$rid" | grep -qi 'taro.yamada'; then
+  echo "demo: the reporter's address survived redaction" >&2; exit 1
+fi
+
+step "intake over the wire: a monitor receiver submits a capture (sprex-agent submit)"
+$CA "$work/pki" member monitor-c >/dev/null
+$SPREXCTL --db "$db" member add monitor-c --role submitter --cert "$work/pki/monitor-c.pem"
+sed -e "s|vendor-a|monitor-c|g" "$work/agent.conf" > "$work/monitor.conf"
+sleep 1   # a running sprexd applies registry changes within a second
+$AGENT submit --config "$work/monitor.conf" --source monitor \
+  "$root/tests/data/submit/monitor1.eml" 2>"$work/submit.log" | sed 's/^/  /'
+$AGENT submit --config "$work/monitor.conf" --source monitor \
+  "$root/tests/data/submit/monitor1.eml" 2>>"$work/submit.log" | sed 's/^/  again: /'
+
+step "a report the redactor cannot vouch for (a zip attachment) goes to quarantine, sent to no one"
+$SPREXCTL --db "$db" ingest --source monitor "$root/tests/data/reports/monitor-zip.eml" | sed 's/^/  /'
+$SPREXCTL --db "$db" quarantine list | sed 's/^/  /'
+
 step "what the agent logged (state changes and heartbeats)"
 sed 's/^/  /' "$work/agent.log"
 

@@ -596,8 +596,8 @@ static int parse_consent(const char *s, unsigned *out)
 			if (strlen(words[i].name) == n && strncmp(words[i].name, p, n) == 0)
 				break;
 		if (i == sizeof words / sizeof words[0])
-			return sx_ctl_fail(EX_USAGE, "ingest: unknown consent '%.*s' (association, "
-					   "isp, enforcement, none)", (int)n, p);
+			return sx_ctl_fail(EX_USAGE, "ingest: unknown consent '%.*s' "
+					   "(association, isp, enforcement, none)", (int)n, p);
 		*out |= words[i].bit;
 		if (p[n] == '\0')
 			break;
@@ -705,7 +705,8 @@ static int cmd_ingest(const struct sx_ctl *ctl, int argc, char **argv)
 	}
 	enum sx_source_kind source = SX_SRC_PUBLIC;
 	unsigned consent = 0;
-	if ((status = parse(argc, argv, &o)) >= 0 || (status = parse_source(o.source, &source)) >= 0)
+	if ((status = parse(argc, argv, &o)) >= 0 ||
+	    (status = parse_source(o.source, &source)) >= 0)
 		goto out;
 	if (o.consent != NULL && source != SX_SRC_PUBLIC) {
 		status = sx_ctl_fail(EX_USAGE, "ingest: --consent is for --source public only");

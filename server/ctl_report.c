@@ -213,8 +213,8 @@ static int jstring(struct jreader *r, char *out, size_t max)
 			if (r->end - r->p < 4 || hex4(r->p, &cp))
 				return -1;
 			r->p += 4;
-			if (cp >= 0xD800 && cp <= 0xDBFF && r->end - r->p >= 6 && r->p[0] == '\\' &&
-			    r->p[1] == 'u') {
+			if (cp >= 0xD800 && cp <= 0xDBFF && r->end - r->p >= 6 &&
+			    r->p[0] == '\\' && r->p[1] == 'u') {
 				uint32_t lo;
 				if (hex4(r->p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
 					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);

@@ -161,8 +161,9 @@ static int twins(const char *label)
 	return strstr(label, "jp") != NULL;
 }
 
-/* Text through a charset and back: the same text, or for twins(label) the
- * same text after one round. Returns the text that came back in *y. */
+/* Text written and read back (w and r: a charset or encoded-words) is the
+ * same text; for twins(label), from the second round on (again: first). A
+ * text the charset cannot hold is SX_EINVAL, nothing else fails. */
 typedef int (*write_fn)(const char *label, char enc, const struct sx_buf *x, struct sx_buf *e);
 typedef int (*read_fn)(const char *label, const struct sx_buf *e, struct sx_buf *y, size_t *bad);
 

@@ -679,6 +679,27 @@ static void test_points_edge(void **state)
 	}
 }
 
+/* Empty values and parts everywhere: nothing to find, nothing to crash on. */
+static void test_empty_values(void **state)
+{
+	static const char text[] =
+		"Authentication-Results:\r\nReceived-SPF:\r\nFrom:\r\nSubject:\r\nDate:\r\n"
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		"--B\r\nContent-Type: text/html; charset=shift_jis\r\n"
+		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		"--B\r\nContent-Type: application/octet-stream; name=\"\"\r\n"
+		"Content-Disposition: attachment; filename=\"...\"\r\n\r\n"
+		"--B\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n"
+		"--B--\r\n";
+	struct msg x;
+	from_bytes(text, sizeof text - 1, &x);
+	struct sx_analysis a;
+	assert_int_equal(sx_analyze(x.m, 1, NULL, &a), 0);
+	expect("empty", &a, 0, 0, "");
+	unload(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_category_edges),
 		cmocka_unit_test(test_subject_cap_edge),
 		cmocka_unit_test(test_points_edge),
+		cmocka_unit_test(test_empty_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -446,6 +446,10 @@ static void test_parse_broken(void **state)
 		"from x by z; 1 Foo 2024 10:00:00 +0000",
 		"from x by z; Mon Jan  8 10:00:00 2024",
 		"from x by z; 1 Jan 2024 10:00:00 XYZ",
+		"from x (HELO y; 2 Jan 2024 00:00:00 +0000",   /* ';' in an open comment */
+		"from x (a;b) by c",
+		"from [192.0.2.1]:",
+		"from [",
 	};
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		size_t n = strlen(odd[i]);
@@ -562,7 +566,7 @@ static void test_ip_private(void **state)
 		"9.255.255.255", "11.0.0.0", "172.15.255.255", "172.32.0.0", "192.167.255.255",
 		"192.169.0.0", "126.255.255.255", "128.0.0.0", "169.253.255.255", "169.255.0.0",
 		"100.63.255.255", "100.128.0.0", "1.0.0.0", "223.255.255.255", "240.0.0.1",
-		"::2", "fec0::1", "fe7f::1", "fbff::1", "fe00::1", "2400:4050::1",
+		"::2", "fec0::1", "fe7f::1", "fbff::1", "fe00::1",
 	};
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
 		if (!priv(yes[i]))
@@ -796,7 +800,8 @@ static void test_chain_by_consistency(void **state)
 }
 
 /* Sendmail's "(may be forged)": the name did not resolve back to the
- * address, so it cannot make the client a trusted relay. */
+ * address, so it cannot make the client a trusted relay; neither can a HELO
+ * or qmail's unchecked name. */
 static void test_chain_unverified_name(void **state)
 {
 	static const char *const hosts[] = { ".ezweb.ne.jp" };
@@ -821,6 +826,22 @@ static void test_chain_unverified_name(void **state)
 		  "Subject: x\r\n\r\nx\r\n", &x);
 	assert_int_equal(sx_received_source(x.m, 0, &r, &s), 0);
 	expect_source(&s, "203.0.113.5", 0, 0);
+	unload(&x);
+	/* qmail shows the name tcpserver looked up, unchecked. */
+	from_text("Received: from mx9.ezweb.ne.jp (HELO mx9) (203.0.113.5)\r\n"
+		  "  by mbox.ezweb.ne.jp with SMTP; 8 Jan 2024 10:00:00 -0000\r\n"
+		  "Subject: x\r\n\r\nx\r\n", &x);
+	assert_int_equal(sx_received_source(x.m, 0, &r, &s), 0);
+	expect_source(&s, "203.0.113.5", 0, 0);
+	unload(&x);
+	/* The same name, verified by Postfix, makes the client trusted. */
+	from_text("Received: from mx9 (mx9.ezweb.ne.jp [198.51.100.5])\r\n"
+		  "\tby mbox.ezweb.ne.jp (Postfix) with ESMTP id 1;\r\n"
+		  "\tMon, 8 Jan 2024 10:00:00 +0000\r\n"
+		  "Subject: x\r\n\r\nx\r\n", &x);
+	assert_int_equal(sx_received_source(x.m, 0, &r, &s), 0);
+	assert_int_equal(s.found, 0);
+	expect_in(s.evidence, "hop 0 198.51.100.5 trusted relay (host .ezweb.ne.jp)");
 	unload(&x);
 }
 

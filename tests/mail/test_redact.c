@@ -805,12 +805,19 @@ static void test_iso2022jp_shift_state(void **state)
 static void test_unsure_forms(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
-	/* a Shift_JIS line with a broken character cannot be converted back */
+	/* a Shift_JIS word with a broken character cannot be converted back;
+	 * a broken one beside it does not matter */
 	struct run *r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=shift_jis\n"
-				"Content-Transfer-Encoding: 8bit\n\nmail taro.yamada@example.jp \x81\n",
+				"Content-Transfer-Encoding: 8bit\n\nmail taro.yamada@example.jp\x81\n",
 				ids);
 	assert_true(r->res.unsure);
 	assert_non_null(strstr(r->res.unsure_reason, "cannot re-encode"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=shift_jis\n"
+		    "Content-Transfer-Encoding: 8bit\n\nmail taro.yamada@example.jp \x81\n", ids);
+	assert_false(r->res.unsure);
+	assert_non_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out),
+			       "mail redacted@redacted.invalid \x81\r\n", 33));
 	run_finish(r);
 	/* an encoded-word in a charset nobody knows */
 	r = run_str("To: rcpt@example.net\nX-Name: =?x-nobody?B?dGFybw==?=\n\nbody\n", ids);

@@ -564,7 +564,8 @@ static void test_validation(void **state)
 	r = report(); r.consent = 8; add_refused(s, &r, SX_EINVAL);
 	r = report(); r.reason = "why"; add_refused(s, &r, SX_EINVAL);   /* ready with a reason */
 	r = report(); r.state = SX_REPORT_QUARANTINED; add_refused(s, &r, SX_EINVAL);
-	r = report(); r.state = SX_REPORT_QUARANTINED; r.reason = ""; add_refused(s, &r, SX_EINVAL);
+	r = report(); r.state = SX_REPORT_QUARANTINED; r.reason = "";
+	add_refused(s, &r, SX_EINVAL);
 	r = report(); r.state = 2; add_refused(s, &r, SX_EINVAL);
 	r = report(); r.client_msg_id = ""; add_refused(s, &r, SX_EINVAL);
 	r = report(); r.source_ip = ""; add_refused(s, &r, SX_EINVAL);
