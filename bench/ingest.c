@@ -1,7 +1,7 @@
 /*
  * ingest.c: ingest-bench, reports per second through the intake pipeline.
  *
- *   ingest-bench --pure N [--runs R] [--stages] [--db PATH]
+ *   ingest-bench --pure N [--runs R] [--stages K] [--db PATH]
  *   ingest-bench --durable N --db PATH [--batch B] [--submitter NAME]
  *   ingest-bench --sqlite-only N --db PATH [--batch B] [--row-size BYTES]
  *
@@ -16,8 +16,8 @@
  * tracking URLs that carry the recipient's address (percent-encoded, in
  * base64, sometimes encoded twice).
  *
- * --pure runs sx_pipeline_run over the corpus on this thread; --stages then
- * times a replica of its steps one by one. --durable runs sx_intake_submit
+ * --pure runs sx_pipeline_run over the corpus on this thread; --stages K then
+ * times a replica of its steps one by one over the first K reports. --durable runs sx_intake_submit
  * into the store with a group commit every B reports. --sqlite-only adds
  * pre-built rows through sx_store_report_add, the store's ceiling.
  *
@@ -1677,7 +1677,7 @@ struct opts {
 	size_t batch;
 	uint64_t seed;
 	unsigned runs;
-	int stages;
+	size_t stages;
 	size_t verify;
 	double max_q;
 	size_t row_size;
@@ -1869,27 +1869,40 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 			}
 		}
 	double rate = rates[o->runs / 2], us = cpus[o->runs / 2];
+	/* the share of a core the thread got: below 1, other processes took the rest */
+	double share = rate * us / 1e6;
 	printf("  median: %.0f reports/s wall, %.1f us CPU per report (= %.0f reports/s per "
 	       "core busy)\n", rate, us, 1e6 / us);
 	printf("  source IP found in %zu, routed to an ISP (LPM) in %zu\n", sourced, routed);
 	int failed = check_quarantine(o, c->n, quarantined, refused, q, f);
 
 	if (o->stages) {
-		double acc[NSTAGE] = { 0 }, tot = 0;
+		size_t ns = o->stages < c->n ? o->stages : c->n;
+		double acc[NSTAGE] = { 0 }, tot = 0, real = 0;
 		struct sx_redact_result *red = malloc(sizeof *red);
 		if (!red)
 			die("out of memory");
-		for (size_t i = 0; i < c->n; i++)
+		for (size_t i = 0; i < ns; i++)
 			stage_replica(&pc, &c->v[i], red, acc);
+		/* the real pipeline over the same reports, for comparison */
+		double c0 = cpu_s();
+		for (size_t i = 0; i < ns; i++) {
+			struct sx_intake in = { .raw = c->v[i].raw, .len = c->v[i].len,
+						.source = c->v[i].source };
+			sx_pipeline_run(&pc, &in, rep, err, sizeof err);
+			sx_report_finish(rep);
+		}
+		real = cpu_s() - c0;
 		free(red);
 		for (int s = 0; s < NSTAGE; s++)
 			tot += acc[s];
-		printf("  stages (a replica of sx_pipeline_run's steps, timed apart; CPU):\n");
+		printf("  stages over the first %zu reports (a replica of sx_pipeline_run's steps, "
+		       "each timed; CPU):\n", ns);
 		for (int s = 0; s < NSTAGE; s++)
-			printf("    %-15s %7.1f us/report  %5.1f %%\n", stage_name[s],
-			       acc[s] / (double)c->n * 1e6, tot > 0 ? 100 * acc[s] / tot : 0.0);
-		printf("    %-15s %7.1f us/report (sx_pipeline_run: %.1f)\n", "total",
-		       tot / (double)c->n * 1e6, us);
+			printf("    %-15s %8.1f us/report  %5.1f %%\n", stage_name[s],
+			       acc[s] / (double)ns * 1e6, tot > 0 ? 100 * acc[s] / tot : 0.0);
+		printf("    %-15s %8.1f us/report (sx_pipeline_run over the same: %.1f)\n", "total",
+		       tot / (double)ns * 1e6, real / (double)ns * 1e6);
 	}
 
 	struct verify *v = calloc(1, sizeof *v);
@@ -1910,8 +1923,8 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 		       "reporter or the recipient\n", v->leaks_ready);
 		failed = 1;
 	}
-	printf("result mode=pure reports=%zu per_s=%.0f cpu_us=%.1f mb_per_s=%.1f "
-	       "quarantined=%zu refused=%zu leaks=%zu\n", c->n, rate, us,
+	printf("result mode=pure reports=%zu per_s=%.0f cpu_us=%.1f cpu_share=%.2f mb_per_s=%.1f "
+	       "quarantined=%zu refused=%zu leaks=%zu\n", c->n, rate, us, share,
 	       rate * (double)c->bytes / (double)c->n / 1e6, quarantined, refused,
 	       v->leaks_ready);
 	free(v);
@@ -2146,14 +2159,16 @@ static int run_sqlite(const struct opts *o)
 
 static void usage(FILE *f)
 {
-	fputs("usage: ingest-bench --pure N [--runs R] [--stages] [--db PATH]\n"
+	fputs("usage: ingest-bench --pure N [--runs R] [--stages K] [--db PATH]\n"
 	      "       ingest-bench --durable N --db PATH [--batch B] [--submitter NAME]\n"
 	      "       ingest-bench --sqlite-only N --db PATH [--batch B] [--row-size BYTES]\n"
 	      "  common: [--seed S] [--verify K] [--max-quarantine PCT] [--dump DIR]\n"
+	      "  --stages K        time each step over the first K reports (a replica)\n"
 	      "  --verify K        outputs checked against the generator's identifiers [1000]\n"
 	      "  --max-quarantine  percent quarantined or refused before it fails [3]\n"
 	      "  --dump DIR        write quarantined, refused and leaking reports there\n"
-	      "  --corpus-only     print the corpus figures and write --dump DIR samples\n", f);
+	      "  --corpus-only N   generate N reports, print the corpus figures and, with\n"
+	      "                    --dump DIR, write them all there\n", f);
 }
 
 static size_t num(const char *s, const char *opt)
@@ -2180,7 +2195,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "runs", required_argument, NULL, 'r' },
-		{ "stages", no_argument, NULL, 'S' },
+		{ "stages", required_argument, NULL, 'S' },
 		{ "verify", required_argument, NULL, 'v' },
 		{ "max-quarantine", required_argument, NULL, 'm' },
 		{ "row-size", required_argument, NULL, 'R' },
@@ -2202,7 +2217,7 @@ int main(int argc, char **argv)
 		case 'b': o.batch = num(optarg, "--batch"); break;
 		case 's': o.seed = num(optarg, "--seed"); break;
 		case 'r': o.runs = (unsigned)num(optarg, "--runs"); break;
-		case 'S': o.stages = 1; break;
+		case 'S': o.stages = num(optarg, "--stages"); break;
 		case 'v': o.verify = num(optarg, "--verify"); break;
 		case 'm': o.max_q = strtod(optarg, NULL); break;
 		case 'R': o.row_size = num(optarg, "--row-size"); break;

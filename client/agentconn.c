@@ -21,6 +21,7 @@ struct sx_agentconn {
 	int ready;
 	int refused;
 	int stopping;
+	unsigned hello_ticks;      /* heartbeat intervals spent waiting for Welcome */
 	uint32_t retry_after_ms;
 	char member[64];
 	char why[SX_PEER_WHY_MAX];
@@ -48,6 +49,8 @@ static void send_hello(struct sx_peer *p)
 	f.hello = &h;
 	sx_log_info("state hello: TLS 1.3 established with %s (%s)",
 		    sx_agentconf_server_name(ac->conf), sx_conn_peer(sx_peer_conn(p)));
+	/* Heartbeats from now on bound the wait for Welcome too. */
+	sx_peer_negotiated(p, SX_FRAME_PREAUTH_MAX, (uint32_t)ac->conf->heartbeat_ms);
 	sx_peer_send(p, &f);
 }
 
@@ -118,6 +121,11 @@ static void on_frame(struct sx_peer *p, const Sprex__Frame *f)
 static void on_tick(struct sx_peer *p)
 {
 	struct sx_agentconn *ac = sx_peer_udata(p);
+	if (!ac->ready) {
+		if (++ac->hello_ticks >= 3)
+			sx_peer_close(p, SX_ETIMEDOUT, "no welcome within 3 heartbeat intervals");
+		return;
+	}
 	sx_log_debug("heartbeat: ping sent to the server (member %s)", ac->member);
 	if (ac->cbs.on_tick)
 		ac->cbs.on_tick(ac);

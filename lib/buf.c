@@ -18,6 +18,13 @@ void sx_buf_finish(struct sx_buf *b)
 	sx_buf_init(b, b->max);
 }
 
+void sx_buf_finish_wipe(struct sx_buf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);
+	sx_buf_finish(b);
+}
+
 int sx_buf_reserve(struct sx_buf *b, size_t n)
 {
 	size_t used = b->len - b->off;

@@ -23,6 +23,9 @@ struct sx_buf {
 void sx_buf_init(struct sx_buf *b, size_t max);
 /* Frees the storage; the buffer may be init'ed again. */
 void sx_buf_finish(struct sx_buf *b);
+/* Overwrites the storage with zeros, then frees it: for buffers that held a
+ * reporter's original or identifiers. */
+void sx_buf_finish_wipe(struct sx_buf *b);
 /* Number of unread bytes. */
 static inline size_t sx_buf_used(const struct sx_buf *b) { return b->len - b->off; }
 /* First unread byte (valid until the next append); never NULL, so an empty

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "charset.h"
@@ -81,6 +82,74 @@ static int has8(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Reasons name what the mail itself names only from lists of our own: a
+ * field name, media type or charset label is the sender's text, and one
+ * could spell an identifier in a form no check can rule out (the name of a
+ * field can be the base64 of an address). Anything else is named by place.
+ */
+static const char *const known_fields[] = {
+	"Return-Path", "Received", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Subject",
+	"Date", "Message-ID", "In-Reply-To", "References", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-Disposition", "Content-ID", "Content-Description",
+	"Content-Location", "Content-Language", "Delivered-To", "X-Original-To", "Envelope-To",
+	"X-Apparently-To", "X-Rcpt-To", "X-Envelope-To", "X-Envelope-From", "X-Forwarded-To",
+	"X-Forwarded-For", "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc",
+	"Resent-Bcc", "Resent-Date", "Resent-Message-ID", "Return-Receipt-To",
+	"Disposition-Notification-To", "Errors-To", "List-Unsubscribe", "List-Unsubscribe-Post",
+	"List-Id", "List-Post", "List-Help", "Authentication-Results",
+	"ARC-Authentication-Results", "ARC-Message-Signature", "ARC-Seal", "DKIM-Signature",
+	"Received-SPF", "X-Mailer", "User-Agent", "X-Priority", "Importance", "Precedence",
+	"Organization", "Comments", "Keywords", "Thread-Topic", "Thread-Index", "X-Sender",
+	"X-Originating-IP", "Feedback-ID", "Auto-Submitted", "X-Spam-Status", "X-Spam-Flag",
+};
+
+/* The field's name when it is a known one, else its place in its header. */
+static void field_name(const struct sx_mail *m, const struct sx_hfield *f, char *out,
+		       size_t outlen)
+{
+	const char *p = (const char *)m->buf + f->name.off;
+	for (size_t i = 0; i < sizeof known_fields / sizeof known_fields[0]; i++) {
+		if (strlen(known_fields[i]) == f->name.len &&
+		    strncasecmp(known_fields[i], p, f->name.len) == 0) {
+			put(out, outlen, "%s", known_fields[i]);
+			return;
+		}
+	}
+	size_t idx = (size_t)(f - m->fields) - m->parts[f->part].hfirst;
+	put(out, outlen, "field #%zu", idx + 1);
+}
+
+static const char *const known_media[] = {
+	"application/octet-stream", "application/pdf", "application/msword",
+	"application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/rtf",
+	"application/x-msdownload", "application/x-dosexec", "text/plain", "text/html",
+	"image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp",
+	"audio/mpeg", "video/mp4", "message/rfc822",
+};
+
+static const char *const top_types[] = {
+	"application", "audio", "font", "image", "message", "model", "multipart", "text",
+	"video",
+};
+
+/* The part's media type when it is a known one, else its top-level type. */
+static const char *media_name(const struct sx_part *part, char *out, size_t outlen)
+{
+	char type[2 * SX_MIME_TOKEN + 2];
+	snprintf(type, sizeof type, "%s/%s", part->type, part->subtype);
+	for (size_t i = 0; i < sizeof known_media / sizeof known_media[0]; i++)
+		if (strcmp(type, known_media[i]) == 0)
+			return known_media[i];
+	for (size_t i = 0; i < sizeof top_types / sizeof top_types[0]; i++) {
+		if (strcmp(part->type, top_types[i]) == 0) {
+			put(out, outlen, "%s/(other)", top_types[i]);
+			return out;
+		}
+	}
+	return "(unknown type)";
+}
+
 /* ---- header fields ---- */
 
 /*
@@ -99,7 +168,7 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 		if (u[i] != '=' || u[i + 1] != '?')
 			continue;
 		size_t cs = i + 2, q1 = cs;
-		while (q1 < n && u[q1] != '?' && q1 - cs <= LK_LABEL_MAX)
+		while (q1 < n && u[q1] != '?' && q1 - cs <= LK_CHARSET_MAX)
 			q1++;
 		if (q1 + 2 >= n || u[q1] != '?' || q1 == cs || u[q1 + 2] != '?')
 			continue;
@@ -114,18 +183,15 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 		rc = sx_2047_decode_text(enc, text, (size_t)(end - text), &t, NULL);
 		if (rc == 0)
 			rc = sx_buf_append(&w, bhead(&t), sx_buf_used(&t));
-		char label[LK_LABEL_MAX + 4];
+		char label[LK_CHARSET_MAX + 4];
 		size_t ln = 0;
 		while (cs + ln < q1 && u[cs + ln] != '*')
 			label[ln] = (char)u[cs + ln], ln++;
 		label[ln] = '\0';
 		if (rc == 0 && !sx_charset_iconv_name(label) &&
-		    !sx_lk_ascii_or_utf8(bhead(&t), sx_buf_used(&t))) {
-			char safe[LK_LABEL_MAX + 24];
-			sx_lk_label(x, (const uint8_t *)label, ln, safe, sizeof safe);
-			sx_lk_undecodable(x, "%s: encoded-word in unknown charset %s cannot be "
-					  "decoded", x->loc, safe);
-		}
+		    !sx_lk_ascii_or_utf8(bhead(&t), sx_buf_used(&t)))
+			sx_lk_undecodable(x, "%s: 8-bit encoded-word in an unknown charset cannot "
+					  "be decoded", x->loc);
 		i = (size_t)(end - u) + 1;
 	}
 	if (rc == 0 && sx_buf_used(&w))
@@ -142,12 +208,12 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 static int header(struct lk_ctx *x, const struct sx_mail *m, const struct sx_hfield *f)
 {
 	static const char *const fallbacks[] = { "cp932", "euc-jp" };
-	char who[sizeof x->prefix + SX_MIME_PATH + 8], name[LK_LABEL_MAX + 24];
+	char who[sizeof x->prefix + SX_MIME_PATH + 8], name[32];
 	struct sx_buf u, d;
 	int rc;
 
 	part_name(x, &m->parts[f->part], who, sizeof who);
-	sx_lk_label(x, m->buf + f->name.off, f->name.len, name, sizeof name);
+	field_name(m, f, name, sizeof name);
 	put(x->loc, sizeof x->loc, "%s header %s", who, name);
 	x->charset = "";
 
@@ -291,28 +357,31 @@ static const char *compressed_magic(const uint8_t *p, size_t n, int anywhere)
 static void containers(struct lk_ctx *x, const struct sx_part *part, const char *who,
 		       const uint8_t *c, size_t cn)
 {
-	char type[2 * SX_MIME_TOKEN + 2], safe[LK_LABEL_MAX + 24];
-	const char *what = NULL;
-	int declared = 0;
+	char type[2 * SX_MIME_TOKEN + 2], named[SX_MIME_TOKEN + 16];
+	const char *declared = NULL, *what = NULL;
 
 	snprintf(type, sizeof type, "%s/%s", part->type, part->subtype);
-	sx_lk_label(x, (const uint8_t *)type, strlen(type), safe, sizeof safe);
 	for (size_t i = 0; !declared && i < sizeof compressed_types / sizeof compressed_types[0];
 	     i++)
-		declared = strcmp(type, compressed_types[i]) == 0;
-	for (size_t i = 0; !declared && i < sizeof zip_families / sizeof zip_families[0]; i++)
-		declared = strncmp(type, zip_families[i], strlen(zip_families[i])) == 0;
+		if (strcmp(type, compressed_types[i]) == 0)
+			declared = compressed_types[i];
+	for (size_t i = 0; !declared && i < sizeof zip_families / sizeof zip_families[0]; i++) {
+		if (strncmp(type, zip_families[i], strlen(zip_families[i])) == 0) {
+			snprintf(named, sizeof named, "%s*", zip_families[i]);
+			declared = named;
+		}
+	}
 	if ((strcmp(type, "application/pdf") == 0 || strcmp(type, "application/x-pdf") == 0) &&
 	    pdf_opaque(c, cn))
-		declared = 1;
+		declared = "application/pdf";
 	if (!declared)
 		what = compressed_magic(c, cn, strcmp(part->type, "text") != 0);
 	if (declared)
-		sx_lk_undecodable(x, "compressed attachment %s in %s cannot be inspected", safe,
-				  who);
+		sx_lk_undecodable(x, "compressed attachment %s in %s cannot be inspected",
+				  declared, who);
 	else if (what)
 		sx_lk_undecodable(x, "compressed attachment %s (%s data) in %s cannot be "
-				  "inspected", safe, what, who);
+				  "inspected", media_name(part, named, sizeof named), what, who);
 }
 
 /* Whether text at p holds a line starting with prefix (n bytes). */
@@ -521,13 +590,9 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 			sx_lk_undecodable(x, "%s body: inline %s data cannot be decoded", who,
 					  enc);
 		if (text && part->charset[0] && !sx_charset_iconv_name(part->charset) &&
-		    !sx_lk_ascii_or_utf8(c, cn)) {
-			char safe[LK_LABEL_MAX + 24];
-			sx_lk_label(x, (const uint8_t *)part->charset, strlen(part->charset), safe,
-				    sizeof safe);
-			sx_lk_undecodable(x, "%s body: 8-bit text in unknown charset %s cannot be "
-					  "decoded", who, safe);
-		}
+		    !sx_lk_ascii_or_utf8(c, cn))
+			sx_lk_undecodable(x, "%s body: 8-bit text in an unknown charset cannot be "
+					  "decoded", who);
 	}
 	if (rc == 0 && !stopped(x) && part->is_message && part->first_child < 0 &&
 	    (part->cte == SX_CTE_QP || part->cte == SX_CTE_BASE64))

@@ -31,8 +31,8 @@
 /* Encoded message parts (message/rfc822 in base64 or quoted-printable)
  * opened inside each other. */
 #define LK_NEST_MAX 8u
-/* Longest label (field name, media type, charset) quoted in a reason. */
-#define LK_LABEL_MAX 80u
+/* Longest charset name read from an encoded-word. */
+#define LK_CHARSET_MAX 64u
 
 /* How an identifier is spelled as a needle. */
 enum lk_form {
@@ -153,11 +153,6 @@ int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, u
 void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Copies label (n bytes) into out when it is short printable ASCII holding
- * no identifier; otherwise a neutral word. Reasons quote labels from the
- * mail itself, which must not carry a value into them. */
-void sx_lk_label(const struct lk_ctx *x, const uint8_t *label, size_t n, char *out,
-		 size_t outlen);
 
 /* Non-zero when p is a block of base64 text (40 or more characters of the
  * alphabet, a line that long, hardly anything else): searched as it stands

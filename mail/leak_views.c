@@ -243,34 +243,6 @@ static void found(struct lk_ctx *x, long k)
 		 sx_ident_kind_name(x->ids->v[nd->ident].kind));
 }
 
-void sx_lk_label(const struct lk_ctx *x, const uint8_t *label, size_t n, char *out,
-		 size_t outlen)
-{
-	const char *word = NULL;
-	if (n == 0)
-		word = "(empty)";
-	else if (n > LK_LABEL_MAX)
-		word = "(long label)";
-	for (size_t i = 0; !word && i < n; i++)
-		if (label[i] < 0x21 || label[i] > 0x7E)
-			word = "(unprintable label)";
-	for (size_t i = 0; !word && i < x->ids->n; i++) {
-		const struct sx_ident *id = &x->ids->v[i];
-		for (size_t s = 0; !word && id->len && s + id->len <= n; s++) {
-			size_t k = 0;
-			while (k < id->len &&
-			       lk_lower(label[s + k]) == lk_lower((uint8_t)id->text[k]))
-				k++;
-			if (k == id->len)
-				word = "(label withheld)";
-		}
-	}
-	if (word)
-		snprintf(out, outlen, "%s", word);
-	else
-		snprintf(out, outlen, "%.*s", (int)n, (const char *)label);
-}
-
 /* ---- the views ---- */
 
 static const uint8_t *head(const struct sx_buf *b)
@@ -569,15 +541,11 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 			break;
 		if (same(&out, p, n))
 			continue;
-		char step[LK_LABEL_MAX + 8];
-		if (i == 0)
-			sx_lk_label(x, (const uint8_t *)label, strlen(label), step, sizeof step);
-		else
-			snprintf(step, sizeof step, "%s", label);
+		/* a label iconv knows is one of ours, safe to name */
 		unsigned f = LK_V_TOKENS;
 		if (bad * 16 <= sx_buf_used(&out))
 			f |= LK_V_DERIVE | (flags & LK_V_HTML);
-		rc = view_buf(x, &out, step, f, tdepth);
+		rc = view_buf(x, &out, label, f, tdepth);
 	}
 	sx_buf_finish(&out);
 	return dec_err(x, rc);

@@ -122,8 +122,12 @@ int sx_pipeline_run(const struct sx_pipeline_conf *c, const struct sx_intake *in
 	}
 	r->idents = ids->n;
 
-	rc = sx_redact(sx_buf_head(&spam_bytes), sx_buf_used(&spam_bytes), ids, &c->limits,
-		       &r->mail, &r->red, err, errlen);
+	/* Redaction may make the mail longer than the input limit allows; the
+	 * redactor's own re-parse, the leak check and analysis get room for it. */
+	struct sx_mail_limits after = c->limits;
+	after.max_size = mail_bound(in->len);
+	rc = sx_redact(sx_buf_head(&spam_bytes), sx_buf_used(&spam_bytes), ids, &after, &r->mail,
+		       &r->red, err, errlen);
 	if (rc < 0)
 		goto out;
 	if (r->red.unsure)
@@ -132,9 +136,6 @@ int sx_pipeline_run(const struct sx_pipeline_conf *c, const struct sx_intake *in
 		quarantine(r, "no reporter identifier found: the redaction cannot be vouched for");
 
 	char why[SX_REASON_MAX - 40];
-	/* Redaction may have made the mail longer than the input limit. */
-	struct sx_mail_limits after = c->limits;
-	after.max_size = mail_bound(in->len);
 	int verdict = sx_leak_check(sx_buf_head(&r->mail), sx_buf_used(&r->mail), ids, &after,
 				    why, sizeof why);
 	if (verdict < 0) {
@@ -172,7 +173,10 @@ out:
 	sx_mail_destroy(clean);
 	sx_mail_destroy(spam);
 	sx_mail_destroy(outer);
-	sx_buf_finish(&spam_bytes);
+	/* The spam bytes still hold identifiers: do not leave them in freed memory. */
+	sx_buf_finish_wipe(&spam_bytes);
+	if (ids)
+		explicit_bzero(ids, sizeof *ids);
 	free(ids);
 	return rc;
 }

@@ -72,12 +72,13 @@ static int gaps(struct rx_ctx *x, const struct sx_mail *m, struct rx_edits *out)
 			x->path = m->parts[p].path;
 			rc = sx_rx_region(x, m->buf + at, upto - at, &e);
 			const struct sx_part *pp = &m->parts[p];
-			int in_header = at >= pp->header.off && at < pp->header.off + pp->header.len;
+			int in_header = at >= pp->header.off &&
+					at < pp->header.off + pp->header.len;
 			for (size_t k = 0; k < e.n; k++) {
 				e.v[k].off += at;
 				e.v[k].part = part_of(m, e.v[k].off);
-				e.v[k].where = in_header || at < m->junk ? (const uint8_t *)"header" :
-					       NULL;
+				e.v[k].where = in_header || at < m->junk ?
+					       (const uint8_t *)"header" : NULL;
 				e.v[k].wlen = e.v[k].where ? 6 : 0;
 			}
 			if (rc == 0)

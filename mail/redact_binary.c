@@ -47,7 +47,8 @@ static int packed(const struct sx_part *p, const uint8_t *d, size_t n)
 			return 1;
 	}
 	for (size_t i = 0; i < sizeof packed_magic / sizeof packed_magic[0]; i++)
-		if (n >= packed_magic[i].len && memcmp(d, packed_magic[i].magic, packed_magic[i].len) == 0)
+		if (n >= packed_magic[i].len &&
+		    memcmp(d, packed_magic[i].magic, packed_magic[i].len) == 0)
 			return 1;
 	/* A PDF keeps its text in streams, compressed as a rule. */
 	if ((n >= 5 && memcmp(d, "%PDF-", 5) == 0) || strcmp(p->subtype, "pdf") == 0) {
@@ -128,8 +129,8 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 	if (!hit && p->cte != SX_CTE_BASE64 && sx_rx_looks_b64(e, en)) {
 		rc = sx_b64_decode(e, en, 0, &g, NULL);
 		if (rc == 0 && packed(p, sx_buf_head(&g), sx_buf_used(&g))) {
-			sx_rx_unsure(x, "part %s: compressed attachment (%s/%s) cannot be inspected",
-				     p->path, p->type, p->subtype);
+			sx_rx_unsure(x, "part %s: compressed attachment (%s/%s) cannot be "
+				     "inspected", p->path, p->type, p->subtype);
 			sx_buf_finish(&g);
 			return 0;
 		}

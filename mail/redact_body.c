@@ -18,14 +18,15 @@
  * "multipart" the parser could not split (no boundary). */
 static int is_text(const struct sx_part *p)
 {
-	return strcmp(p->type, "text") == 0 || (strcmp(p->type, "message") == 0 && !p->is_message) ||
+	return strcmp(p->type, "text") == 0 ||
+	       (strcmp(p->type, "message") == 0 && !p->is_message) ||
 	       strcmp(p->type, "multipart") == 0;
 }
 
-/* Decodes a whole body by its transfer encoding. */
-static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struct sx_buf *d)
+/* Decodes a whole body in transfer encoding cte. */
+static int decode_as(enum sx_cte cte, const uint8_t *e, size_t n, struct sx_buf *d)
 {
-	switch (p->cte) {
+	switch (cte) {
 	case SX_CTE_BASE64:
 		return sx_b64_decode(e, n, 0, d, NULL);
 	case SX_CTE_QP:
@@ -33,6 +34,11 @@ static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struc
 	default:
 		return sx_buf_append(d, e, n);
 	}
+}
+
+static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struct sx_buf *d)
+{
+	return decode_as(p->cte, e, n, d);
 }
 
 /* Text through its layers, body e read in transfer encoding cte and charset
@@ -102,45 +108,41 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 
 /* Charset readings of one decoded body tried at most. */
 #define READINGS_MAX 5
+/* Rounds over all readings before a body counts as not settling. */
+#define READING_ROUNDS 4
 
 /*
- * A text body, read every way a reader could: in its transfer encoding, and
- * as quoted-printable or base64 when it looks so without saying so; in its
- * charset or, when it declares none, as it is and in each Japanese charset
- * that reads it cleanly. Each reading is a pass over what the passes before
- * made of the body. Then the forms that nothing rewrites are inspected.
+ * One round of readings of body e: in its transfer encoding and, when
+ * guessing, as quoted-printable or base64 when it looks so without saying
+ * so; in each charset reading of the decoded bytes. Each reading is a pass
+ * over what the ones before made of the body; their edits of e accumulate
+ * in acc. Sets *changed when a reading found anything.
  */
-static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
-		     int guess, struct rx_edits *out)
+static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
+			  int guess, struct rx_edits *acc, int *changed)
 {
 	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
 	char labels[READINGS_MAX][SX_MIME_TOKEN];
-	struct rx_edits acc, more, both;
+	struct rx_edits more, both;
 	struct sx_buf cur, d;
 	int rc = 0;
 
-	sx_rx_edits_init(&acc);
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
 		if (c > 0 && ctes[c] == p->cte)
 			continue;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
-			sx_rx_edits_sort(&acc);
+			sx_rx_edits_sort(acc);
 			sx_buf_reset(&cur, SIZE_MAX);
 			sx_buf_reset(&d, SIZE_MAX);
-			rc = sx_rx_apply(e, n, &acc, &cur);
+			rc = sx_rx_apply(e, n, acc, &cur);
 			const uint8_t *b = sx_buf_head(&cur);
 			size_t bn = sx_buf_used(&cur);
 			if (rc < 0 || (c == 1 && !sx_rx_looks_qp(b, bn)) ||
 			    (c == 2 && !sx_rx_looks_b64(b, bn)))
 				break;
-			if (ctes[c] == SX_CTE_QP)
-				rc = sx_qp_decode(b, bn, &d, NULL);
-			else if (ctes[c] == SX_CTE_BASE64)
-				rc = sx_b64_decode(b, bn, 0, &d, NULL);
-			else
-				rc = sx_buf_append(&d, b, bn);
+			rc = decode_as(ctes[c], b, bn, &d);
 			if (rc < 0)
 				break;
 			nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d), labels,
@@ -150,19 +152,45 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 			rc = text_pass(x, p, ctes[c], labels[li], b, bn, &more);
 			if (rc == 0 && more.n > 0) {
 				sx_rx_edits_sort(&more);
-				rc = sx_rx_compose(x, e, n, &acc, &more, &both);
-				sx_rx_edits_finish(&acc);
-				acc = both;
+				rc = sx_rx_compose(x, e, n, acc, &more, &both);
+				sx_rx_edits_finish(acc);
+				*acc = both;
 				sx_rx_edits_init(&both);
+				*changed = 1;
 			}
 			sx_rx_edits_finish(&more);
 			sx_rx_edits_finish(&both);
 		}
 	}
+	sx_buf_finish(&cur);
+	sx_buf_finish(&d);
+	return rc;
+}
+
+/*
+ * A text body, read every way a reader could, round after round: a
+ * re-encoding can spell anew what an earlier reading removed (a short
+ * identifier in a quoted-printable escape), so again until a round changes
+ * nothing. Then the forms that nothing rewrites are inspected.
+ */
+static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
+		     int guess, struct rx_edits *out)
+{
+	struct rx_edits acc;
+	struct sx_buf cur, d;
+	int rc = 0, changed = 1, round;
+
+	sx_rx_edits_init(&acc);
+	for (round = 0; changed && round < READING_ROUNDS && rc == 0; round++) {
+		changed = 0;
+		rc = readings_round(x, p, e, n, guess, &acc, &changed);
+	}
+	if (rc == 0 && changed && round == READING_ROUNDS)
+		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
 	/* what a reader sees of the result, for the forms nothing rewrites */
 	sx_rx_edits_sort(&acc);
-	sx_buf_reset(&cur, SIZE_MAX);
-	sx_buf_reset(&d, SIZE_MAX);
+	sx_buf_init(&cur, x->scratch);
+	sx_buf_init(&d, x->scratch);
 	if (rc == 0)
 		rc = sx_rx_apply(e, n, &acc, &cur);
 	if (rc == 0)
@@ -224,7 +252,8 @@ static int message_body(struct rx_ctx *x, const struct sx_mail *m, const struct 
 			rc = sx_rx_cte_layer(x, p->cte, e, n, &l, &ci);
 		sx_rx_layer_finish(&l);
 		if (rc == 0)
-			rc = sx_rx_cte_encode(p->cte, &ci, sx_buf_head(&nd), sx_buf_used(&nd), &ne);
+			rc = sx_rx_cte_encode(p->cte, &ci, sx_buf_head(&nd), sx_buf_used(&nd),
+					      &ne);
 		size_t el = strlen(ci.eol);
 		int had = n >= el && memcmp(e + n - el, ci.eol, el) == 0;
 		int has = sx_buf_used(&ne) >= el &&

@@ -2,9 +2,9 @@
  * redact_charset.c: the text of a body in a charset other than UTF-8, as a
  * layer. ISO-2022-JP is converted line by line, carrying its shift state
  * from line to line as a reader does; other charsets word by word. A change
- * converts back what it touches; the rest stays as it came. Which charset: the part's, or for a part
- * that names none (or us-ascii) and holds 8-bit or escape bytes, what
- * Japanese mail would be in.
+ * converts back what it touches; the rest stays as it came. Which readings
+ * a body gets: its declared charset, the bytes as they are, and each
+ * Japanese charset where the bytes are not UTF-8.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +153,8 @@ static int words(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *
 			sx_buf_reset(t, SIZE_MAX);
 			rc = sx_charset_to_utf8(ci->label, d + i, j - i, t, NULL);
 			if (rc == 0)
-				rc = sx_rx_layer_seg(l, sx_buf_head(t), sx_buf_used(t), i, j - i, 1,
-						     0);
+				rc = sx_rx_layer_seg(l, sx_buf_head(t), sx_buf_used(t), i, j - i,
+						     1, 0);
 		}
 		i = j;
 	}

@@ -61,7 +61,7 @@ static int look_raw(struct rx_ctx *x, const uint8_t *d, size_t n, size_t minlen,
 	sx_rx_edits_init(&e);
 	int rc = sx_rx_search_forms(&x->nd, d, n, RX_ENC_RAW, 1, 1, minlen, &e);
 	if (rc == 0 && e.n > 0)
-		sx_rx_unsure(x, "part %s: identifier spelled by the encoding of %s", path, what);
+		sx_rx_unsure(x, "part %s: identifier in the raw encoded text of %s", path, what);
 	sx_rx_edits_finish(&e);
 	return rc;
 }
@@ -96,7 +96,18 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 
 	if (x->nd.n == 0 || x->res->unsure)
 		return 0;
-	rc = sx_mail_parse(mail, len, x->lim, &m, err, sizeof err);
+	/* Replacements may have made the mail, and a field, longer than the
+	 * limits the original met. */
+	struct sx_mail_limits lim;
+	if (x->lim)
+		lim = *x->lim;
+	else
+		sx_mail_limits_default(&lim);
+	if (lim.max_size < len)
+		lim.max_size = len;
+	if (lim.max_header_len < len)
+		lim.max_header_len = len;
+	rc = sx_mail_parse(mail, len, &lim, &m, err, sizeof err);
 	if (rc < 0) {
 		/* the output outgrew a limit the input met: nothing to vouch with */
 		if (rc == SX_ENOMEM)
@@ -126,11 +137,11 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 		 * a clean base64 block spells short strings by chance */
 		const uint8_t *b = mail + p->body.off;
 		size_t bn = p->body.len;
-		rc = look_raw(x, b, bn, p->cte == SX_CTE_BASE64 && b64_block(b, bn) ? RX_B64_RAW_MIN : 0,
-			      p->path, "the body");
+		size_t min = p->cte == SX_CTE_BASE64 && b64_block(b, bn) ? RX_B64_RAW_MIN : 0;
+		rc = look_raw(x, b, bn, min, p->path, "the body");
 		if (rc == 0)
-			rc = p->cte == SX_CTE_QP ? sx_qp_decode(mail + p->body.off, p->body.len, &d, NULL) :
-					   sx_b64_decode(mail + p->body.off, p->body.len, 0, &d, NULL);
+			rc = p->cte == SX_CTE_QP ? sx_qp_decode(b, bn, &d, NULL) :
+						   sx_b64_decode(b, bn, 0, &d, NULL);
 		if (rc == 0)
 			rc = look(x, sx_buf_head(&d), sx_buf_used(&d), p->path, "the body");
 	}

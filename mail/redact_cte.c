@@ -67,7 +67,8 @@ static int qp_encode(const uint8_t *in, size_t n, size_t width, const char *eol,
 		}
 		int at_eol = i + 1 == n || in[i + 1] == '\n' ||
 			     (in[i + 1] == '\r' && i + 2 < n && in[i + 2] == '\n');
-		int lit = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
+		int lit = (c >= 33 && c <= 126 && c != '=') ||
+			  ((c == ' ' || c == '\t') && !at_eol);
 		char tok[3] = { (char)c, 0, 0 };
 		if (!lit) {
 			tok[0] = '=';
@@ -118,7 +119,8 @@ static int build_qp(struct rx_ctx *x, const uint8_t *e, size_t n, struct rx_laye
 		if (rc == 0 && !soft)
 			rc = sx_buf_append(&d, e + le, next - le);
 		if (rc == 0)
-			rc = sx_rx_layer_seg(l, sx_buf_head(&d), sx_buf_used(&d), ls, next - ls, 1, 0);
+			rc = sx_rx_layer_seg(l, sx_buf_head(&d), sx_buf_used(&d), ls, next - ls,
+					     1, 0);
 		if (rc == 0 && soft)
 			l->seg[l->nseg - 1].join = 1;
 		ls = next;
@@ -210,8 +212,8 @@ static int build_b64(struct rx_ctx *x, const uint8_t *e, size_t n, struct rx_lay
 				sx_buf_reset(&d, SIZE_MAX);
 				rc = sx_b64_decode(e + ls, le - ls, 0, &d, NULL);
 				if (rc == 0)
-					rc = sx_rx_layer_seg(l, sx_buf_head(&d), sx_buf_used(&d), ls,
-							     le - ls, 1, 0);
+					rc = sx_rx_layer_seg(l, sx_buf_head(&d), sx_buf_used(&d),
+							     ls, le - ls, 1, 0);
 			}
 			ls = next;
 		}

@@ -139,14 +139,25 @@ static int hdr_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, 
 	return 0;
 }
 
-static int add_run(struct hdr *h, const char *cs, char enc, int lf, unsigned *info)
+/* The index of the run description (charset, encoding), shared by every
+ * run alike. */
+static int add_run(struct hdr *h, const char *cs, char enc, int lf, int bytes, unsigned *info)
 {
+	for (size_t i = 0; i < h->nruns; i++) {
+		const struct hrun *r = &h->runs[i];
+		if (r->enc == enc && r->lf == lf && r->bytes == bytes &&
+		    strcmp(r->charset, cs) == 0) {
+			*info = (unsigned)i;
+			return 0;
+		}
+	}
 	if (h->nruns == HDR_RUNS_MAX)
 		return SX_ELIMIT;
 	struct hrun *r = &h->runs[h->nruns];
 	snprintf(r->charset, sizeof r->charset, "%s", cs);
 	r->enc = enc;
 	r->lf = lf;
+	r->bytes = bytes;
 	*info = (unsigned)h->nruns++;
 	return 0;
 }
@@ -168,7 +179,8 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 			enc0 = enc;
 		if (!as_bytes && cs0[0] && strcasecmp(cs, cs0) != 0) {
 			/* another charset: convert what the previous one held */
-			rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt, NULL);
+			rc = sx_charset_to_utf8(cs0, sx_buf_head(&raw), sx_buf_used(&raw), &txt,
+						NULL);
 			sx_buf_reset(&raw, SIZE_MAX);
 		}
 		if (!sx_charset_iconv_name(cs))
@@ -200,12 +212,10 @@ static int ewords(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uin
 		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
 	} else if (rc == 0) {
 		unsigned info;
-		rc = add_run(h, cs0, enc0, lf, &info);
+		rc = add_run(h, cs0, enc0, lf, as_bytes, &info);
 		if (rc == 0)
-			h->runs[info].bytes = as_bytes;
-		if (rc == 0)
-			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
-					     info);
+			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i,
+					     last - i, 1, info);
 		if (rc == 0)
 			l->seg[l->nseg - 1].enc = enc0 == 'B' ? RX_ENC_2047B : RX_ENC_2047Q;
 	}
@@ -240,10 +250,10 @@ static int raw_jis(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const ui
 	sx_buf_init(&txt, x->scratch);
 	int rc = sx_charset_to_utf8("iso-2022-jp", v + i, last - i, &txt, &bad);
 	if (rc == 0 && bad == 0) {
-		rc = add_run(h, "iso-2022-jp", 0, lf, &info);
+		rc = add_run(h, "iso-2022-jp", 0, lf, 0, &info);
 		if (rc == 0)
-			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, last - i, 1,
-					     info);
+			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i,
+					     last - i, 1, info);
 	} else if (rc == 0 || rc == SX_EINVAL) {
 		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
 	}
@@ -266,7 +276,7 @@ static int raw_word(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const u
 	sx_buf_init(&txt, x->scratch);
 	int rc = sx_charset_to_utf8(cs, v + i, j - i, &txt, NULL);
 	if (rc == 0)
-		rc = add_run(h, cs, 0, lf, &info);
+		rc = add_run(h, cs, 0, lf, 0, &info);
 	if (rc == 0)
 		rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i, j - i, 1, info);
 	sx_buf_finish(&txt);
@@ -403,7 +413,8 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 		sx_rx_edits_init(&more);
 		sx_rx_edits_init(&both);
 		if (rc == 0)
-			rc = header_pass(x, sx_buf_head(&cur), sx_buf_used(&cur), readings[r], lf, &more);
+			rc = header_pass(x, sx_buf_head(&cur), sx_buf_used(&cur), readings[r], lf,
+					 &more);
 		if (rc == 0 && more.n > 0) {
 			sx_rx_edits_sort(&more);
 			rc = sx_rx_compose(x, v, n, &acc, &more, &both);

@@ -328,7 +328,8 @@ static int search_in(const struct rx_needles *nd, const size_t *start, int folde
 			uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
 			size_t pn = placeholder(nk, ph, sizeof ph);
 			int addr = nk->kind == SX_ID_ADDRESS;
-			rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, enc, (uint8_t)addr);
+			rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, enc,
+					     (uint8_t)addr);
 		}
 	}
 	return rc;

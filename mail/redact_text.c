@@ -137,7 +137,8 @@ static int pieces_apply(const uint8_t *orig, struct pieces *p, const uint8_t *cu
 		/* the untouched head of an identity piece */
 		struct piece g = { 0, 0, NULL, 0, 0, 0, 0, 0 };
 		if (!p->v[a].data && A > cs[a] + pcut) {
-			struct piece q = { p->v[a].o_off + pcut, A - cs[a] - pcut, NULL, 0, 0, 0, 0, 0 };
+			struct piece q = { p->v[a].o_off + pcut, A - cs[a] - pcut, NULL, 0, 0, 0,
+					   0, 0 };
 			rc = pieces_push(&np, &q);
 		}
 		g.o_off = p->v[a].data ? p->v[a].o_off : p->v[a].o_off + (A - cs[a]);

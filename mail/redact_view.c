@@ -1,15 +1,16 @@
 /*
- * redact_view.c: every way a reader could see a decoded text, searched, and
- * the search repeated until a round finds nothing.
+ * redact_view.c: every way a reader could see a decoded text, searched once
+ * (the rounds are redact_text.c).
  *
  * Views of a text: as it is; URL escapes decoded; HTML references decoded;
  * both, in either order; HTML rendered (tags and comments gone, references
  * decoded); and in each of these every base64 token (a run of base64
  * characters, standard or URL-safe, at least RX_B64_TOKEN_MIN long, wherever
- * it stands) decoded at each of its four alignments, itself searched with
- * its URL escapes decoded and its own tokens, one level deep. A replacement can join text into a new identifier or leave
- * one a view could only see after the change, hence the rounds
- * (redact_text.c).
+ * it stands, going on across line breaks as in a base64 body) decoded at
+ * each of its four alignments, itself searched with
+ * its URL escapes decoded and its own tokens, one level deep. A view is a
+ * layer over the one it came from, so a match in it becomes an edit of the
+ * text by lowering through the chain.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,8 @@ static size_t ref_len(const uint8_t *t, size_t n, size_t i)
 		if (hexa)
 			j++;
 		size_t d = j;
-		while (j < n && j - d < 8 && (hexa ? hexval(t[j]) >= 0 : (t[j] >= '0' && t[j] <= '9')))
+		while (j < n && j - d < 8 &&
+		       (hexa ? hexval(t[j]) >= 0 : (t[j] >= '0' && t[j] <= '9')))
 			j++;
 		if (j == d)
 			return 0;
@@ -319,34 +321,46 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 		    int tok, struct rx_edits *out);
 
 /* Searches the decodings of the run t[r0, r1) (plus its padding up to r2). */
-static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t r0, size_t r1,
-		     size_t r2, int tok, struct rx_edits *out)
+static int b64ch(uint8_t c)
 {
+	return b64val(c) >= 0;
+}
+
+/*
+ * Searches the decodings of one run: its characters at pos[0 .. m) of t
+ * (line breaks may stand between them, as in a base64 body), padding up to
+ * t[r2].
+ */
+static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const size_t *pos,
+		     size_t m, size_t r2, int tok, struct rx_edits *out)
+{
+	size_t r1 = pos[m - 1] + 1;
 	struct tokinfo ti = { 1, r2 > r1 };
 	int rc = 0, std = 0, safe = 0;
-	for (size_t i = r0; i < r1; i++) {
-		std |= t[i] == '+' || t[i] == '/';
-		safe |= t[i] == '-' || t[i] == '_';
+	for (size_t i = 0; i < m; i++) {
+		std |= t[pos[i]] == '+' || t[pos[i]] == '/';
+		safe |= t[pos[i]] == '-' || t[pos[i]] == '_';
 	}
 	ti.url = safe || !std;
-	for (size_t a = 0; a < 4 && rc == 0 && r1 - r0 - a >= RX_B64_TOKEN_MIN; a++) {
+	/* a token may start anywhere in the run: all four alignments */
+	for (size_t a = 0; a < 4 && rc == 0 && a + 2 <= m; a++) {
 		struct rx_layer l;
 		sx_rx_layer_init(&l, t, r2, x->scratch);
 		l.encode = tok_encode;
 		l.enc = RX_ENC_URLB64;
 		l.arg = &ti;
-		for (size_t g = r0 + a; g < r1 && rc == 0; g += 4) {
-			size_t k = r1 - g < 4 ? r1 - g : 4;
+		for (size_t g = a; g < m && rc == 0; g += 4) {
+			size_t k = m - g < 4 ? m - g : 4;
 			if (k < 2)
 				break;
 			uint32_t v = 0;
-			for (size_t m = 0; m < 4; m++)
-				v = v << 6 | (m < k ? (uint32_t)b64val(t[g + m]) : 0);
+			for (size_t q = 0; q < 4; q++)
+				v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
 			uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-			size_t plen = k;
-			if (g + k == r1)
-				plen += r2 - r1; /* the padding goes with the last group */
-			rc = sx_rx_layer_seg(&l, b, k - 1, g, plen, 1, 0);
+			size_t p0 = pos[g], p1 = pos[g + k - 1] + 1;
+			if (g + k == m)
+				p1 = r2; /* the padding goes with the last group */
+			rc = sx_rx_layer_seg(&l, b, k - 1, p0, p1 - p0, 1, 0);
 		}
 		if (rc == 0 && l.nseg > 0 && ch->n < CHAIN_MAX) {
 			ch->l[ch->n++] = &l;
@@ -359,30 +373,57 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_
 	return rc;
 }
 
-static int b64ch(uint8_t c)
+/* Length of the line break at t[j] followed by more base64, 0 when none. */
+static size_t run_break(const uint8_t *t, size_t n, size_t j)
 {
-	return b64val(c) >= 0;
+	size_t k = j;
+	if (k < n && t[k] == '\r')
+		k++;
+	if (k < n && t[k] == '\n')
+		k++;
+	return k > j && k < n && b64ch(t[k]) ? k - j : 0;
 }
 
 static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n, int tok,
 		  struct rx_edits *out)
 {
+	size_t *pos = NULL, cap = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
 		if (!b64ch(t[i])) {
 			i++;
 			continue;
 		}
-		size_t j = i;
-		while (j < n && b64ch(t[j]))
-			j++;
+		size_t j = i, m = 0, br;
+		for (;;) {
+			if (j < n && b64ch(t[j])) {
+				if (m == cap) {
+					size_t nc = cap ? cap * 2 : 256;
+					size_t *np = realloc(pos, nc * sizeof *np);
+					if (!np) {
+						rc = SX_ENOMEM;
+						break;
+					}
+					pos = np;
+					cap = nc;
+				}
+				pos[m++] = j++;
+			} else if ((br = run_break(t, n, j)) > 0) {
+				j += br;
+			} else {
+				break;
+			}
+		}
+		if (rc < 0)
+			break;
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
 			k++;
-		if (j - i >= RX_B64_TOKEN_MIN)
-			rc = token_run(x, ch, t, i, j, k, tok, out);
+		if (m >= RX_B64_TOKEN_MIN)
+			rc = token_run(x, ch, t, pos, m, k, tok, out);
 		i = k > i ? k : i + 1;
 	}
+	free(pos);
 	return rc;
 }
 

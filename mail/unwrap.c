@@ -153,7 +153,8 @@ static int outer_text(const struct sx_mail *m, struct sx_buf *text)
 	sx_buf_init(&u, UNWRAP_TEXT_MAX);
 	int rc = decode_cte(p, m->buf + p->body.off, p->body.len, &raw);
 	if (rc == 0)
-		rc = to_utf8(p->charset, sx_buf_head(&raw), sx_buf_used(&raw), p == plain ? text : &u);
+		rc = to_utf8(p->charset, sx_buf_head(&raw), sx_buf_used(&raw),
+			     p == plain ? text : &u);
 	if (rc == 0 && p != plain)
 		rc = html_text(sx_buf_head(&u), sx_buf_used(&u), text);
 	sx_buf_finish(&raw);
@@ -202,7 +203,8 @@ static size_t quote_len(const struct line *l)
 static int is_marker(struct line l)
 {
 	static const char *const fixed[] = {
-		"Begin forwarded message:", "Forwarded message:", "転送されたメッセージ:",
+		"Begin forwarded message:", "Forwarded message:",
+		"転送されたメッセージ:",
 		"転送されたメッセージ：", "以下のメッセージを転送します:",
 	};
 	static const char *const words[] = {
@@ -236,8 +238,9 @@ struct label_map {
 };
 
 static const struct label_map jp_labels[] = {
-	{ "差出人", "From" }, { "送信者", "From" }, { "宛先", "To" }, { "件名", "Subject" },
-	{ "日付", "Date" }, { "送信日時", "Date" }, { "日時", "Date" }, { "送信日", "Date" },
+	{ "差出人", "From" }, { "送信者", "From" }, { "宛先", "To" },
+	{ "件名", "Subject" }, { "日付", "Date" }, { "送信日時", "Date" },
+	{ "日時", "Date" }, { "送信日", "Date" },
 	{ "返信先", "Reply-To" }, { "ＣＣ", "Cc" }, { "ＢＣＣ", "Bcc" },
 	/* English labels clients write that are not field names */
 	{ "Sent", "Date" }, { "CC", "Cc" }, { "BCC", "Bcc" },

@@ -50,6 +50,9 @@ static void budget_free(void *data, void *p)
 	union alloc_hdr *h = (union alloc_hdr *)p - 1;
 	if (b)
 		b->left += h->size;
+	/* Frames carry reporters' originals (Submit): nothing of them is left
+	 * behind in freed memory. */
+	explicit_bzero(h, h->size);
 	free(h);
 }
 
@@ -129,6 +132,8 @@ void sx_fdec_init(struct sx_fdec *d, uint32_t max_frame)
 /* Forgets the frame in progress; the error and the limit stay. */
 static void fdec_reset(struct sx_fdec *d)
 {
+	if (d->body)
+		explicit_bzero(d->body, d->body_len);
 	free(d->body);
 	d->body = NULL;
 	d->hdr_have = d->body_len = d->body_have = 0;
@@ -226,4 +231,26 @@ int sx_frame_pack(const Sprex__Frame *f, uint32_t max_frame, struct sx_buf *out)
 	sprex__frame__pack(f, t + SX_FRAME_HDR);
 	sx_buf_commit(out, SX_FRAME_HDR + len);
 	return 0;
+}
+
+int sx_frame_from_member(Sprex__Frame__MsgCase kind)
+{
+	switch (kind) {
+	case SPREX__FRAME__MSG_HELLO:
+	case SPREX__FRAME__MSG_ERROR:
+	case SPREX__FRAME__MSG_PING:
+	case SPREX__FRAME__MSG_PONG:
+	case SPREX__FRAME__MSG_GOAWAY:
+	case SPREX__FRAME__MSG_SUBSCRIBE:
+	case SPREX__FRAME__MSG_ACK:
+	case SPREX__FRAME__MSG_NAK:
+	case SPREX__FRAME__MSG_REJECT:
+	case SPREX__FRAME__MSG_PARKED_QUERY:
+	case SPREX__FRAME__MSG_SUBMIT:
+	case SPREX__FRAME__MSG_NOTICE_ACTION:
+	case SPREX__FRAME__MSG_AUDIT_QUERY:
+		return 1;
+	default:
+		return 0;
+	}
 }

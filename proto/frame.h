@@ -67,6 +67,10 @@ int sx_fdec_idle(const struct sx_fdec *d);
 int sx_fdec_feed(struct sx_fdec *d, const uint8_t *p, size_t n, size_t *used,
 		 Sprex__Frame **out);
 
+/* Non-zero for the kinds of frame a member may send to the server at all
+ * (whatever its role); the rest are the server's. */
+int sx_frame_from_member(Sprex__Frame__MsgCase kind);
+
 /* Frees a frame returned by sx_fdec_feed or sx_frame_unpack; NULL is fine. */
 void sx_frame_free(Sprex__Frame *f);
 

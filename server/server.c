@@ -6,6 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "err.h"
 #include "log.h"
 #include "session.h"
@@ -25,6 +29,24 @@ static int crl_stat(const struct sx_srvconf *cf, struct timespec *mtime)
 		return -1;
 	*mtime = st.st_mtim;
 	return 0;
+}
+
+/* nextUpdate of the CRL at path, or 0 when it cannot be read. */
+static time_t crl_next_update(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	X509_CRL *crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+	fclose(f);
+	time_t t = 0;
+	struct tm tm;
+	const ASN1_TIME *next = crl ? X509_CRL_get0_nextUpdate(crl) : NULL;
+	if (next && ASN1_TIME_to_tm(next, &tm) == 1)
+		t = timegm(&tm);
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return t;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -130,6 +152,8 @@ int sx_server_init(struct sx_server *s, uv_loop_t *loop, const struct sx_srvconf
 	if (rc < 0)
 		return SX_ECONFIG;
 	crl_stat(conf, &s->crl_mtime);
+	if (conf->tls_crl)
+		s->crl_next_update = crl_next_update(conf->tls_crl);
 	rc = sx_store_open(conf->db, 0, &s->store, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -187,30 +211,48 @@ static void apply_members(struct sx_server *s)
 	}
 }
 
+/* Fail-closed: with no usable CRL nobody may stay, since nobody can be shown
+ * not to be revoked. */
+static void close_all_sessions(struct sx_server *s, Sprex__GoAwayReason reason, const char *why)
+{
+	for (struct sx_session *ss = s->sessions, *next; ss; ss = next) {
+		next = ss->next;
+		if (ss->state != SX_SESSION_CLOSING)
+			sx_session_goaway(ss, reason, 0, why);
+	}
+}
+
 /* A changed CRL file gives a new TLS context; live sessions whose
- * certificate it lists are closed. An unusable CRL refuses everyone. */
+ * certificate it lists are closed. A CRL that becomes missing, unparsable or
+ * expired refuses every handshake and closes every session. */
 static void check_crl(struct sx_server *s)
 {
 	struct timespec mt = { 0, 0 };
 	int present = crl_stat(s->conf, &mt) == 0;
-	if (present && s->crl_ok && mt.tv_sec == s->crl_mtime.tv_sec &&
-	    mt.tv_nsec == s->crl_mtime.tv_nsec)
-		return;
-	if (!present && !s->crl_ok)
-		return;
+	int same = mt.tv_sec == s->crl_mtime.tv_sec && mt.tv_nsec == s->crl_mtime.tv_nsec;
+	int expired = s->crl_ok && s->crl_next_update && time(NULL) >= s->crl_next_update;
+	if (same && !expired)
+		return; /* unchanged file, unchanged verdict */
 	s->crl_mtime = mt;
 	struct sx_tls_opts o;
 	build_tls_opts(s->conf, &o);
 	SSL_CTX *ctx;
 	char err[256];
-	if (sx_tlsctx_server(&o, &ctx, err, sizeof err) < 0) {
-		if (s->crl_ok)
-			sx_log_err("CRL reload failed, refusing every handshake until fixed: %s", err);
+	if (!present || sx_tlsctx_server(&o, &ctx, err, sizeof err) < 0) {
+		if (!present)
+			snprintf(err, sizeof err, "tls_crl %s: missing", s->conf->tls_crl);
+		if (s->crl_ok) {
+			sx_log_err("CRL unusable, refusing every handshake and closing every "
+				   "session until fixed: %s", err);
+			close_all_sessions(s, SPREX__GO_AWAY_REASON__GOAWAY_REVOKED,
+					   "the server's CRL is unusable");
+		}
 		s->crl_ok = 0;
 		return;
 	}
 	SSL_CTX_free(s->tls);
 	s->tls = ctx;
+	s->crl_next_update = crl_next_update(s->conf->tls_crl);
 	if (!s->crl_ok)
 		sx_log_info("CRL usable again; accepting handshakes");
 	else
@@ -231,9 +273,16 @@ static void check_crl(struct sx_server *s)
 	}
 }
 
+static void reload_now(struct sx_server *s);
+
 static void reload_cb(uv_timer_t *t)
 {
 	struct sx_server *s = t->data;
+	reload_now(s);
+}
+
+static void reload_now(struct sx_server *s)
+{
 	if (s->conf->tls_crl)
 		check_crl(s);
 	uint64_t v;
@@ -266,6 +315,7 @@ static void maybe_done(struct sx_server *s)
 	close_handle(s, (uv_handle_t *)&s->reload_timer);
 	close_handle(s, (uv_handle_t *)&s->sig_term);
 	close_handle(s, (uv_handle_t *)&s->sig_int);
+	close_handle(s, (uv_handle_t *)&s->sig_hup);
 }
 
 static void stop_timer_cb(uv_timer_t *t)
@@ -298,6 +348,14 @@ void sx_server_stop(struct sx_server *s)
 static void signal_cb(uv_signal_t *h, int signum)
 {
 	struct sx_server *s = h->data;
+	if (signum == SIGHUP) {
+		/* Members and the CRL are reread anyway; HUP just does it now
+		 * (and must not kill the server, as its default action would). */
+		sx_log_info("received SIGHUP: rereading the member registry and CRL now");
+		s->data_version = 0;
+		reload_now(s);
+		return;
+	}
 	sx_log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	sx_server_stop(s);
 }
@@ -308,12 +366,14 @@ int sx_server_start(struct sx_server *s)
 	uv_timer_init(s->loop, &s->stop_timer);
 	uv_signal_init(s->loop, &s->sig_term);
 	uv_signal_init(s->loop, &s->sig_int);
+	uv_signal_init(s->loop, &s->sig_hup);
 	s->reload_timer.data = s->stop_timer.data = s;
-	s->sig_term.data = s->sig_int.data = s;
+	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
 	uv_timer_start(&s->reload_timer, reload_cb, s->conf->reload_interval_ms,
 		       s->conf->reload_interval_ms);
 	uv_signal_start(&s->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&s->sig_int, signal_cb, SIGINT);
+	uv_signal_start(&s->sig_hup, signal_cb, SIGHUP);
 	return 0;
 }
 

@@ -37,7 +37,8 @@ struct sx_server {
 	size_t nlisteners;
 	uv_timer_t reload_timer;
 	uv_timer_t stop_timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	time_t crl_next_update;       /* the loaded CRL's nextUpdate */
 	struct sx_session *sessions;  /* doubly linked */
 	size_t nsessions;
 	uint64_t next_session_id;

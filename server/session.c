@@ -12,11 +12,13 @@
 static void session_open(struct sx_peer *p);
 static void session_frame(struct sx_peer *p, const Sprex__Frame *f);
 static void session_close(struct sx_peer *p, int reason, const char *why);
+static void session_tick(struct sx_peer *p);
 
 static const struct sx_peer_cbs session_cbs = {
 	.on_open = session_open,
 	.on_frame = session_frame,
 	.on_close = session_close,
+	.on_tick = session_tick,
 };
 
 void sx_session_accept(struct sx_server *srv, uv_stream_t *listener)
@@ -49,22 +51,22 @@ void sx_session_accept(struct sx_server *srv, uv_stream_t *listener)
 		sx_conn_abort(c, SX_EIO, uv_strerror(rc));
 		return;
 	}
+	sx_conn_start(c); /* also fills in the peer address */
+	snprintf(ss->peer_addr, sizeof ss->peer_addr, "%s", sx_conn_peer(c));
 	if (srv->nsessions > cf->max_connections) {
-		sx_conn_start(c); /* fills in the peer address for the log line */
 		sx_log_warn("session %llu: refused %s: max_connections (%u) reached",
-			    (unsigned long long)ss->id, sx_conn_peer(c), cf->max_connections);
+			    (unsigned long long)ss->id, ss->peer_addr, cf->max_connections);
+		ss->quiet = 1;
 		sx_conn_abort(c, SX_ELIMIT, "max_connections reached");
 		return;
 	}
 	if (!srv->crl_ok) {
-		sx_conn_start(c);
 		sx_log_warn("session %llu: refused %s: the configured CRL is unusable (fail-closed)",
-			    (unsigned long long)ss->id, sx_conn_peer(c));
+			    (unsigned long long)ss->id, ss->peer_addr);
+		ss->quiet = 1;
 		sx_conn_abort(c, SX_ETLS, "CRL unusable");
 		return;
 	}
-	sx_conn_start(c);
-	snprintf(ss->peer_addr, sizeof ss->peer_addr, "%s", sx_conn_peer(c));
 	sx_log_debug("session %llu: connection from %s", (unsigned long long)ss->id, ss->peer_addr);
 }
 
@@ -82,6 +84,15 @@ static void session_open(struct sx_peer *p)
 		return;
 	}
 	sx_hex(spki, SX_SPKI_LEN, hex);
+	/* The handshake was verified against the context it started with; when
+	 * the CRL changed meanwhile, ask the new one too. */
+	if (srv->conf->tls_crl && SSL_get_SSL_CTX(ssl) != srv->tls &&
+	    sx_tls_cert_revoked(cert, srv->conf->tls_crl) != 0) {
+		sx_log_warn("session %llu: %s: certificate revoked by a CRL loaded during the handshake",
+			    (unsigned long long)ss->id, ss->peer_addr);
+		sx_peer_close(p, SX_ETLS, "certificate revoked");
+		return;
+	}
 	const struct sx_member *m = sx_members_by_spki(srv->members, spki);
 	if (!m) {
 		sx_log_warn("session %llu: %s: certificate key %s is not registered",
@@ -141,7 +152,11 @@ static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
 		hb = h->heartbeat_ms > 600000 ? 600000 : h->heartbeat_ms;
 
 	Sprex__Limits limits = SPREX__LIMITS__INIT;
+	limits.max_mail_bytes = cf->limits.max_size;
+	int64_t head = 0;
+	sx_store_head_seq(ss->srv->store, &head);
 	Sprex__Welcome w = SPREX__WELCOME__INIT;
+	w.head_seq = (uint64_t)head;
 	w.version = version;
 	w.max_frame = max_frame;
 	w.heartbeat_ms = hb;
@@ -268,6 +283,11 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 		handle_hello(ss, f->hello);
 		return;
 	}
+	if (f->msg_case == SPREX__FRAME__MSG_HELLO || !sx_frame_from_member(f->msg_case)) {
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL, "unexpected %s frame",
+			      frame_name(f));
+		return;
+	}
 	if (!sx_authz_may_send(ss->member.role, f->msg_case)) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "a %s member may not send %s",
@@ -306,7 +326,9 @@ static void session_close(struct sx_peer *p, int reason, const char *why)
 {
 	struct sx_session *ss = sx_peer_udata(p);
 	const char *who = ss->member.name[0] ? ss->member.name : "(unauthenticated)";
-	if (ss->state == SX_SESSION_TLS && reason == SX_ETLS)
+	if (ss->quiet)
+		; /* logged where it was refused */
+	else if (ss->state == SX_SESSION_TLS && reason == SX_ETLS)
 		sx_log_warn("session %llu: %s: handshake refused: %s", (unsigned long long)ss->id,
 			    ss->peer_addr, why);
 	else if (reason == 0 || reason == SX_ECLOSED)
@@ -317,6 +339,15 @@ static void session_close(struct sx_peer *p, int reason, const char *why)
 			    ss->peer_addr, sx_strerror(reason), why);
 	sx_server_session_remove(ss->srv, ss);
 	free(ss);
+}
+
+/* Waiting for Hello is bounded: pings alone do not keep an unnamed session. */
+static void session_tick(struct sx_peer *p)
+{
+	struct sx_session *ss = sx_peer_udata(p);
+	if (ss->state == SX_SESSION_HELLO && ++ss->hello_ticks >= 3)
+		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL,
+			      "no hello within 3 heartbeat intervals");
 }
 
 void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32_t retry_after_ms,

@@ -28,6 +28,8 @@ struct sx_session {
 	enum sx_session_state state;
 	struct sx_member member;  /* copied from the snapshot at authentication */
 	char peer_addr[64];
+	unsigned hello_ticks;     /* heartbeat intervals spent waiting for Hello */
+	unsigned quiet : 1;       /* the refusal was logged already */
 };
 
 /* Accepts one pending connection on listener and starts its handshake. A

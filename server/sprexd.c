@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -124,6 +126,11 @@ int main(int argc, char **argv)
 	}
 	sx_log_set_level(verbose ? SX_LOG_DEBUG : conf.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/* Submit frames hold reporters' originals in memory: no core file, no
+	 * ptrace by other users. */
+	struct rlimit nocore = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	if (check) {
 		/* Everything a start would open, except the ports. */

@@ -102,12 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		check_manifest(mail, len, sx_buf_head(&out), sx_buf_used(&out), &res);
 		if (!res.unsure) {
-			int v = sx_leak_check(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim, err,
-					      sizeof err);
+			int v = sx_leak_check(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim,
+					      err, sizeof err);
 			CHECK(v != SX_LEAK_FOUND);
 			sx_buf_init(&again, 32 * sx_buf_used(&out) + 4096);
-			rc = sx_redact(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim, &again, &res2,
-				       err, sizeof err);
+			rc = sx_redact(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim, &again,
+				       &res2, err, sizeof err);
 			CHECK(rc != 0 || res2.unsure || res2.total == 0);
 			sx_buf_finish(&again);
 		}

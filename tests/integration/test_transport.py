@@ -129,6 +129,31 @@ class Negotiation(World):
         c.hello(max_frame=1024)
         self.assertEqual(c.recv_kind("error").error.code, pb.ERROR_INVALID)
 
+    def test_hello_is_required_within_three_intervals(self):
+        c = self.connect("isp1")
+        while True:                      # answer pings, never say hello
+            f = c.recv(10)
+            self.assertIsNotNone(f, "closed without an error")
+            if f.WhichOneof("msg") == "ping":
+                pong = pb.Frame()
+                pong.pong.nonce = f.ping.nonce
+                c.send(pong)
+                continue
+            self.assertEqual(f.WhichOneof("msg"), "error")
+            self.assertIn("no hello", f.error.message)
+            break
+
+    def test_second_hello_is_a_protocol_error(self):
+        c, _ = self.welcome()
+        c.hello()
+        self.assertEqual(c.recv_kind("error").error.code, pb.ERROR_PROTOCOL)
+        self.assertIsNone(c.recv(5))
+
+    def test_welcome_states_limits_and_head(self):
+        _, w = self.welcome()
+        self.assertEqual(w.limits.max_mail_bytes, 10 << 20)
+        self.assertEqual(w.head_seq, 0)
+
     def test_first_frame_must_be_hello(self):
         c = self.connect("isp1")
         f = pb.Frame()
@@ -276,8 +301,11 @@ class OperatorChanges(World):
         self.assert_refused(self.client_context("vendor1"), r"handshake refused.*revoked")
 
     def test_missing_crl_refuses_everyone(self):
+        open_session = self.ready("vendor1")
         os.rename(self.pki.crl_path, self.pki.crl_path + ".away")
-        self.server.wait_for(r"CRL reload failed, refusing every handshake")
+        self.server.wait_for(r"CRL unusable, refusing every handshake and closing every session")
+        g = open_session.recv_kind("goaway", timeout=5)
+        self.assertEqual(g.goaway.reason, pb.GOAWAY_REVOKED)
         mark = self.server.mark()
         with self.assertRaises((ssl.SSLError, ConnectionError, OSError, AssertionError)):
             c = self.connect("vendor2")
@@ -288,6 +316,25 @@ class OperatorChanges(World):
         os.rename(self.pki.crl_path + ".away", self.pki.crl_path)
         self.server.wait_for(r"CRL usable again")
         self.ready("vendor2").close()
+
+    def test_expired_crl_closes_sessions(self):
+        self.stop_server()
+        self.pki.crl("--seconds", "3")
+        self.start_server(tls_crl=self.pki.crl_path)
+        c = self.ready("vendor1")
+        g = c.recv_kind("goaway", timeout=15)
+        self.assertEqual(g.goaway.reason, pb.GOAWAY_REVOKED)
+        self.server.wait_for(r"CRL unusable.*expired")
+        self.assert_refused(self.client_context("vendor2"), r"refused .*CRL is unusable")
+
+    def test_sighup_rereads_and_keeps_serving(self):
+        c = self.ready("vendor1")
+        self.server.signal(signal.SIGHUP)
+        self.server.wait_for(r"received SIGHUP")
+        f = pb.Frame()
+        f.ping.nonce = 11
+        c.send(f)
+        self.assertEqual(c.recv_kind("pong").pong.nonce, 11)
 
     def test_sigterm_sends_goaway_and_exits_zero(self):
         a = self.ready("vendor1")

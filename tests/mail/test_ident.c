@@ -130,7 +130,8 @@ static void test_address_lists(void **state)
 {
 	struct sx_idset *s = malloc(sizeof *s);
 	collect_spam("To: \"Yamada, Taro\" <Taro.Yamada@example.jp>, hanako@example.com,\n"
-		     " <bare@example.net>, Group: a1@example.org, \"Q \\\"x\\\" R\" <a2@example.org>;\n"
+		     " <bare@example.net>, Group: a1@example.org,\n"
+		     " \"Q \\\"x\\\" R\" <a2@example.org>;\n"
 		     "Cc: undisclosed-recipients:;\n"
 		     "Bcc: (remark) old@example.com (Old Style Name)\n"
 		     "Delivered-To: dt@example.jp\n"
@@ -211,11 +212,13 @@ static void test_received_for(void **state)
 	collect_spam("Received: from a.example (a.example [192.0.2.1])\n"
 		     "\tby mx.example.jp with ESMTP id 1\n"
 		     "\tfor <Rcpt1@Example.JP>; Fri, 5 Jan 2024 10:00:00 +0900\n"
-		     "Received: from b.example by c.example for rcpt2@example.jp; Fri, 5 Jan 2024\n"
+		     "Received: from b.example by c.example for rcpt2@example.jp;\n"
+		     " Fri, 5 Jan 2024\n"
 		     "Received: by d.example (8.15) for <localonly>; Fri, 5 Jan 2024\n"
 		     "Received: by e.example for multiple recipients; Fri, 5 Jan 2024\n"
 		     "Received: from formosa.example by performer.example; Fri, 5 Jan 2024\n"
-		     "Received: by f.example (envelope-from x@f.example) (for rcpt3@example.jp)", s);
+		     "Received: by f.example (envelope-from x@f.example)\n"
+		     " (for rcpt3@example.jp)", s);
 	dump(s);
 	assert_true(has(s, SX_ID_ADDRESS, "rcpt1@example.jp"));
 	assert_true(has(s, SX_ID_ADDRESS, "rcpt2@example.jp"));

@@ -209,7 +209,10 @@ static void test_raw_header(void **state)
 	EXPECT(m, SX_LEAK_FOUND, "header Received (raw): address");
 	/* a local part alone */
 	m = xfmt("Subject: hi\r\nX-Mailer-Id: taro\r\n\r\nbody\r\n");
-	EXPECT(m, SX_LEAK_FOUND, "header X-Mailer-Id (raw): local-part");
+	EXPECT(m, SX_LEAK_FOUND, "top-level header field #2 (raw): local-part");
+	/* known names are given in their usual spelling */
+	EXPECT(xfmt("Subject: hi\r\nDELIVERED-TO: taro@example.jp\r\n\r\nbody\r\n"),
+	       SX_LEAK_FOUND, "top-level header Delivered-To (raw): address");
 }
 
 static void test_rfc2047(void **state)
@@ -519,9 +522,17 @@ static void test_preamble_and_junk(void **state)
 static void test_reason_withholds_labels(void **state)
 {
 	(void)state;
-	/* a field name and a charset holding an identifier are not quoted */
+	/* field names are the sender's: only known ones are quoted */
 	EXPECT(xfmt("Subject: x\r\nX-Taro@Example.JP: yes\r\n\r\nhi\r\n"), SX_LEAK_FOUND,
-	       "header (label withheld) (raw): address");
+	       "top-level header field #2 (raw): address");
+	char *t = b64s("To: taro@example.jp");
+	char *m = xfmt("Subject: x\r\nX-A: 1\r\n%s: yes\r\n\r\nhi\r\n", t);
+	char why[WHY];
+	assert_int_equal(check_set(m, strlen(m), &ids, why), SX_LEAK_FOUND);
+	assert_string_equal(why, "top-level header field #3 (raw → base64-token): address");
+	assert_null(strstr(why, t));
+	free(m);
+	free(t);
 	/* a charset label holding one: found in Content-Type first */
 	EXPECT(single("text/plain; charset=x-taro", "7bit", "x"), SX_LEAK_FOUND,
 	       "top-level header Content-Type (raw): local-part");
@@ -673,7 +684,7 @@ static void test_unknown_charset(void **state)
 	size_t n;
 	char *raw = conv("cp932", "ご案内", &n);
 	EXPECT(single("text/plain; charset=x-martian", "8bit", raw), SX_LEAK_UNDECODABLE,
-	       "top-level body: 8-bit text in unknown charset x-martian cannot be decoded");
+	       "top-level body: 8-bit text in an unknown charset cannot be decoded");
 	/* but a name in it is still found through the Japanese forms */
 	free(raw);
 	raw = conv("cp932", "ご案内 山田太郎様", &n);
@@ -685,7 +696,7 @@ static void test_unknown_charset(void **state)
 	       "");
 	/* an encoded-word in an unknown charset */
 	EXPECT(xfmt("Subject: =?x-martian?B?gqCCoIKg?=\r\n\r\nx\r\n"), SX_LEAK_UNDECODABLE,
-	       "top-level header Subject: encoded-word in unknown charset x-martian");
+	       "top-level header Subject: 8-bit encoded-word in an unknown charset");
 }
 
 /* ---- limits ---- */
@@ -831,18 +842,6 @@ static void test_edges(void **state)
 	assert_int_equal(strlen(body) - strlen(pre), 40);
 	expect_body(&s, body, SX_LEAK_FOUND, "(raw): local-part");
 	free(body);
-
-	/* LK_LABEL_MAX (80): a field name that long is quoted, one more is not */
-	char name[82];
-	memset(name, 'X', sizeof name - 1);
-	name[81] = '\0';
-	char *m = xfmt("Subject: x\r\n%s: taro@example.jp\r\n\r\nx\r\n", name + 1);
-	char *want = xfmt("top-level header %s (raw): address", name + 1);
-	expect_set(m, strlen(m), &ids, SX_LEAK_FOUND, want, (const char *)NULL);
-	free(want);
-	m = xfmt("Subject: x\r\n%s: taro@example.jp\r\n\r\nx\r\n", name);
-	expect_set(m, strlen(m), &ids, SX_LEAK_FOUND, "header (long label) (raw): address",
-		   (const char *)NULL);
 
 	/* SX_IDENT_LEN_MAX (254): the longest identifier is found */
 	char big[SX_IDENT_LEN_MAX + 1];

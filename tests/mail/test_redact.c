@@ -90,7 +90,8 @@ static void fold_fullwidth(const uint8_t *t, size_t n, struct sx_buf *out)
 {
 	for (size_t i = 0; i < n;) {
 		if (i + 3 <= n && t[i] == 0xef && (t[i + 1] == 0xbc || t[i + 1] == 0xbd)) {
-			unsigned cp = 0xf000u | (unsigned)(t[i + 1] & 0x3f) << 6 | (t[i + 2] & 0x3fu);
+			unsigned cp = 0xf000u | (unsigned)(t[i + 1] & 0x3f) << 6 |
+				      (t[i + 2] & 0x3fu);
 			if (cp >= 0xff01 && cp <= 0xff5e) {
 				uint8_t c = (uint8_t)(cp - 0xfee0);
 				assert_int_equal(sx_buf_append(out, &c, 1), 0);
@@ -123,8 +124,8 @@ static void search_plain(struct reader *r, const uint8_t *t, size_t n, const cha
 				      (i + j < n && wordch(t[i + j]))))
 				continue;
 			r->found = 1;
-			snprintf(r->what, sizeof r->what, "%s '%s' in %s", sx_ident_kind_name(id->kind),
-				 id->text, where);
+			snprintf(r->what, sizeof r->what, "%s '%s' in %s",
+				 sx_ident_kind_name(id->kind), id->text, where);
 			return;
 		}
 	}
@@ -156,7 +157,7 @@ static void search_tokens(struct reader *r, const uint8_t *t, size_t n, const ch
 		size_t j = i;
 		while (j < n && b64v(t[j]) >= 0)
 			j++;
-		for (size_t a = 0; a < 4 && j - i >= 12 + a && !r->found; a++) {
+		for (size_t a = 0; a < 4 && j - i >= 12 && !r->found; a++) {
 			struct sx_buf d, p;
 			sx_buf_init(&d, VIEW_MAX);
 			sx_buf_init(&p, VIEW_MAX);
@@ -165,7 +166,8 @@ static void search_tokens(struct reader *r, const uint8_t *t, size_t n, const ch
 				uint32_t v = 0;
 				for (size_t m = 0; m < 4; m++)
 					v = v << 6 | (m < k ? (uint32_t)b64v(t[g + m]) : 0);
-				uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+				uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+						 (uint8_t)v };
 				assert_int_equal(sx_buf_append(&d, b, k - 1), 0);
 			}
 			search_plain(r, sx_buf_head(&d), sx_buf_used(&d), where);
@@ -233,7 +235,8 @@ static void read_mail(struct reader *r, const uint8_t *buf, size_t len, int dept
 		sx_buf_init(&u, VIEW_MAX);
 		sx_buf_init(&d, VIEW_MAX);
 		assert_int_equal(sx_mail_unfold(m, f, &u), 0);
-		assert_int_equal(sx_2047_decode(sx_buf_head(&u), sx_buf_used(&u), cs, &d, NULL), 0);
+		assert_int_equal(sx_2047_decode(sx_buf_head(&u), sx_buf_used(&u), cs, &d, NULL),
+				 0);
 		search_charset(r, cs, sx_buf_head(&u), sx_buf_used(&u), where);
 		search_text(r, sx_buf_head(&d), sx_buf_used(&d), where);
 		sx_buf_finish(&u);
@@ -329,8 +332,8 @@ static void redact_checked(struct run *r)
 		fail_msg("identifier survives: %s", rd.what);
 	if (!r->res.unsure) {
 		char why[512];
-		int v = sx_leak_check(sx_buf_head(&r->out), sx_buf_used(&r->out), &r->ids, NULL, why,
-				      sizeof why);
+		int v = sx_leak_check(sx_buf_head(&r->out), sx_buf_used(&r->out), &r->ids, NULL,
+				      why, sizeof why);
 		if (v != SX_LEAK_CLEAN)
 			fail_msg("leak check: %d %s", v, why);
 	}
@@ -339,8 +342,8 @@ static void redact_checked(struct run *r)
 		struct sx_buf again;
 		struct sx_redact_result *res2 = malloc(sizeof *res2);
 		sx_buf_init(&again, MAIL_MAX);
-		assert_int_equal(sx_redact(sx_buf_head(&r->out), sx_buf_used(&r->out), &r->ids, NULL,
-					   &again, res2, err, sizeof err), 0);
+		assert_int_equal(sx_redact(sx_buf_head(&r->out), sx_buf_used(&r->out), &r->ids,
+					   NULL, &again, res2, err, sizeof err), 0);
 		assert_int_equal(res2->total, 0);
 		assert_int_equal(sx_buf_used(&again), sx_buf_used(&r->out));
 		sx_buf_finish(&again);
@@ -452,8 +455,8 @@ static const char *decoded_field(const uint8_t *buf, size_t len, const char *nam
 		sx_buf_init(&u, sizeof v);
 		sx_buf_init(&d, sizeof v - 1);
 		assert_int_equal(sx_mail_unfold(m, f, &u), 0);
-		assert_int_equal(sx_2047_decode(sx_buf_head(&u), sx_buf_used(&u), "cp932", &d, NULL),
-				 0);
+		assert_int_equal(sx_2047_decode(sx_buf_head(&u), sx_buf_used(&u), "cp932", &d,
+						NULL), 0);
 		memcpy(v, sx_buf_head(&d), sx_buf_used(&d));
 		v[sx_buf_used(&d)] = '\0';
 		sx_buf_finish(&u);
@@ -485,7 +488,8 @@ static char *part_text(const uint8_t *buf, size_t len, const char *path)
 		else
 			assert_int_equal(sx_buf_append(&d, e, p->body.len), 0);
 		const char *cs = p->charset[0] ? p->charset : "utf-8";
-		assert_int_equal(sx_charset_to_utf8(cs, sx_buf_head(&d), sx_buf_used(&d), &u, NULL), 0);
+		int crc = sx_charset_to_utf8(cs, sx_buf_head(&d), sx_buf_used(&d), &u, NULL);
+		assert_int_equal(crc, 0);
 		t = calloc(1, sx_buf_used(&u) + 1);
 		memcpy(t, sx_buf_head(&u), sx_buf_used(&u));
 		sx_buf_finish(&d);
@@ -508,6 +512,20 @@ static int manifest_has(const struct sx_redact_result *res, const char *where, c
 
 #define OUT(r) sx_buf_head(&(r)->out), sx_buf_used(&(r)->out)
 
+/* Whether the output holds the bytes of s. */
+static int out_has(const struct run *r, const char *s)
+{
+	return memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), s, strlen(s)) != NULL;
+}
+
+/* Whether the idx-th field called name is the same in the output. */
+static int same_field(struct run *r, const char *name, unsigned idx)
+{
+	char a[4096];
+	snprintf(a, sizeof a, "%s", raw_field(r->spam, r->len, name, idx));
+	return strcmp(raw_field(OUT(r), name, idx), a) == 0;
+}
+
 /* The spam's own fields stay as they came. */
 static void check_kept(struct run *r, const char *const *names)
 {
@@ -529,23 +547,25 @@ static void test_report_attached(void **state)
 	assert_false(r->res.unsure);
 	check_kept(r, kept);
 	/* the second Received has no recipient and stays; the first loses only it */
-	assert_string_equal(raw_field(OUT(r), "Received", 1), raw_field(r->spam, r->len, "Received", 1));
+	assert_true(same_field(r, "Received", 1));
 	assert_string_equal(raw_field(OUT(r), "Received", 0),
 			    "Received: from mail.shop.example.com (mail.shop.example.com "
-			    "[192.0.2.55])\r\n\tby mx1.example.jp (Postfix) with ESMTP id 4QX1Z2\r\n"
-			    "\tfor <redacted@redacted.invalid>; Fri, 5 Jan 2024 10:00:00 +0900 (JST)"
-			    "\r\n");
+			    "[192.0.2.55])\r\n\tby mx1.example.jp (Postfix) with ESMTP id "
+			    "4QX1Z2\r\n\tfor <redacted@redacted.invalid>; Fri, 5 Jan 2024 "
+			    "10:00:00 +0900 (JST)\r\n");
 	assert_string_equal(decoded_field(OUT(r), "To"), "[redacted] <redacted@redacted.invalid>");
 
 	char *t = part_text(OUT(r), "1");  /* ISO-2022-JP */
-	assert_non_null(strstr(t, "[redacted] 様\r\n特別なご案内です。\r\n宛先: redacted@redacted.invalid"));
+	assert_non_null(strstr(t, "[redacted] 様\r\n特別なご案内です。\r\n"
+				  "宛先: redacted@redacted.invalid"));
 	free(t);
 	t = part_text(OUT(r), "2");        /* Shift_JIS, full-width address */
 	assert_non_null(strstr(t, "[redacted] 様\r\nご登録アドレス: redacted@redacted.invalid\r\n"
 			     "今すぐ https://shop.example.com/ へ"));
 	free(t);
 	t = part_text(OUT(r), "3");        /* EUC-JP in base64 */
-	assert_non_null(strstr(t, "[redacted]様、当選しました。\r\n連絡先 redacted@redacted.invalid"));
+	assert_non_null(strstr(t, "[redacted]様、当選しました。\r\n"
+				  "連絡先 redacted@redacted.invalid"));
 	free(t);
 	t = part_text(OUT(r), "4");        /* quoted-printable, soft break inside */
 	assert_non_null(strstr(t, "goes to redacted@redacted.invalid and to [redacted] 様."));
@@ -586,7 +606,7 @@ static void test_report_headers(void **state)
 	assert_int_equal(r->how, SX_UNWRAP_ATTACHED);
 	assert_false(r->res.unsure);
 	check_kept(r, kept);
-	assert_string_equal(raw_field(OUT(r), "Received", 1), raw_field(r->spam, r->len, "Received", 1));
+	assert_true(same_field(r, "Received", 1));
 	static const char *const gone[] = { "Delivered-To", "X-Original-To", "Envelope-To",
 					    "X-Apparently-To", "X-Rcpt-To", "Resent-To",
 					    "Resent-Sender", NULL };
@@ -600,7 +620,8 @@ static void test_report_headers(void **state)
 	assert_string_equal(decoded_field(OUT(r), "X-Greeting-SJIS"), "[redacted] 様");
 	assert_string_equal(decoded_field(OUT(r), "X-Greeting-SJIS-Q"), "[redacted] 様");
 	assert_string_equal(decoded_field(OUT(r), "X-Greeting-Raw8"), "[redacted] 様");
-	assert_string_equal(decoded_field(OUT(r), "X-Folded"), "Dear [redacted], your\tcode is 12345");
+	assert_string_equal(decoded_field(OUT(r), "X-Folded"),
+			    "Dear [redacted], your\tcode is 12345");
 	/* encoded-words stay in their charset and encoding */
 	assert_non_null(strstr(raw_field(OUT(r), "X-Greeting-SJIS-Q", 0), "=?Shift_JIS?Q?"));
 	assert_non_null(strstr(raw_field(OUT(r), "X-Greeting-SJIS", 0), "=?Shift_JIS?B?"));
@@ -621,7 +642,8 @@ static void test_report_inline(void **state)
 	assert_string_equal(decoded_field(OUT(r), "To"), "[redacted] <redacted@redacted.invalid>");
 	char *t = part_text(OUT(r), "");
 	assert_non_null(strstr(t, "Dear [redacted] (redacted@redacted.invalid),"));
-	assert_non_null(strstr(t, "https://lotto.example.com/claim?id=42&to=redacted%40redacted.invalid"));
+	assert_non_null(strstr(t, "https://lotto.example.com/claim?id=42&to="
+				  "redacted%40redacted.invalid"));
 	free(t);
 	run_finish(r);
 
@@ -648,7 +670,8 @@ static void test_monitor(void **state)
 		const char *reason;  /* NULL: not unsure */
 	} cases[] = {
 		{ "monitor-binary.eml", "identifier in application/octet-stream part" },
-		{ "monitor-zip.eml", "compressed attachment (application/zip) cannot be inspected" },
+		{ "monitor-zip.eml",
+		  "compressed attachment (application/zip) cannot be inspected" },
 		{ "monitor-unknown-charset.eml", "unknown charset x-unknown-42" },
 		{ "monitor-uuencode.eml", "transfer encoding cannot be decoded" },
 		{ "monitor-clean-binary.eml", NULL },
@@ -662,7 +685,7 @@ static void test_monitor(void **state)
 		if (cases[i].reason)
 			assert_non_null(strstr(r->res.unsure_reason, cases[i].reason));
 		/* the trap address goes everywhere it can be rewritten */
-		assert_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), "trap-7731", 9));
+		assert_false(out_has(r, "trap-7731"));
 		run_finish(r);
 	}
 }
@@ -678,7 +701,8 @@ static void test_qp_soft_breaks(void **state)
 				"line one stays as it is\n"
 				"a: t=\naro.yamada@example.jp\n"
 				"b: taro.yamada=40exam=\nple.jp\n"
-				"c: =74=61=72=6F=2E=79=61=6D=61=64=61=40=65=78=61=6D=70=6C=65=2E=6A=70\n"
+				"c: =74=61=72=6F=2E=79=61=6D=61=64=61=40=65=78=61=6D=70=6C=65=2E"
+				"=6A=70\n"
 				"last line stays too=\n", ids);
 	char *t = part_text(OUT(r), "");
 	assert_string_equal(t, "line one stays as it is\r\na: redacted@redacted.invalid\r\n"
@@ -686,10 +710,8 @@ static void test_qp_soft_breaks(void **state)
 			       "last line stays too");
 	free(t);
 	/* unchanged lines are untouched */
-	assert_non_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out),
-			       "\r\n\r\nline one stays as it is\r\n", 29));
-	assert_non_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out),
-			       "\r\nlast line stays too=\r\n", 24));
+	assert_true(out_has(r, "\r\n\r\nline one stays as it is\r\n"));
+	assert_true(out_has(r, "\r\nlast line stays too=\r\n"));
 	assert_int_equal(r->res.total, 3 + 1); /* and the To field */
 	assert_true(manifest_has(&r->res, "body", "quoted-printable"));
 	run_finish(r);
@@ -703,7 +725,8 @@ static void test_base64_layout(void **state)
 	size_t tn = 0;
 	for (int i = 0; i < 40; i++)
 		tn += (size_t)snprintf(text + tn, sizeof text - tn, "line %02d %s\n", i,
-				       i == 30 ? "mail taro.yamada@example.jp now" : "nothing here");
+				       i == 30 ? "mail taro.yamada@example.jp now" :
+						 "nothing here");
 	struct sx_buf enc;
 	sx_buf_init(&enc, 1 << 16);
 	assert_int_equal(sx_b64_encode((const uint8_t *)text, tn, 60, "\n", 0, &enc), 0);
@@ -766,8 +789,8 @@ static void test_matching_rules(void **state)
 	r = run_str("To: rcpt@example.net\nContent-Type: text/html; charset=utf-8\n\n"
 		    "<p>Dear <b>Taro</b> <i>Yamada</i>,<!-- ab@example.jp --> ok</p>\n", ids);
 	t = part_text(OUT(r), "");
-	assert_string_equal(t, "<p>Dear <b>[redacted]</i>,<!-- redacted@redacted.invalid --> ok</p>"
-			       "\r\n");
+	assert_string_equal(t, "<p>Dear <b>[redacted]</i>,<!-- redacted@redacted.invalid --> "
+			       "ok</p>\r\n");
 	free(t);
 	run_finish(r);
 }
@@ -777,7 +800,8 @@ static void test_header_name_kept(void **state)
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
 	/* a field name is never changed: one holding an identifier is unsure */
 	struct run *r = run_str("X-taro.yamada: taro.yamada\nTo: rcpt@example.net\n\nbody\n", ids);
-	assert_string_equal(raw_field(OUT(r), "X-taro.yamada", 0), "X-taro.yamada: [redacted]\r\n");
+	assert_string_equal(raw_field(OUT(r), "X-taro.yamada", 0),
+			    "X-taro.yamada: [redacted]\r\n");
 	assert_true(r->res.unsure);
 	assert_non_null(strstr(r->res.unsure_reason, "field name"));
 	run_finish(r);
@@ -789,7 +813,8 @@ static void test_iso2022jp_shift_state(void **state)
 	/* a line that does not return to ASCII before its end: the next one goes
 	 * on in JIS X 0208, as readers show it */
 	uint8_t body[] = "\x1b$B;3EDB@O:\r\n;3EDB@O:\x1b(B end\r\nclean line\r\n";
-	const char *hdr = "To: rcpt@example.net\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\n";
+	const char *hdr = "To: rcpt@example.net\r\n"
+			  "Content-Type: text/plain; charset=iso-2022-jp\r\n\r\n";
 	size_t hn = strlen(hdr), bn = sizeof body - 1;
 	uint8_t *spam = malloc(hn + bn);
 	memcpy(spam, hdr, hn);
@@ -798,26 +823,27 @@ static void test_iso2022jp_shift_state(void **state)
 	assert_int_equal(r->res.total, 2 + 1);
 	assert_false(r->res.unsure);
 	/* the unchanged line stays; the reader sees both names gone */
-	assert_non_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), "\r\nclean line\r\n", 14));
+	assert_true(out_has(r, "\r\nclean line\r\n"));
 	run_finish(r);
 }
 
 static void test_unsure_forms(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
+	static const char *const name_ids[] = { "山田太郎", NULL };
 	/* a Shift_JIS word with a broken character cannot be converted back;
 	 * a broken one beside it does not matter */
-	struct run *r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=shift_jis\n"
-				"Content-Transfer-Encoding: 8bit\n\nmail taro.yamada@example.jp\x81\n",
-				ids);
+	struct run *r = run_str("To: rcpt@example.net\n"
+				"Content-Type: text/plain; charset=shift_jis\n"
+				"Content-Transfer-Encoding: 8bit\n\n"
+				"mail taro.yamada@example.jp\x81\n", ids);
 	assert_true(r->res.unsure);
 	assert_non_null(strstr(r->res.unsure_reason, "cannot re-encode"));
 	run_finish(r);
 	r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=shift_jis\n"
 		    "Content-Transfer-Encoding: 8bit\n\nmail taro.yamada@example.jp \x81\n", ids);
 	assert_false(r->res.unsure);
-	assert_non_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out),
-			       "mail redacted@redacted.invalid \x81\r\n", 33));
+	assert_true(out_has(r, "mail redacted@redacted.invalid \x81\r\n"));
 	run_finish(r);
 	/* an encoded-word in a charset nobody knows */
 	r = run_str("To: rcpt@example.net\nX-Name: =?x-nobody?B?dGFybw==?=\n\nbody\n", ids);
@@ -825,7 +851,8 @@ static void test_unsure_forms(void **state)
 	run_finish(r);
 	/* a PDF with compressed streams, an office document by its type */
 	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
-		    "Content-Type: application/pdf\n\n%PDF-1.4\n1 0 obj << /Filter /FlateDecode >>\n"
+		    "Content-Type: application/pdf\n\n%PDF-1.4\n"
+		    "1 0 obj << /Filter /FlateDecode >>\n"
 		    "--b--\n", ids);
 	assert_true(r->res.unsure);
 	assert_non_null(strstr(r->res.unsure_reason, "application/pdf"));
@@ -835,13 +862,59 @@ static void test_unsure_forms(void **state)
 		    "document\n\nxx\n--b--\n", ids);
 	assert_true(r->res.unsure);
 	run_finish(r);
-	/* an identifier in a binary part, in Shift_JIS: seen, not rewritten */
-	static const char *const name[] = { "山田太郎", NULL };
+	/* RTF escapes, inline uuencoded data, a token in a part of unknown type */
 	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
-		    "Content-Type: image/jpeg\n\n\xff\xd8\xff\x8eR\x93" "c\x91\xbe\x98Y\x00\n--b--\n",
-		    name);
+		    "Content-Type: text/rtf\n\n{\\rtf1 \\'8eR\\'93c\\'91\\'be\\'98Y}\n--b--\n",
+		    name_ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "RTF"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\n\nsee\nbegin 644 note.txt\nM86)C\n`\nend\n", ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "uuencoded"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		    "Content-Type: x-weird/thing\n\nid=dGFyby55YW1hZGFAZXhhbXBsZS5qcA\n--b--\n",
+		    ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "x-weird/thing"));
+	run_finish(r);
+	/* an identifier in a binary part, in Shift_JIS: seen, not rewritten */
+	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		    "Content-Type: image/jpeg\n\n\xff\xd8\xff\x8eR\x93" "c\x91\xbe\x98Y\x00\n"
+		    "--b--\n",
+		    name_ids);
 	assert_true(r->res.unsure);
 	assert_non_null(strstr(r->res.unsure_reason, "image/jpeg"));
+	run_finish(r);
+}
+
+static void test_mislabelled(void **state)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", "山田太郎", NULL };
+	/* Shift_JIS in a URL escape, EUC-JP text labelled UTF-8, EUC-JP with no
+	 * label, a body in quoted-printable that does not say so, UTF-8 bytes in
+	 * an encoded-word labelled ISO-8859-1 */
+	struct run *r = run_str(
+		"To: rcpt@example.net\n"
+		"X-Name: =?ISO-8859-1?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?=\n"
+		"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+		"Content-Type: text/html; charset=utf-8\n\n"
+		"<a href=\"https://x.example/f?n=%8ER%93c%91%BE%98Y&amp;k=1\">go</a>\n"
+		"--b\nContent-Type: text/plain; charset=utf-8\n\nname \xbb\xb3\xc5\xc4\xc2\xc0"
+		"\xcf\xba end\n--b\nContent-Type: text/plain\n\n\xbb\xb3\xc5\xc4\xc2\xc0\xcf\xba\n"
+		"--b\nContent-Type: text/plain\n\n"
+		"mail taro.yamada=40example.jp today=\n tomorrow\n"
+		"--b--\n", ids);
+	assert_false(r->res.unsure);
+	char *t = part_text(OUT(r), "1");
+	assert_non_null(strstr(t, "https://x.example/f?n=%5Bredacted%5D&amp;k=1"));
+	free(t);
+	assert_true(out_has(r, "name [redacted] end"));
+	assert_true(out_has(r, "\r\n\r\n[redacted]\r\n--b"));
+	/* read as it is first, the local part goes; the soft break stays */
+	assert_true(out_has(r, "mail [redacted]=40example.jp today=\r\n tomorrow"));
+	assert_non_null(strstr(raw_field(OUT(r), "X-Name", 0), "=?ISO-8859-1?Q?"));
 	run_finish(r);
 }
 
@@ -849,16 +922,19 @@ static void test_structure_text(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
 	/* an mbox line, a preamble, an epilogue, and a message attached in base64 */
-	char inner[] = "To: taro.yamada@example.jp\r\nSubject: inner\r\n\r\nHi taro.yamada@example.jp\r\n";
+	char inner[] = "To: taro.yamada@example.jp\r\nSubject: inner\r\n\r\n"
+		       "Hi taro.yamada@example.jp\r\n";
 	struct sx_buf enc;
 	sx_buf_init(&enc, 4096);
-	assert_int_equal(sx_b64_encode((const uint8_t *)inner, strlen(inner), 76, "\r\n", 0, &enc), 0);
+	assert_int_equal(sx_b64_encode((const uint8_t *)inner, strlen(inner), 76, "\r\n", 0,
+				       &enc), 0);
 	char msg[8192];
 	snprintf(msg, sizeof msg,
 		 "From taro.yamada@example.jp Fri Jan  5 10:00:00 2024\nTo: rcpt@example.net\n"
 		 "Content-Type: multipart/mixed; boundary=b\n\n"
 		 "preamble for taro.yamada@example.jp\n--b\nContent-Type: message/rfc822\n"
-		 "Content-Transfer-Encoding: base64\n\n%.*s\n--b--\nepilogue taro.yamada@example.jp\n",
+		 "Content-Transfer-Encoding: base64\n\n%.*s\n--b--\n"
+		 "epilogue taro.yamada@example.jp\n",
 		 (int)sx_buf_used(&enc), (const char *)sx_buf_head(&enc));
 	struct run *r = run_str(msg, ids);
 	assert_false(r->res.unsure);
@@ -900,7 +976,8 @@ static void test_manifest_full(void **state)
 	char *msg = malloc(cap);
 	n += (size_t)snprintf(msg, cap, "To: rcpt@example.net\n\n");
 	for (int i = 0; i < SX_MANIFEST_MAX + 100; i++)
-		n += (size_t)snprintf(msg + n, cap - n, "%d taro.yamada@example.jp\n", i % (i < 50 ? 1 : 7));
+		n += (size_t)snprintf(msg + n, cap - n, "%d taro.yamada@example.jp\n",
+				      i % (i < 50 ? 1 : 7));
 	struct run *r = run_str(msg, ids);
 	assert_int_equal(r->res.n, SX_MANIFEST_MAX);
 	assert_int_equal(r->res.total, SX_MANIFEST_MAX + 100 + 1);
@@ -962,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
 		cmocka_unit_test(test_unsure_forms),
+		cmocka_unit_test(test_mislabelled),
 		cmocka_unit_test(test_structure_text),
 		cmocka_unit_test(test_no_identifiers),
 		cmocka_unit_test(test_manifest_full),
