@@ -17,8 +17,8 @@
  * base64, sometimes encoded twice).
  *
  * --pure runs sx_pipeline_run over the corpus on this thread; --stages K then
- * times a replica of its steps one by one over the first K reports. --durable runs sx_intake_submit
- * into the store with a group commit every B reports. --sqlite-only adds
+ * times a replica of its steps one by one over the first K reports. --durable
+ * runs sx_intake_submit into the store with a group commit every B reports. --sqlite-only adds
  * pre-built rows through sx_store_report_add, the store's ceiling.
  *
  * The generator knows every identifier it put in a report. For a sample of
@@ -45,7 +45,6 @@
 
 #include <openssl/evp.h>
 
-#include "charset.h"
 #include "codec.h"
 #include "err.h"
 #include "server/intake.h"
@@ -840,7 +839,8 @@ static void make_html(struct rng *r, const struct spam_plan *sp, const char *tex
 				sb_puts(html, "<a class=\"btn\" href=\"");
 				html_escape(h, un, 1, html);
 				sb_puts(html, "\" target=\"_blank\">");
-				sb_puts(html, sp->cat == CAT_ENGLISH ? "Click here" : "こちらをクリック");
+				sb_puts(html, sp->cat == CAT_ENGLISH ? "Click here"
+								      : "こちらをクリック");
 				sb_puts(html, "</a><br>\r\n");
 			} else {
 				html_escape(s, n, 0, html);
@@ -917,8 +917,8 @@ static void plan_spam(struct rng *r, const struct who *rcpt, int monitor, struct
 	sp->hdr_enc = chance(r, 80) ? 'B' : 'Q';
 	snprintf(sp->sdomain, sizeof sp->sdomain, "%s%u.%s", PICK(r, spam_words), below(r, 1000),
 		 PICK(r, spam_tlds));
-	static const char *const from_locals[] = { "info", "news", "support", "noreply", "campaign",
-						   "admin", "service" };
+	static const char *const from_locals[] = { "info", "news", "support", "noreply",
+						   "campaign", "admin", "service" };
 	snprintf(sp->from_addr, sizeof sp->from_addr, "%s@%s", PICK(r, from_locals), sp->sdomain);
 	snprintf(sp->from_name, sizeof sp->from_name, "%s", senders[sp->cat][below(r, 3)]);
 	snprintf(sp->camp, sizeof sp->camp, "c%u", 1000 + below(r, 9000));
@@ -971,7 +971,8 @@ static void plan_spam(struct rng *r, const struct who *rcpt, int monitor, struct
 		sb_printf(h, "Received: from %s (%s [%s%s])\r\n", helo, chance(r, 50) ? helo :
 			  "unknown", v6 ? "IPv6:" : "", ip);
 	else
-		sb_printf(h, "Received: from %s (unknown [%s%s])\r\n", helo, v6 ? "IPv6:" : "", ip);
+		sb_printf(h, "Received: from %s (unknown [%s%s])\r\n", helo, v6 ? "IPv6:" : "",
+			  ip);
 	sb_printf(h, "\tby %s (Postfix) with %s id %s\r\n\tfor <%s>; ", carrier,
 		  chance(r, 50) ? "ESMTPS" : "ESMTP", id, rcpt->addr);
 	rfc_date(t, h);
@@ -984,8 +985,8 @@ static void plan_spam(struct rng *r, const struct who *rcpt, int monitor, struct
 				  "(Postfix) with SMTP id %s; ", helo, id);
 		else if (chance(r, 50))
 			sb_printf(h, "Received: from web%u.%s ([172.%u.%u.%u])\r\n\tby %s with "
-				  "ESMTP id %s; ", i, sp->sdomain, 16 + below(r, 16), below(r, 256),
-				  1 + below(r, 254), helo, id);
+				  "ESMTP id %s; ", i, sp->sdomain, 16 + below(r, 16),
+				  below(r, 256), 1 + below(r, 254), helo, id);
 		else
 			sb_printf(h, "Received: from bulk%u.%s ([192.0.2.%u])\r\n\tby %s with "
 				  "ESMTP id %s; ", i, sp->sdomain, 1 + below(r, 254), helo, id);
@@ -1165,12 +1166,14 @@ static void inline_block(struct rng *r, enum kind k, const struct spam_plan *sp,
 			sb_printf(out, "\r\n________________________________\r\n差出人: %s\r\n"
 				  "送信日時: ", sb_str(&from));
 			jp_date(sp->t, 0, out);
-			sb_printf(out, "\r\n宛先: %s\r\n件名: %s\r\n\r\n", sb_str(&to), sp->subject);
+			sb_printf(out, "\r\n宛先: %s\r\n件名: %s\r\n\r\n", sb_str(&to),
+				  sp->subject);
 		} else {
 			sb_printf(out, "\r\n-----Original Message-----\r\nFrom: %s\r\nSent: ",
 				  sb_str(&from));
 			rfc_date(sp->t, out);
-			sb_printf(out, "\r\nTo: %s\r\nSubject: %s\r\n\r\n", sb_str(&to), sp->subject);
+			sb_printf(out, "\r\nTo: %s\r\nSubject: %s\r\n\r\n", sb_str(&to),
+				  sp->subject);
 		}
 		sb_puts(out, text);
 	} else { /* mobile: quoted with "> " */
@@ -1209,15 +1212,17 @@ static void build_report(struct rng *r, enum kind k, const struct who *rep,
 		outer_headers(r, rep, ocs, chance(r, 50) ? "Fw: " : "Fwd: ", sp, out);
 		sb_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", bnd);
 		sb_printf(out, "This is a multi-part message in MIME format.\r\n--%s\r\n", bnd);
-		sb_printf(out, "Content-Type: text/plain; charset=%s\r\nContent-Transfer-Encoding: "
-			  "%s\r\n\r\n", cs_label[ocs], ocs == CS_JIS ? "7bit" : "8bit");
+		sb_printf(out, "Content-Type: text/plain; charset=%s\r\n"
+			  "Content-Transfer-Encoding: %s\r\n\r\n", cs_label[ocs],
+			  ocs == CS_JIS ? "7bit" : "8bit");
 		struct sb n = { 0 };
 		sb_printf(&n, "%s\r\n%s\r\n", note, rep->name);
 		to_cs(ocs, n.p, n.n, out);
 		sb_free(&n);
 		sb_printf(out, "\r\n--%s\r\nContent-Type: message/rfc822%s\r\n", bnd,
 			  chance(r, 50) ? "; name=\"forwarded message.eml\"" : "");
-		sb_puts(out, "Content-Disposition: attachment; filename=\"forwarded message.eml\"\r\n");
+		sb_puts(out, "Content-Disposition: attachment; "
+			     "filename=\"forwarded message.eml\"\r\n");
 		if (k == K_ATTACHED_B64) {
 			sb_puts(out, "Content-Transfer-Encoding: base64\r\n\r\n");
 			b64(spam->p, spam->n, 76, 0, out);
@@ -1254,8 +1259,8 @@ static void build_report(struct rng *r, enum kind k, const struct who *rep,
 			s += n + (e ? 2 : 0);
 		}
 		sb_puts(&html, "</div>\r\n");
-		sb_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n",
-			  bnd, bnd);
+		sb_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n"
+			  "\r\n--%s\r\n", bnd, bnd);
 		sb_puts(out, "Content-Type: text/plain; charset=\"UTF-8\"\r\n"
 			     "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 		put_body(&op, CTE_QP, sb_str(&body), out);
@@ -1579,7 +1584,7 @@ static void verify_one(struct verify *v, const struct item *it, const uint8_t *m
 	for (unsigned k = 0; k < it->ntruth; k++)
 		if (sx_idset_add(ids, it->truth[k].kind, it->truth[k].text,
 				 strlen(it->truth[k].text)) < 0)
-			die("report %zu: the generator's identifier does not fit an sx_idset", idx);
+			die("report %zu: a generated identifier does not fit an sx_idset", idx);
 	char why[256] = "";
 	int verdict = sx_leak_check(mail, len, ids, lim, why, sizeof why);
 	if (verdict < 0)
@@ -1813,7 +1818,8 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 	struct sx_report *rep = malloc(sizeof *rep);
 	struct tally *q = calloc(1, sizeof *q), *f = calloc(1, sizeof *f);
 	double *rates = calloc(o->runs, sizeof *rates), *cpus = calloc(o->runs, sizeof *cpus);
-	if (!rep || !q || !f || !rates || !cpus)
+	double *shares = calloc(o->runs, sizeof *shares);
+	if (!rep || !q || !f || !rates || !cpus || !shares)
 		die("out of memory");
 	char err[ERR_MAX];
 	size_t quarantined = 0, refused = 0, routed = 0, sourced = 0;
@@ -1854,6 +1860,8 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 		double w = mono_s() - w0, cp = cpu_s() - c0;
 		rates[run] = (double)c->n / w;
 		cpus[run] = cp / (double)c->n * 1e6;
+		/* the share of a core the thread got: other processes took the rest */
+		shares[run] = cp / w;
 		printf("  run %u: %9.0f reports/s  %6.1f MB/s   %6.1f us CPU/report   "
 		       "(wall %.2f s, CPU %.2f s)\n", run + 1, rates[run],
 		       (double)c->bytes / w / 1e6, cpus[run], w, cp);
@@ -1867,10 +1875,11 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 			if (cpus[b] < cpus[a]) {
 				double t = cpus[a]; cpus[a] = cpus[b]; cpus[b] = t;
 			}
+			if (shares[b] < shares[a]) {
+				double t = shares[a]; shares[a] = shares[b]; shares[b] = t;
+			}
 		}
-	double rate = rates[o->runs / 2], us = cpus[o->runs / 2];
-	/* the share of a core the thread got: below 1, other processes took the rest */
-	double share = rate * us / 1e6;
+	double rate = rates[o->runs / 2], us = cpus[o->runs / 2], share = shares[o->runs / 2];
 	printf("  median: %.0f reports/s wall, %.1f us CPU per report (= %.0f reports/s per "
 	       "core busy)\n", rate, us, 1e6 / us);
 	printf("  source IP found in %zu, routed to an ISP (LPM) in %zu\n", sourced, routed);
@@ -1896,13 +1905,13 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 		free(red);
 		for (int s = 0; s < NSTAGE; s++)
 			tot += acc[s];
-		printf("  stages over the first %zu reports (a replica of sx_pipeline_run's steps, "
-		       "each timed; CPU):\n", ns);
+		printf("  stages over the first %zu reports (a replica of sx_pipeline_run's "
+		       "steps, each timed; CPU):\n", ns);
 		for (int s = 0; s < NSTAGE; s++)
 			printf("    %-15s %8.1f us/report  %5.1f %%\n", stage_name[s],
 			       acc[s] / (double)ns * 1e6, tot > 0 ? 100 * acc[s] / tot : 0.0);
-		printf("    %-15s %8.1f us/report (sx_pipeline_run over the same: %.1f)\n", "total",
-		       tot / (double)ns * 1e6, real / (double)ns * 1e6);
+		printf("    %-15s %8.1f us/report (sx_pipeline_run over the same: %.1f)\n",
+		       "total", tot / (double)ns * 1e6, real / (double)ns * 1e6);
 	}
 
 	struct verify *v = calloc(1, sizeof *v);
@@ -1933,6 +1942,7 @@ static int run_pure(const struct opts *o, const struct corpus *c)
 	free(f);
 	free(rates);
 	free(cpus);
+	free(shares);
 	sx_lpm_destroy(own);
 	sx_intake_finish(&ic);
 	return failed;
@@ -2018,8 +2028,9 @@ static int run_durable(const struct opts *o, const struct corpus *c)
 	int64_t seq1 = 0;
 	sx_store_head_seq(s, &seq1);
 	double rate = (double)c->n / w;
-	printf("  %.0f reports/s  %.1f MB/s   (wall %.2f s; this thread's CPU %.2f s = %.1f us per "
-	       "report)\n", rate, (double)c->bytes / w / 1e6, w, cp, cp / (double)c->n * 1e6);
+	printf("  %.0f reports/s  %.1f MB/s   (wall %.2f s; this thread's CPU %.2f s = %.1f us "
+	       "per report)\n", rate, (double)c->bytes / w / 1e6, w, cp,
+	       cp / (double)c->n * 1e6);
 	printf("  commits: %zu, %.2f ms each on average, %.2f ms at most, %.1f %% of the wall "
 	       "time\n", commits, commits ? commit_s / (double)commits * 1e3 : 0.0,
 	       max_commit * 1e3, 100 * commit_s / w);
@@ -2046,7 +2057,8 @@ static int run_durable(const struct opts *o, const struct corpus *c)
 	}
 	verify_print(v);
 	if (v->leaks_ready) {
-		printf("FAIL: %zu stored ready reports still hold an identifier\n", v->leaks_ready);
+		printf("FAIL: %zu stored ready reports still hold an identifier\n",
+		       v->leaks_ready);
 		failed = 1;
 	}
 	printf("result mode=durable reports=%zu batch=%zu per_s=%.0f cpu_us=%.1f "

@@ -26,7 +26,23 @@ static size_t find_word(const uint8_t *s, size_t n, size_t from, const char *wor
 	size_t l = strlen(word);
 	int bound_l = is_alnum((unsigned char)word[0]);
 	int bound_r = is_alnum((unsigned char)word[l - 1]);
+	/* Only a position whose byte matches the word's first can start it:
+	 * memchr (or a two-byte scan for a letter's two cases) finds the next. */
+	uint8_t c0 = (uint8_t)lower((unsigned char)word[0]);
+	uint8_t c1 = c0 >= 'a' && c0 <= 'z' ? (uint8_t)(c0 - 32) : c0;
 	for (size_t i = from; i + l <= n; i++) {
+		size_t last = n - l; /* the last position the word can start at */
+		if (c0 == c1) {
+			const uint8_t *q = memchr(s + i, c0, last - i + 1);
+			if (!q)
+				break;
+			i = (size_t)(q - s);
+		} else {
+			while (i <= last && s[i] != c0 && s[i] != c1)
+				i++;
+			if (i > last)
+				break;
+		}
 		size_t k = 0;
 		while (k < l && lower(s[i + k]) == lower((unsigned char)word[k]))
 			k++;

@@ -826,13 +826,18 @@ static const struct html_name html_names[] = {
  * decodes without a semicolon. */
 static uint32_t html_lookup(const uint8_t *p, size_t n, bool legacy_only)
 {
+	/* Every name is non-empty: comparing the first byte before strlen
+	 * skips nearly every entry without measuring it. */
+	if (n == 0)
+		return 0;
 	for (size_t i = 0; i < 96; i++)
-		if (strlen(latin1_names[i]) == n && memcmp(latin1_names[i], p, n) == 0)
+		if ((uint8_t)latin1_names[i][0] == p[0] && strlen(latin1_names[i]) == n &&
+		    memcmp(latin1_names[i], p, n) == 0)
 			return 0xA0 + (uint32_t)i;
 	for (size_t i = 0; i < sizeof html_names / sizeof html_names[0]; i++) {
 		const struct html_name *h = &html_names[i];
-		if ((h->legacy || !legacy_only) && strlen(h->name) == n
-		    && memcmp(h->name, p, n) == 0)
+		if ((uint8_t)h->name[0] == p[0] && (h->legacy || !legacy_only) &&
+		    strlen(h->name) == n && memcmp(h->name, p, n) == 0)
 			return h->cp;
 	}
 	return 0;

@@ -5,11 +5,8 @@
 #include "ident.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "buf.h"
-#include "charset.h"
-#include "codec.h"
 #include "err.h"
 #include "ident_addr.h"
 #include "redact.h"
@@ -91,8 +88,11 @@ static int put(struct sx_idset *s, enum sx_ident_kind kind, const uint8_t *t, si
 	/*
 	 * Text the redactor itself writes is not an identifier: searching for
 	 * it would find every replacement again and quarantine every report.
+	 * Short identifiers match whole words only, and every word of the
+	 * placeholders is longer, so "Ted" or "Ali" is kept and searched.
 	 */
-	if (contains_ci(SX_REDACTED_ADDRESS, t, n) || contains_ci(SX_REDACTED_TEXT, t, n))
+	if (n >= SX_IDENT_SHORT &&
+	    (contains_ci(SX_REDACTED_ADDRESS, t, n) || contains_ci(SX_REDACTED_TEXT, t, n)))
 		return 0;
 	for (size_t i = 0; i < s->n; i++)
 		if (same_ci(&s->v[i], t, n))

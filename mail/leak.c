@@ -513,9 +513,13 @@ static int nested(struct lk_ctx *x, const struct sx_part *part, const char *who,
 	char path[sizeof x->prefix];
 	part_path(x, part, path, sizeof path);
 	memcpy(x->prefix, path, sizeof path);
+	/* x->charset may point into m2's parts while it is walked: give the
+	 * outer part's label back before m2 goes. */
+	const char *saved_charset = x->charset;
 	x->nest++;
 	rc = walk(x, m2, lim);
 	x->nest--;
+	x->charset = saved_charset;
 	memcpy(x->prefix, saved, sizeof saved);
 	sx_mail_destroy(m2);
 	return rc;
@@ -707,6 +711,7 @@ int sx_leak_check(const uint8_t *mail, size_t len, const struct sx_idset *ids,
 	if (rc == SX_LEAK_CLEAN)
 		why[0] = '\0';
 	sx_lk_ac_finish(&x->ac);
+	sx_lk_memo_finish(&x->memo);
 	free(x);
 	sx_mail_destroy(m);
 	return rc;

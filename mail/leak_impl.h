@@ -81,6 +81,35 @@ enum {
 	LK_V_LONGONLY = 1u << 4, /* search needles of LK_LONG_MIN bytes or more only */
 };
 
+/* Steps of a view's chain kept for its name (the reason is one line). */
+#define LK_STEPS_MAX 32u
+
+/*
+ * The views already examined, so that a view byte-identical to one of them
+ * is not examined again when that one covers it: same bytes, same declared
+ * charset, flags a superset (LONGONLY only covers LONGONLY), token depth no
+ * deeper. Whatever the repeat would search, and every view it would derive,
+ * the earlier one searches or derives itself (leak_views.c, view_seen).
+ */
+struct lk_seen {
+	uint64_t h;
+	size_t off, n;           /* bytes, in arena */
+	size_t cs, csn;          /* declared charset, in arena */
+	unsigned flags, tdepth;
+};
+
+struct lk_memo {
+	struct lk_seen *v;
+	size_t nv, cap;
+	uint32_t *slot;          /* index + 1 into v, 0 empty */
+	size_t smask;
+	uint8_t *arena;
+	size_t alen, acap;
+	int off;                 /* an allocation failed: examine everything */
+};
+
+void sx_lk_memo_finish(struct lk_memo *m);
+
 struct lk_ctx {
 	const struct sx_idset *ids;
 	struct lk_ac ac;
@@ -91,8 +120,11 @@ struct lk_ctx {
 	char *why;
 	size_t whylen;
 	char loc[224];           /* "part 1.2 body", "top-level header To" */
-	char chain[192];         /* the decodings of the current view */
-	size_t clen;
+	/* The decodings of the current view, named only when something is
+	 * found (found() writes them out): pushing a pointer costs nothing. */
+	const char *steps[LK_STEPS_MAX];
+	size_t nsteps;           /* may pass LK_STEPS_MAX: the rest go unnamed */
+	struct lk_memo memo;
 	const char *charset;     /* declared charset of the current part, "" none */
 	unsigned nest;
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */

@@ -238,8 +238,20 @@ static const char *const form_names[] = {
 static void found(struct lk_ctx *x, long k)
 {
 	const struct lk_needle *nd = &x->ac.nd[k];
+	char chain[192];
+	size_t clen = 0;
+	size_t ns = x->nsteps < LK_STEPS_MAX ? x->nsteps : LK_STEPS_MAX;
+
+	chain[0] = '\0';
+	for (size_t i = 0; i < ns; i++) {
+		int w = snprintf(chain + clen, sizeof chain - clen, "%s%s", clen ? " → " : "",
+				 x->steps[i]);
+		if (w > 0)
+			clen += (size_t)w < sizeof chain - clen ? (size_t)w
+								: sizeof chain - 1 - clen;
+	}
 	x->found = 1;
-	snprintf(x->why, x->whylen, "%s (%s%s): %s", x->loc, x->chain, form_names[nd->form],
+	snprintf(x->why, x->whylen, "%s (%s%s): %s", x->loc, chain, form_names[nd->form],
 		 sx_ident_kind_name(x->ids->v[nd->ident].kind));
 }
 
@@ -304,10 +316,11 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
 	for (int url = 0; url < 2 && rc == 0; url++) {
 		size_t i = 0;
 		while (i < n && rc == 0 && !x->found && !x->over) {
-			if (!lk_b64ch(p[i], url)) {
+			/* to the next run without looking at x for every byte */
+			while (i < n && !lk_b64ch(p[i], url))
 				i++;
-				continue;
-			}
+			if (i == n)
+				break;
 			int special = 0, block = 1, cut = 0;
 			size_t j = i, lines = 0, first = 0;
 			sx_buf_reset(&run, SIZE_MAX);
@@ -551,21 +564,142 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 	return dec_err(x, rc);
 }
 
-static size_t chain_push(struct lk_ctx *x, const char *step)
+/* ---- views already examined ---- */
+
+static uint64_t vhash(const uint8_t *p, size_t n)
 {
-	size_t mark = x->clen;
-	int w = snprintf(x->chain + x->clen, sizeof x->chain - x->clen, "%s%s",
-			 x->clen ? " → " : "", step);
-	if (w > 0)
-		x->clen += (size_t)w < sizeof x->chain - x->clen ? (size_t)w
-								 : sizeof x->chain - 1 - x->clen;
-	return mark;
+	uint64_t h = 0x9E3779B97F4A7C15u ^ (uint64_t)n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w) * 0xC4CEB9FE1A85EC53u;
+	return h ^ (h >> 29);
 }
 
-static void chain_pop(struct lk_ctx *x, size_t mark)
+/*
+ * Whether seen (examined, or being examined) covers a view of the same bytes
+ * and charset with these flags and token depth. Every step of view() is a
+ * function of the bytes, the flags, the token depth and the declared charset
+ * alone, and gives more with more flags and a shallower depth: the search
+ * (LONGONLY narrows it, so it covers only LONGONLY), the folded copy, the
+ * tokens (below LK_TOKEN_DEPTH), derive (HTML adds the rendered text) and
+ * convert. So seen's search and derived views include the repeat's.
+ */
+static int covers(const struct lk_seen *seen, unsigned flags, unsigned tdepth)
 {
-	x->clen = mark;
-	x->chain[mark] = '\0';
+	if (seen->tdepth > tdepth)
+		return 0;
+	if (flags & LK_V_LONGONLY)
+		return 1;
+	return !(seen->flags & LK_V_LONGONLY) && (flags & ~seen->flags) == 0;
+}
+
+static int arena_put(struct lk_memo *m, const void *p, size_t n, size_t *off)
+{
+	if (n > m->acap - m->alen) {
+		size_t cap = m->acap ? m->acap : 65536;
+		while (n > cap - m->alen) {
+			if (cap > SIZE_MAX / 2)
+				return -1;
+			cap *= 2;
+		}
+		uint8_t *a = realloc(m->arena, cap);
+		if (!a)
+			return -1;
+		m->arena = a;
+		m->acap = cap;
+	}
+	if (n)
+		memcpy(m->arena + m->alen, p, n);
+	*off = m->alen;
+	m->alen += n;
+	return 0;
+}
+
+static int memo_grow(struct lk_memo *m)
+{
+	size_t cap = m->cap ? m->cap * 2 : 1024;
+	struct lk_seen *v = realloc(m->v, cap * sizeof *v);
+	if (!v)
+		return -1;
+	m->v = v;
+	m->cap = cap;
+	/* the index at most half full */
+	uint32_t *slot = calloc(cap * 2, sizeof *slot);
+	if (!slot || cap * 2 > UINT32_MAX)
+		goto fail;
+	free(m->slot);
+	m->slot = slot;
+	m->smask = cap * 2 - 1;
+	for (size_t i = 0; i < m->nv; i++) {
+		size_t h = (size_t)m->v[i].h & m->smask;
+		while (m->slot[h])
+			h = (h + 1) & m->smask;
+		m->slot[h] = (uint32_t)(i + 1);
+	}
+	return 0;
+fail:
+	free(slot);
+	return -1;
+}
+
+/*
+ * Returns 1 when a view examined before covers this one (byte for byte the
+ * same, compared in full, not by hash); otherwise records this one and
+ * returns 0. Without memory it records nothing and every view is examined.
+ */
+static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
+		     unsigned tdepth)
+{
+	struct lk_memo *m = &x->memo;
+	if (m->off)
+		return 0;
+	const char *cs = x->charset ? x->charset : "";
+	size_t csn = strlen(cs);
+	uint64_t h = vhash(p, n);
+	size_t same_off = SIZE_MAX, same_cs = SIZE_MAX;
+	if (m->nv) {
+		for (size_t i = (size_t)h & m->smask; m->slot[i]; i = (i + 1) & m->smask) {
+			const struct lk_seen *e = &m->v[m->slot[i] - 1];
+			if (e->h != h || e->n != n || memcmp(m->arena + e->off, p, n) != 0)
+				continue;
+			same_off = e->off;
+			if (e->csn != csn || memcmp(m->arena + e->cs, cs, csn) != 0)
+				continue;
+			same_cs = e->cs;
+			if (covers(e, flags, tdepth))
+				return 1;
+		}
+	}
+	if (m->nv == m->cap && memo_grow(m) < 0)
+		goto off;
+	struct lk_seen e = { h, same_off, n, same_cs, csn, flags, tdepth };
+	if (same_off == SIZE_MAX && arena_put(m, p, n, &e.off) < 0)
+		goto off;
+	if (same_cs == SIZE_MAX && arena_put(m, cs, csn, &e.cs) < 0)
+		goto off;
+	m->v[m->nv] = e;
+	size_t i = (size_t)h & m->smask;
+	while (m->slot[i])
+		i = (i + 1) & m->smask;
+	m->slot[i] = (uint32_t)(++m->nv);
+	return 0;
+off:
+	m->off = 1; /* an earlier entry still covers what it covered */
+	return 0;
+}
+
+void sx_lk_memo_finish(struct lk_memo *m)
+{
+	free(m->v);
+	free(m->slot);
+	free(m->arena);
+	memset(m, 0, sizeof *m);
 }
 
 static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth)
@@ -577,6 +711,11 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 		return 0;
 	}
 	x->work += n;
+	/* A repeat still counts (it was made, and hashing and comparing it
+	 * cost as much), but what it would search is searched already, and
+	 * so is everything it would derive: neither is made again. */
+	if (view_seen(x, p, n, flags, tdepth))
+		return 0;
 
 	size_t ctrl, fffd;
 	unsigned sf = 0;
@@ -618,8 +757,10 @@ int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, u
 {
 	if (x->found || x->over)
 		return 0;
-	size_t mark = chain_push(x, step);
+	if (x->nsteps < LK_STEPS_MAX)
+		x->steps[x->nsteps] = step;
+	x->nsteps++;
 	int rc = view(x, p, n, flags, tdepth);
-	chain_pop(x, mark);
+	x->nsteps--;
 	return rc;
 }

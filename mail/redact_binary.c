@@ -80,15 +80,19 @@ static int holds(struct rx_ctx *x, const uint8_t *d, size_t n, int *nomem)
 	return holds_in(x, d, n, 0, nomem);
 }
 
+/* Charset readings of a part's bytes inspected at most. */
+#define BIN_READINGS 5
+
 /* Pictures and sound hold text only as it is; anything else may be text a
- * program shows, with its escapes and tokens. */
+ * program shows, in some charset, with its escapes and tokens. */
 static int is_media(const struct sx_part *p)
 {
 	return strcmp(p->type, "image") == 0 || strcmp(p->type, "audio") == 0 ||
 	       strcmp(p->type, "video") == 0;
 }
 
-/* Whether d holds an identifier as it is or, outside media, in any view. */
+/* Whether d holds an identifier as it is or, outside media, in any view of
+ * any charset reading. */
 static int seen(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
 		int *nomem)
 {
@@ -96,12 +100,28 @@ static int seen(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, siz
 		return 1;
 	if (is_media(p) || *nomem)
 		return 0;
-	struct rx_edits e;
-	sx_rx_edits_init(&e);
-	if (sx_rx_views(x, d, n, &e) < 0)
-		*nomem = 1;
-	int hit = e.n > 0;
-	sx_rx_edits_finish(&e);
+	char labels[BIN_READINGS][SX_MIME_TOKEN];
+	int nl = sx_rx_charset_readings(x, p, d, n, labels, BIN_READINGS), hit = 0;
+	struct sx_buf t;
+	sx_buf_init(&t, x->scratch);
+	for (int i = 0; i < nl && !hit && !*nomem; i++) {
+		struct rx_edits e;
+		const uint8_t *v = d;
+		size_t vn = n;
+		if (labels[i][0]) {
+			sx_buf_reset(&t, SIZE_MAX);
+			if (sx_charset_to_utf8(labels[i], d, n, &t, NULL) < 0)
+				continue;
+			v = sx_buf_head(&t);
+			vn = sx_buf_used(&t);
+		}
+		sx_rx_edits_init(&e);
+		if (sx_rx_views(x, v, vn, &e) < 0)
+			*nomem = 1;
+		hit = e.n > 0;
+		sx_rx_edits_finish(&e);
+	}
+	sx_buf_finish(&t);
 	return hit;
 }
 
@@ -109,6 +129,14 @@ int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit)
 {
 	int nomem = 0;
 	*hit = holds_in(x, d, n, 1, &nomem);
+	return nomem ? SX_ENOMEM : 0;
+}
+
+int sx_rx_inspect(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+		  int *hit)
+{
+	int nomem = 0;
+	*hit = seen(x, p, d, n, &nomem);
 	return nomem ? SX_ENOMEM : 0;
 }
 
@@ -144,6 +172,15 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 			hit = seen(x, p, sx_buf_head(&g), sx_buf_used(&g), &nomem);
 	}
 	sx_buf_finish(&g);
+	/* The encoded text itself, as some program might show it, with its
+	 * tokens (base64 at every alignment); in a clean base64 block, only long
+	 * identifiers are looked for as they stand. */
+	if (!hit && rc == 0 && !is_media(p) && (p->cte == SX_CTE_BASE64 || p->cte == SX_CTE_QP)) {
+		size_t saved = x->top_min;
+		x->top_min = sx_rx_b64_block(e, en) ? RX_B64_RAW_MIN : 0;
+		hit = seen(x, p, e, en, &nomem);
+		x->top_min = saved;
+	}
 	if (hit)
 		sx_rx_unsure(x, "part %s: identifier in %s/%s part cannot be rewritten", p->path,
 			     p->type, p->subtype);

@@ -11,8 +11,6 @@
  * here: the views cover them, and a miss there is a bug to find, not to
  * paper over.
  */
-#include <string.h>
-
 #include "codec.h"
 #include "err.h"
 #include "redact_impl.h"
@@ -66,25 +64,20 @@ static int look_raw(struct rx_ctx *x, const uint8_t *d, size_t n, size_t minlen,
 	return rc;
 }
 
-/* Base64 and nothing else, in lines of some length. */
-static int b64_block(const uint8_t *p, size_t n)
+/* The raw encoded text in every view (its tokens, at every alignment, above
+ * all): what a decoder did not take is still there to be read. */
+static int look_views(struct rx_ctx *x, const struct sx_part *p, const uint8_t *b, size_t n,
+		      size_t min)
 {
-	size_t alpha = 0, other = 0, line = 0, longest = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if (c == '\r' || c == '\n') {
-			line = 0;
-			continue;
-		}
-		if (++line > longest)
-			longest = line;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/' || c == '=' || c == '-' || c == '_')
-			alpha++;
-		else
-			other++;
-	}
-	return alpha >= 40 && longest >= 40 && other * 50 <= alpha;
+	size_t saved = x->top_min;
+	int hit = 0;
+	x->top_min = min;
+	int rc = sx_rx_inspect(x, p, b, n, &hit);
+	x->top_min = saved;
+	if (rc == 0 && hit)
+		sx_rx_unsure(x, "part %s: identifier in a reading of the raw encoded body",
+			     p->path);
+	return rc;
 }
 
 int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
@@ -137,8 +130,11 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 		 * a clean base64 block spells short strings by chance */
 		const uint8_t *b = mail + p->body.off;
 		size_t bn = p->body.len;
-		size_t min = p->cte == SX_CTE_BASE64 && b64_block(b, bn) ? RX_B64_RAW_MIN : 0;
+		size_t min = p->cte == SX_CTE_BASE64 && sx_rx_b64_block(b, bn) ?
+			     RX_B64_RAW_MIN : 0;
 		rc = look_raw(x, b, bn, min, p->path, "the body");
+		if (rc == 0 && !x->res->unsure)
+			rc = look_views(x, p, b, bn, min);
 		if (rc == 0)
 			rc = p->cte == SX_CTE_QP ? sx_qp_decode(b, bn, &d, NULL) :
 						   sx_b64_decode(b, bn, 0, &d, NULL);

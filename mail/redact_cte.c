@@ -261,6 +261,27 @@ int sx_rx_looks_qp(const uint8_t *e, size_t n)
 	return 0;
 }
 
+/* Base64 and nothing else, in lines of some length. */
+int sx_rx_b64_block(const uint8_t *p, size_t n)
+{
+	size_t alpha = 0, other = 0, line = 0, longest = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (c == '\r' || c == '\n') {
+			line = 0;
+			continue;
+		}
+		if (++line > longest)
+			longest = line;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/' || c == '=' || c == '-' || c == '_')
+			alpha++;
+		else
+			other++;
+	}
+	return alpha >= 40 && longest >= 40 && other * 50 <= alpha;
+}
+
 int sx_rx_looks_b64(const uint8_t *e, size_t n)
 {
 	size_t alpha = 0, blank = 0, other = 0;

@@ -32,6 +32,8 @@ struct hrun {
 
 /* The reading of a field that takes its encoded-words' bytes as they are. */
 #define HDR_BYTES "=bytes"
+/* The reading of a field as the text it is, encoded-words undecoded. */
+#define HDR_RAW "=raw"
 
 struct hdr {
 	struct hrun runs[HDR_RUNS_MAX];
@@ -267,8 +269,7 @@ static int raw_word(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const u
 		    size_t n, size_t i, const char *cs, int lf, size_t *end)
 {
 	size_t j = i;
-	while (j < n && v[j] != ' ' && v[j] != '\t' && v[j] != '\r' && v[j] != '\n' &&
-	       v[j] != 0x1b)
+	while (j < n && v[j] != ' ' && v[j] != '\t' && v[j] != '\r' && v[j] != '\n')
 		j++;
 	*end = j;
 	struct sx_buf txt;
@@ -292,10 +293,17 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 	char ecs[HDR_CHARSET_MAX], enc;
 	int rc = 0;
 
+	int plain = strcmp(cs, HDR_RAW) == 0;
 	while (i < n && rc == 0) {
 		uint8_t c = v[i];
+		if (plain && c != '\r' && c != '\n') {
+			i++;
+			continue;
+		}
 		int ew = c == '=' && eword(v, n, i, ecs, &enc, &t0, &t1) != 0;
-		int raw = c >= 0x80 && cs[0] && strcmp(cs, HDR_BYTES) != 0;
+		/* in a charset reading, escapes are bytes of the words they are in */
+		int reading = cs[0] && cs[0] != '=';
+		int raw = (c >= 0x80 || c == 0x1b) && reading;
 		if (!(c == '\r' || c == '\n' || ew || c == 0x1b || raw)) {
 			i++;
 			continue;
@@ -312,10 +320,10 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 			e = i + 1;  /* folding: left out of the text */
 		else if (ew)
 			rc = ewords(x, h, l, v, n, i, lf, strcmp(cs, HDR_BYTES) == 0, &e);
-		else if (c == 0x1b)
-			rc = raw_jis(x, h, l, v, n, i, lf, &e);
-		else
+		else if (raw)
 			rc = raw_word(x, h, l, v, n, w, cs, lf, &e);
+		else
+			rc = raw_jis(x, h, l, v, n, i, lf, &e);
 		i = run = e;
 	}
 	if (rc == 0 && n > run)
@@ -361,7 +369,7 @@ static int header_pass(struct rx_ctx *x, const uint8_t *v, size_t n, const char 
 }
 
 /* Charset readings of raw 8-bit text in a field tried at most. */
-#define HDR_READINGS 5
+#define HDR_READINGS 6
 
 int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
 		 struct rx_edits *out)
@@ -377,15 +385,18 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 
 	if (x->nd.n == 0)
 		return 0;
-	/* The name is never changed; one that names someone cannot be vouched for. */
+	/* The name is never changed; one that names someone, in any view (a
+	 * base64 token in a garbled name decodes for readers too), cannot be
+	 * vouched for. */
 	struct rx_edits nm;
 	sx_rx_edits_init(&nm);
-	rc = sx_rx_search(&x->nd, m->buf + f->name.off, f->name.len, RX_ENC_RAW, &nm);
+	rc = sx_rx_views(x, m->buf + f->name.off, f->name.len, &nm);
 	if (nm.n > 0)
 		sx_rx_unsure(x, "part %s: identifier in a header field name", x->path);
 	sx_rx_edits_finish(&nm);
 	if (rc < 0 || n == 0)
 		return rc;
+	int esc = memchr(v, 0x1b, n) != NULL;
 	for (size_t i = 0; i < n && !eight; i++)
 		eight = v[i] >= 0x80;
 
@@ -393,19 +404,20 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 	 * Raw 8-bit text as it is (the search knows the Japanese forms), then in
 	 * the part's charset and each Japanese one (full-width letters, for one,
 	 * only show once read), then encoded-words as the bytes they hold
-	 * whatever their label says; each reading over what the ones before made.
+	 * whatever their label says, and as the text they are (a token in a
+	 * broken one); each reading over what the ones before made.
 	 */
-	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL };
+	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL, NULL };
 	for (size_t i = 0; i + 1 < n && !readings[4]; i++)
-		if (v[i] == '=' && v[i + 1] == '?')
-			readings[4] = HDR_BYTES;
+		if ((v[i] == '=' && v[i + 1] == '?') || v[i] == 0x1b)
+			readings[4] = HDR_BYTES, readings[5] = HDR_RAW;
 	if (partcs[0] && strcasecmp(partcs, "us-ascii") != 0 && sx_charset_iconv_name(partcs) &&
 	    strcasecmp(partcs, "cp932") != 0 && strcasecmp(partcs, "euc-jp") != 0)
 		readings[1] = partcs;
 	sx_rx_edits_init(&acc);
 	sx_buf_init(&cur, x->scratch);
 	for (size_t r = 0; r < HDR_READINGS && rc == 0; r++) {
-		if (!readings[r] || (r > 0 && r < 4 && !eight))
+		if (!readings[r] || (r > 0 && r < 4 && !eight && !esc))
 			continue;
 		sx_rx_edits_sort(&acc);
 		sx_buf_reset(&cur, SIZE_MAX);

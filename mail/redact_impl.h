@@ -128,7 +128,9 @@ struct rx_ctx {
 	size_t scratch;       /* bound of every scratch buffer */
 	unsigned depth;
 	const char *path;     /* part path for reasons */
-	int nomem;            /* sticky: scratch exhausted */
+	size_t top_min;       /* shortest needle searched in the text itself (not its
+			       * views): raised for raw base64, which spells short
+			       * strings by chance */
 };
 
 /* ---- redact_edit.c: edit lists and layers ---- */
@@ -222,6 +224,9 @@ int sx_rx_cte_layer(struct rx_ctx *x, enum sx_cte cte, const uint8_t *e, size_t 
  * readers (and the leak check) may decode them. */
 int sx_rx_looks_qp(const uint8_t *e, size_t n);
 int sx_rx_looks_b64(const uint8_t *e, size_t n);
+/* Base64 and nothing else, in lines of some length: a body that spells
+ * short strings by chance. */
+int sx_rx_b64_block(const uint8_t *p, size_t n);
 /* Encodes a whole body in cte with the layout ci (identity for the others). */
 int sx_rx_cte_encode(enum sx_cte cte, const struct rx_cte *ci, const uint8_t *in, size_t n,
 		     struct sx_buf *out);
@@ -258,6 +263,11 @@ int sx_rx_body(struct rx_ctx *x, const struct sx_mail *m, int p, struct rx_edits
  * transfer encoding it does not declare, or is a compressed container. */
 int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
 		 const uint8_t *e, size_t en);
+/* Sets *hit when d holds an identifier in any form, as it is or (outside
+ * image, audio, video) in any view of any charset reading of p's. Search
+ * only: nothing is changed. */
+int sx_rx_inspect(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n,
+		  int *hit);
 /* Inspects the forms in text the redactor cannot rewrite: RTF escapes, inline
  * uuencoded data. Unsure when one could hold an identifier. */
 int sx_rx_text_forms(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, size_t n);

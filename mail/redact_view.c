@@ -49,7 +49,7 @@ static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *
 {
 	struct rx_edits e;
 	sx_rx_edits_init(&e);
-	int rc = sx_rx_search(&x->nd, t, n, enc, &e);
+	int rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
 	if (rc == 0 && e.n > 0)
 		return lower_chain(x, ch, &e, out);
 	sx_rx_edits_finish(&e);

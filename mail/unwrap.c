@@ -204,8 +204,8 @@ static int is_marker(struct line l)
 {
 	static const char *const fixed[] = {
 		"Begin forwarded message:", "Forwarded message:",
-		"転送されたメッセージ:",
-		"転送されたメッセージ：", "以下のメッセージを転送します:",
+		"転送されたメッセージ:", "転送されたメッセージ：",
+		"以下のメッセージを転送します:",
 	};
 	static const char *const words[] = {
 		"forwarded message", "original message", "forward message", "転送",

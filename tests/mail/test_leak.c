@@ -782,6 +782,75 @@ static void test_work_bound(void **state)
 	free(m);
 }
 
+/* ---- views examined once ---- */
+
+/* Two text parts with the same body bytes and their own content types. */
+static char *twin_parts(const char *ct1, const char *ct2, const char *body)
+{
+	return xfmt("From: Desk <desk@spam.example>\r\n"
+		    "To: redacted@redacted.invalid\r\n"
+		    "Subject: twins\r\n"
+		    "MIME-Version: 1.0\r\n"
+		    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+		    "\r\n"
+		    "--b1\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n"
+		    "\r\n"
+		    "%s\r\n"
+		    "--b1\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n"
+		    "\r\n"
+		    "%s\r\n"
+		    "--b1--\r\n", ct1, body, ct2, body);
+}
+
+/*
+ * A view byte-identical to one examined before is skipped only when the
+ * earlier one covered it: the same declared charset, and every flag the
+ * repeat has. The same bytes read in another charset, or as HTML after
+ * plain text, are examined again; decodings that commute (URL escapes and
+ * references in either order) are found once.
+ */
+static void test_repeated_views(void **state)
+{
+	(void)state;
+	struct sx_idset s;
+	sx_idset_init(&s);
+	assert_int_equal(sx_idset_add_given(&s, "J\xc3\xbcrgen M\xc3\xbcller"), 0);
+	const char *latin1 = "Sehr geehrter J\xfcrgen M\xfcller, Sie haben gewonnen.";
+	/* as UTF-8 the name is not there ... */
+	char *m = single("text/plain; charset=utf-8", "8bit", latin1);
+	expect_set(m, strlen(m), &s, SX_LEAK_CLEAN, "", (const char *)NULL);
+	/* ... as ISO-8859-1 it is, though the same bytes were read before */
+	m = twin_parts("text/plain; charset=utf-8", "text/plain; charset=iso-8859-1", latin1);
+	expect_set(m, strlen(m), &s, SX_LEAK_FOUND, "part 2 body", "iso-8859-1", "name",
+		   (const char *)NULL);
+
+	/* the tags only hide the name where the part is HTML */
+	const char *tagged = "Dear Hana<i></i>ko Suzuki, you won.";
+	EXPECT(single("text/plain; charset=us-ascii", "7bit", tagged), SX_LEAK_CLEAN, "");
+	EXPECT(twin_parts("text/plain; charset=us-ascii", "text/html; charset=us-ascii", tagged),
+	       SX_LEAK_FOUND, "part 2 body (raw → html-rendered): name");
+
+	/* both orders give the same bytes: found in the first */
+	EXPECT(single("text/html; charset=utf-8", "7bit",
+		      "<a href=\"/?n=Hana%6Bo&#32;Suzuki&amp;x=1\">x</a>"),
+	       SX_LEAK_FOUND, "url-decoded → html-decoded): name");
+	/* a token repeated in a header and the body is found either way */
+	char *tok = b64s("taro@example.jp");
+	char *mm = xfmt("From: Desk <desk@spam.example>\r\n"
+			"To: redacted@redacted.invalid\r\n"
+			"X-Track: %s\r\n"
+			"MIME-Version: 1.0\r\n"
+			"Content-Type: text/plain\r\n"
+			"\r\n"
+			"id=%s\r\n", tok, tok);
+	free(tok);
+	EXPECT(mm, SX_LEAK_FOUND, "(raw → base64-token): address");
+}
+
 /* ---- constants at their edges ---- */
 
 /* A set with one address; its local part goes in too. */
@@ -1039,6 +1108,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_charset),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_work_bound),
+		cmocka_unit_test(test_repeated_views),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_corpus_originals),
 		cmocka_unit_test(test_corpus_parts),
