@@ -666,10 +666,11 @@ static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flag
 	if (m->nv) {
 		for (size_t i = (size_t)h & m->smask; m->slot[i]; i = (i + 1) & m->smask) {
 			const struct lk_seen *e = &m->v[m->slot[i] - 1];
-			if (e->h != h || e->n != n || memcmp(m->arena + e->off, p, n) != 0)
+			/* n or csn may be 0 with an empty arena: no memcmp on NULL. */
+			if (e->h != h || e->n != n || (n && memcmp(m->arena + e->off, p, n) != 0))
 				continue;
 			same_off = e->off;
-			if (e->csn != csn || memcmp(m->arena + e->cs, cs, csn) != 0)
+			if (e->csn != csn || (csn && memcmp(m->arena + e->cs, cs, csn) != 0))
 				continue;
 			same_cs = e->cs;
 			if (covers(e, flags, tdepth))

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "err.h"
 #include "ident.h"
@@ -100,18 +99,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sx_buf_init(&out, 32 * len + 4096);
 	int rc = sx_redact(mail, len, &ids, &lim, &out, &res, err, sizeof err);
 	CHECK(rc == 0 || rc == SX_ELIMIT || rc == SX_ETOOBIG || rc == SX_ENOMEM);
-	if (getenv("RFZ_DEBUG")) fprintf(stderr, "rc=%d unsure=%d reason=%s total=%u n=%zu\n", rc, res.unsure, res.unsure_reason, res.total, res.n);
 	if (rc == 0) {
 		check_manifest(mail, len, sx_buf_head(&out), sx_buf_used(&out), &res);
 		if (!res.unsure) {
 			int v = sx_leak_check(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim,
 					      err, sizeof err);
-			if (getenv("RFZ_DEBUG")) fprintf(stderr, "leak v=%d why=%s\n", v, err);
 			CHECK(v != SX_LEAK_FOUND);
 			sx_buf_init(&again, 32 * sx_buf_used(&out) + 4096);
 			rc = sx_redact(sx_buf_head(&out), sx_buf_used(&out), &ids, &lim, &again,
 				       &res2, err, sizeof err);
-			if (getenv("RFZ_DEBUG")) fprintf(stderr, "again rc=%d unsure=%d total=%u\n", rc, res2.unsure, res2.total);
 			CHECK(rc != 0 || res2.unsure || res2.total == 0);
 			sx_buf_finish(&again);
 		}

@@ -124,7 +124,7 @@ static void search_plain(struct reader *r, const uint8_t *t, size_t n, const cha
 				      (i + j < n && wordch(t[i + j]))))
 				continue;
 			r->found = 1;
-			snprintf(r->what, sizeof r->what, "%s '%s' in %s",
+			snprintf(r->what, sizeof r->what, "%s '%.120s' in %.100s",
 				 sx_ident_kind_name(id->kind), id->text, where);
 			return;
 		}
@@ -1026,6 +1026,95 @@ static void test_bounds(void **state)
 	free(res);
 }
 
+/* A fuzz reproducer (inline bytes, NULs and all) redacted with the fuzzer's
+ * identifiers: it must come out unsure, for the reason given. */
+static void fuzz_case(const uint8_t *b, size_t n, const char *reason)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", "山田太郎",
+					   "trap-7731@monitor.example.jp", NULL };
+	uint8_t *spam = malloc(n);
+	memcpy(spam, b, n);
+	struct run *r = run_spam(spam, n, ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, reason));
+	run_finish(r);
+}
+
+static void test_fuzz_regressions(void **state)
+{
+	/* junk before the header; a base64 run in a garbled field name decodes
+	 * to "To: taro.yamada@example.jp" */
+	static const uint8_t name_b64[] =
+		"$\030\000\014\000\003\000'\004\027\000\014\017\013\004$\011\017\002()*+\032\023\021\000"
+		"\017%!!\035\033'\014\016>; Tue, 9 Ja\000\000\000\000\000\000\000\000\000\000\000\000"
+		"\000\000\000\000\000\000\000\000\000\000\000\316\000\000\000\000\000\000\000\000\000"
+		"\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+		"\000\000\000\000\000\000base65\r\n"
+		"\r\n"
+		"VG86IHRhcm8ueWFtYWRhQGV4YW1wbGUuanANCg0KSransfer-Encoding: base64\r\n"
+		"\r\n"
+		"\r\n"
+		"UEsDBBQAAAAIAAABAgMEBQYHCAkKCwwNDg8QGkgdERITFBUWFxgZGhscHR4fICEiIGFybw0K\r\n"
+		"--byQlJic=\r--\r\n"
+		"\n"
+		"\r\n"
+		"--m-b--\r\n";
+	/* raw ISO-2022-JP that never returns to ASCII swallows an encoded-word
+	 * holding a name */
+	static const uint8_t jis_eword[] =
+		"To: =?ISO-2022-JP?B?GyRCOzNFRCM/TzobKEI=?= <taro.ya\033$@a@exampl=?UTF-8?Q?=E5=B1=B1"
+		"=E7=94=B0=E5=A4=AA=E9=83=8E_san?=\r\n"
+		"Received: by mx.example.jp for <taro.yamada@exae.jp>\r\n"
+		"Subject: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E_san?=\r\n"
+		"Received: by mx.example.jp for <taro.yamada@example.jp>; Fri, 5 Jan 2024\r\n"
+		"\r\n"
+		"hi\r\n";
+	/* an encoded-word with an 8-bit byte in its label and a control byte in
+	 * its text: readers still decode it */
+	static const uint8_t bad_eword[] =
+		"Received: from relay.example.net (relay\331\232\207\236\222\217\223\232.net [203.0.1"
+		"13.9])\r\n"
+		"\011by mx.monitor.example.jp with ESMTP id 7Q\r\n"
+		"\011for trap-7731@monitor.example.jp; Sat, 6 Jan 2024 08:00:00 +0900\r\n"
+		"Received: from bulk.example.net ([2001:db8::25]) by relay.example.net\r\n"
+		"\011with SMTP id 55; Sat, 6 Jan 2024 07:59:59 +0900\r\n"
+		"Delivered-To: taro.yamada@example.jp\r\n"
+		"X-Original-To: trap-7731@monitor.example.jp\r\n"
+		"Envelope-Tox@exam: taro.yamada@example.jp\r\n"
+		"X-Apparently-To: Taro.Yamada@Example.JP\r\n"
+		"X-Rcpt-To: <trap-7731@monitor.example.jp>\r\n"
+		"ResentrF-om: Hanako Suzuki <hanako.suzuki@example.com>\r\n"
+		"Resent-To: hanako.suzuki@example.com\r\n"
+		"Resent-Cc: \"Ichiro Sato\" <ichiro.sato@example.com>\r\n"
+		"Resent-Sender: ichiro.sato@examp\354e.com\r\n"
+		"From: \"Bulk Sender\" <news@bulk.example.net>\r\n"
+		"To: undisclosed-recipients:;\r\n"
+		"Cc: Group: =?ISO-2022-JP?B?GyRCOzNFRBsoQiAbJEJCQE86GyhC?= <taro.yamada@example.jp>, "
+		"=?UTF-8?Q?Monitor_Trap?= <trap-7731@monitor.example.jp>;\r\n"
+		"Bcc: (hidden) tfer just for you\r\n"
+		"X-Greeting: =?UTF-8?B?44GT44KT44Gr44Gh44GvIOWxseeUsOWkqumDjiDmp5g=?=\r\n"
+		"X-Greeting-Q: =?UT\265-8?Q?=E3=81=93=E3=82=93=E3=81=AB=E3=81=A1=E3=81=AF_=E5=B1=B1=E"
+		"7=94=B0=E5=A4=AA=E9=83=8E_=E6=\0017=98?=\r\n"
+		"X-Greeting-SJIS: =?Shift_JIS?B?jlKTY5G+mFkgl2w=?=\r\n"
+		"X-Greeting-SJIS-Q: =?Shift_JIS?Q?=8ER=93c=91=BE=98Y_=97l?=\r\n"
+		"X-Greeting-Raw8: \216R\223c\221\276\230Y \227l\r\n"
+		"X-Folded: Dear Taro\r\n"
+		" Yamada, your\r\n"
+		"\011code is 12345\r\n"
+		"Date: Sat, 6 Jan 2024 07:59:59 +0900\r\n"
+		"Message-ID: <bulk-55@bulk.example.net>\r\n"
+		"MIME-Version: 1.0\r\n"
+		"Content-Type: text/plain; charset=us-ascii\r\n"
+		"Content-Transfer-Encoding: 7bit\r\n"
+		"\r\n"
+		"Hello Taro Yamada,\r\n"
+		"this offer is for taro.yamada@example.jp only.\r\n"
+		"Reply to news@bulk.example.net.\r\n";
+	fuzz_case(name_b64, sizeof name_b64 - 1, "header field name");
+	fuzz_case(jis_eword, sizeof jis_eword - 1, "inside raw ISO-2022-JP");
+	fuzz_case(bad_eword, sizeof bad_eword - 1, "malformed header encoded-word");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1044,6 +1133,7 @@ int main(void)
 		cmocka_unit_test(test_no_identifiers),
 		cmocka_unit_test(test_manifest_full),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_fuzz_regressions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
