@@ -56,6 +56,13 @@ int sx_ctl_badopt(const char *cmd, int c, char **argv);
 /* Prints the usage lines of one command for its --help; returns EX_OK, or
  * EX_IOERR when stdout cannot be written. */
 int sx_ctl_help(const char *usage);
+/*
+ * Parses "CMD OPERAND" where only --help is an option (operands after "--"
+ * too). Returns -1 with *operand set, or the exit status to end with: help
+ * printed, a missing operand (named what, e.g. "NAME"), an extra one.
+ */
+int sx_ctl_one_operand(const char *cmd, const char *usage, const char *what, int argc,
+		       char **argv, const char **operand);
 /* The exit status for an sx_err returned by a store or library call. */
 int sx_ctl_status(int err);
 /*

@@ -52,36 +52,9 @@ static int store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err)
 static int parse_name(const char *cmd, const char *usage, int argc, char **argv,
 		      const char **name)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-	*name = NULL;
-	sx_ctl_getopt_reset();
-	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return sx_ctl_help(usage);
-		case 1:
-			if (*name != NULL)
-				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-						   optarg);
-			*name = optarg;
-			break;
-		default:
-			return sx_ctl_badopt(cmd, c, argv);
-		}
-	}
-	for (; optind < argc; optind++) {   /* operands after "--" */
-		if (*name != NULL)
-			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-					   argv[optind]);
-		*name = argv[optind];
-	}
-	if (*name == NULL)
-		return sx_ctl_fail(EX_USAGE, "%s: missing NAME (see sprexctl %s --help)", cmd,
-				   cmd);
+	int st = sx_ctl_one_operand(cmd, usage, "NAME", argc, argv, name);
+	if (st != -1)
+		return st;
 	if (!sx_member_name_ok(*name))
 		return sx_ctl_fail(EX_DATAERR, "%s: invalid member name '%s' (" NAME_RULE ")", cmd,
 				   *name);

@@ -381,35 +381,9 @@ static const char *category_name(unsigned bit)
  * or the exit status to end with. */
 static int parse_id(const char *cmd, const char *usage, int argc, char **argv, const char **id)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-	*id = NULL;
-	sx_ctl_getopt_reset();
-	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return sx_ctl_help(usage);
-		case 1:
-			if (*id != NULL)
-				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-						   optarg);
-			*id = optarg;
-			break;
-		default:
-			return sx_ctl_badopt(cmd, c, argv);
-		}
-	}
-	for (; optind < argc; optind++) {   /* operands after "--" */
-		if (*id != NULL)
-			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-					   argv[optind]);
-		*id = argv[optind];
-	}
-	if (*id == NULL)
-		return sx_ctl_fail(EX_USAGE, "%s: missing ID (see sprexctl %s --help)", cmd, cmd);
+	int st = sx_ctl_one_operand(cmd, usage, "ID", argc, argv, id);
+	if (st != -1)
+		return st;
 	if (!sx_report_id_ok(*id))
 		return sx_ctl_fail(EX_DATAERR, "%s: invalid report id (" ID_RULE ")", cmd);
 	return -1;

@@ -144,6 +144,42 @@ void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME])
 #define INIT_USAGE \
 	"  init                    create the database (refuses a file that exists)\n"
 
+int sx_ctl_one_operand(const char *cmd, const char *usage, const char *what, int argc,
+		       char **argv, const char **operand)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	*operand = NULL;
+	sx_ctl_getopt_reset();
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return sx_ctl_help(usage);
+		case 1:
+			if (*operand != NULL)
+				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+						   optarg);
+			*operand = optarg;
+			break;
+		default:
+			return sx_ctl_badopt(cmd, c, argv);
+		}
+	}
+	for (; optind < argc; optind++) {   /* operands after "--" */
+		if (*operand != NULL)
+			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
+					   argv[optind]);
+		*operand = argv[optind];
+	}
+	if (*operand == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing %s (see sprexctl %s --help)", cmd, what,
+				   cmd);
+	return -1;
+}
+
 static int cmd_init(const struct sx_ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
