@@ -56,6 +56,13 @@ int sx_ctl_badopt(const char *cmd, int c, char **argv);
 /* Prints the usage lines of one command for its --help; returns EX_OK, or
  * EX_IOERR when stdout cannot be written. */
 int sx_ctl_help(const char *usage);
+/* Stores arg as the command's single operand; a second one is a usage error
+ * (returns the exit status), else returns 0. */
+int sx_ctl_operand(const char *cmd, const char **operand, const char *arg);
+/* After getopt_long: takes the operands after "--" and checks that one was
+ * given (named what). Returns -1 when *operand is set, else the exit status. */
+int sx_ctl_operand_end(const char *cmd, const char *what, int argc, char **argv,
+		       const char **operand);
 /*
  * Parses "CMD OPERAND" where only --help is an option (operands after "--"
  * too). Returns -1 with *operand set, or the exit status to end with: help

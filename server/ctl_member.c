@@ -130,24 +130,15 @@ static int add_parse(int argc, char **argv, const char **name, const char **role
 			(*npfx)++;
 			break;
 		case 1:
-			if (*name != NULL)
-				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-						   optarg);
-			*name = optarg;
+			if ((st = sx_ctl_operand(cmd, name, optarg)))
+				return st;
 			break;
 		default:
 			return sx_ctl_badopt(cmd, c, argv);
 		}
 	}
-	for (; optind < argc; optind++) {   /* operands after "--" */
-		if (*name != NULL)
-			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-					   argv[optind]);
-		*name = argv[optind];
-	}
-	if (*name == NULL)
-		return sx_ctl_fail(EX_USAGE, "%s: missing NAME (see sprexctl %s --help)", cmd,
-				   cmd);
+	if ((st = sx_ctl_operand_end(cmd, "NAME", argc, argv, name)) != -1)
+		return st;
 	if (*role == NULL)
 		return sx_ctl_fail(EX_USAGE, "%s: missing --role (" ROLE_LIST ")", cmd);
 	if (*cert == NULL)

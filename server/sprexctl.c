@@ -144,6 +144,27 @@ void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME])
 #define INIT_USAGE \
 	"  init                    create the database (refuses a file that exists)\n"
 
+int sx_ctl_operand(const char *cmd, const char **operand, const char *arg)
+{
+	if (*operand != NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd, arg);
+	*operand = arg;
+	return 0;
+}
+
+int sx_ctl_operand_end(const char *cmd, const char *what, int argc, char **argv,
+		       const char **operand)
+{
+	int st;
+	for (; optind < argc; optind++)   /* operands after "--" */
+		if ((st = sx_ctl_operand(cmd, operand, argv[optind])))
+			return st;
+	if (*operand == NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: missing %s (see sprexctl %s --help)", cmd, what,
+				   cmd);
+	return -1;
+}
+
 int sx_ctl_one_operand(const char *cmd, const char *usage, const char *what, int argc,
 		       char **argv, const char **operand)
 {
@@ -151,7 +172,7 @@ int sx_ctl_one_operand(const char *cmd, const char *usage, const char *what, int
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, st;
 	*operand = NULL;
 	sx_ctl_getopt_reset();
 	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
@@ -159,25 +180,14 @@ int sx_ctl_one_operand(const char *cmd, const char *usage, const char *what, int
 		case 'h':
 			return sx_ctl_help(usage);
 		case 1:
-			if (*operand != NULL)
-				return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-						   optarg);
-			*operand = optarg;
+			if ((st = sx_ctl_operand(cmd, operand, optarg)))
+				return st;
 			break;
 		default:
 			return sx_ctl_badopt(cmd, c, argv);
 		}
 	}
-	for (; optind < argc; optind++) {   /* operands after "--" */
-		if (*operand != NULL)
-			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd,
-					   argv[optind]);
-		*operand = argv[optind];
-	}
-	if (*operand == NULL)
-		return sx_ctl_fail(EX_USAGE, "%s: missing %s (see sprexctl %s --help)", cmd, what,
-				   cmd);
-	return -1;
+	return sx_ctl_operand_end(cmd, what, argc, argv, operand);
 }
 
 static int cmd_init(const struct sx_ctl *ctl, int argc, char **argv)
