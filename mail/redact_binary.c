@@ -147,8 +147,8 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 	int nomem = 0, hit, rc = 0;
 
 	if (packed(p, d, n)) {
-		sx_rx_unsure(x, "part %s: compressed attachment (%s/%s) cannot be inspected",
-			     p->path, p->type, p->subtype);
+		/* Reasons never quote the mail: a media type is the sender's text. */
+		sx_rx_unsure(x, "part %s: compressed attachment cannot be inspected", p->path);
 		return 0;
 	}
 	hit = seen(x, p, d, n, &nomem);
@@ -157,8 +157,8 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 	if (!hit && p->cte != SX_CTE_BASE64 && sx_rx_looks_b64(e, en)) {
 		rc = sx_b64_decode(e, en, 0, &g, NULL);
 		if (rc == 0 && packed(p, sx_buf_head(&g), sx_buf_used(&g))) {
-			sx_rx_unsure(x, "part %s: compressed attachment (%s/%s) cannot be "
-				     "inspected", p->path, p->type, p->subtype);
+			sx_rx_unsure(x, "part %s: compressed attachment cannot be inspected",
+				     p->path);
 			sx_buf_finish(&g);
 			return 0;
 		}
@@ -182,8 +182,7 @@ int sx_rx_binary(struct rx_ctx *x, const struct sx_part *p, const uint8_t *d, si
 		x->top_min = saved;
 	}
 	if (hit)
-		sx_rx_unsure(x, "part %s: identifier in %s/%s part cannot be rewritten", p->path,
-			     p->type, p->subtype);
+		sx_rx_unsure(x, "part %s: identifier in a binary part cannot be rewritten", p->path);
 	if (nomem)
 		return SX_ENOMEM;
 	return rc == SX_ENOMEM ? rc : 0;

@@ -106,7 +106,7 @@ int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 		if (sx_charset_iconv_name(p->charset))
 			reading(labels, &k, max, p->charset);
 		else
-			sx_rx_unsure(x, "part %s: unknown charset %s", p->path, p->charset);
+			sx_rx_unsure(x, "part %s: unknown charset", p->path); /* not quoted */
 	}
 	/*
 	 * Labels are often wrong, and a reader may guess: the bytes as they are
