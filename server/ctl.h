@@ -56,6 +56,12 @@ int sx_ctl_badopt(const char *cmd, int c, char **argv);
 /* Prints the usage lines of one command for its --help; returns EX_OK, or
  * EX_IOERR when stdout cannot be written. */
 int sx_ctl_help(const char *usage);
+/* Stores value for an option that may be given once; a second time is a
+ * usage error (returns the exit status), else returns 0. */
+int sx_ctl_once(const char *cmd, const char *opt, const char **slot, const char *value);
+/* Reports a failed store call on stderr: data problems as the store words
+ * them, the rest with the database they concern. Returns the exit status. */
+int sx_ctl_store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err);
 /* Stores arg as the command's single operand; a second one is a usage error
  * (returns the exit status), else returns 0. */
 int sx_ctl_operand(const char *cmd, const char **operand, const char *arg);

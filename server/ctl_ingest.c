@@ -504,14 +504,6 @@ struct ingest_opts {
 	size_t nfiles;
 };
 
-static int once(const char *opt, const char **slot, const char *value)
-{
-	if (*slot != NULL)
-		return sx_ctl_fail(EX_USAGE, "ingest: %s given twice", opt);
-	*slot = value;
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct ingest_opts *o)
 {
 	static const struct option opts[] = {
@@ -529,15 +521,15 @@ static int parse(int argc, char **argv, struct ingest_opts *o)
 		case 'h':
 			return sx_ctl_help(INGEST_USAGE);
 		case 's':
-			if ((st = once("--source", &o->source, optarg)))
+			if ((st = sx_ctl_once("ingest", "--source", &o->source, optarg)))
 				return st;
 			break;
 		case 'c':
-			if ((st = once("--consent", &o->consent, optarg)))
+			if ((st = sx_ctl_once("ingest", "--consent", &o->consent, optarg)))
 				return st;
 			break;
 		case 'm':
-			if ((st = once("--maildir", &o->maildir, optarg)))
+			if ((st = sx_ctl_once("ingest", "--maildir", &o->maildir, optarg)))
 				return st;
 			break;
 		case 'r':

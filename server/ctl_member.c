@@ -34,17 +34,6 @@
 
 #define SX_CTL_ERR_MAX 512
 
-/* Reports a failed store call: data problems as the store words them, the
- * rest with the database they concern. */
-static int store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err)
-{
-	int status = sx_ctl_status(err);
-	if (status == EX_DATAERR)
-		return sx_ctl_fail(status, "%s", sx_store_errmsg(s));
-	return sx_ctl_fail(status, "%s: %s%s", ctl->db, sx_store_errmsg(s),
-			   status == EX_TEMPFAIL ? " (try again)" : "");
-}
-
 /*
  * Parses "CMD NAME" where only --help is an option. Returns -1 with *name
  * set, or the exit status to end with (help printed, or a usage error).
@@ -88,14 +77,6 @@ static int parse_none(const char *cmd, const char *usage, int argc, char **argv)
 /* --- member add ------------------------------------------------------------ */
 
 /* Stores an option that may be given once. */
-static int once(const char *cmd, const char *opt, const char **slot, const char *value)
-{
-	if (*slot != NULL)
-		return sx_ctl_fail(EX_USAGE, "%s: %s given twice", cmd, opt);
-	*slot = value;
-	return 0;
-}
-
 static int add_parse(int argc, char **argv, const char **name, const char **role,
 		     const char **cert, struct sx_prefix *pfx, size_t *npfx)
 {
@@ -114,11 +95,11 @@ static int add_parse(int argc, char **argv, const char **name, const char **role
 		case 'h':
 			return sx_ctl_help(ADD_USAGE);
 		case 'r':
-			if ((st = once(cmd, "--role", role, optarg)))
+			if ((st = sx_ctl_once(cmd, "--role", role, optarg)))
 				return st;
 			break;
 		case 'c':
-			if ((st = once(cmd, "--cert", cert, optarg)))
+			if ((st = sx_ctl_once(cmd, "--cert", cert, optarg)))
 				return st;
 			break;
 		case 'p':
@@ -193,7 +174,7 @@ static int member_add(const struct sx_ctl *ctl, int argc, char **argv)
 	if ((status = sx_ctl_open(ctl, 0, &s)))
 		goto out;
 	rc = sx_store_member_add(s, name, role, spki, pfx, npfx, sx_ctl_now_ms());
-	status = rc ? store_fail(ctl, s, rc) : EX_OK;
+	status = rc ? sx_ctl_store_fail(ctl, s, rc) : EX_OK;
 	sx_store_close(s);
 out:
 	free(pfx);
@@ -215,7 +196,7 @@ static int set_state(const struct sx_ctl *ctl, const char *cmd, const char *usag
 	int64_t now = sx_ctl_now_ms();
 	int rc = remove ? sx_store_member_remove(s, name, now)
 			: sx_store_member_set_state(s, name, state, now);
-	status = rc ? store_fail(ctl, s, rc) : EX_OK;
+	status = rc ? sx_ctl_store_fail(ctl, s, rc) : EX_OK;
 	sx_store_close(s);
 	return status;
 }
@@ -309,7 +290,7 @@ static int registry_load(const struct sx_ctl *ctl, struct registry *r, int prefi
 	if (rc == SX_ENOMEM)
 		status = sx_ctl_fail(EX_OSERR, "out of memory");
 	else if (rc)
-		status = store_fail(ctl, s, rc);
+		status = sx_ctl_store_fail(ctl, s, rc);
 	sx_store_close(s);
 	return status;
 }

@@ -36,16 +36,6 @@
 #define JSON_KEY_MAX 16
 #define JSON_VALUE_MAX 512
 
-/* Reports a failed store call as ctl_member.c does. */
-static int store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err)
-{
-	int status = sx_ctl_status(err);
-	if (status == EX_DATAERR)
-		return sx_ctl_fail(status, "%s", sx_store_errmsg(s));
-	return sx_ctl_fail(status, "%s: %s%s", ctl->db, sx_store_errmsg(s),
-			   status == EX_TEMPFAIL ? " (try again)" : "");
-}
-
 /* --- safe text ------------------------------------------------------------ */
 
 /* Length of the UTF-8 sequence at p (1..4) and its code point, or 0. */
@@ -518,7 +508,7 @@ static int report_show(const struct sx_ctl *ctl, int argc, char **argv)
 	if (rc == SX_ENOTFOUND)
 		status = sx_ctl_fail(EX_DATAERR, "%s: no report %s", cmd, id);
 	else if (rc != 0)
-		status = store_fail(ctl, s, rc);
+		status = sx_ctl_store_fail(ctl, s, rc);
 	else
 		show(&r, evidence, manifest);
 	free(evidence);
@@ -545,7 +535,7 @@ static int report_raw(const struct sx_ctl *ctl, int argc, char **argv)
 	else if (rc == SX_ENOMEM)
 		status = sx_ctl_fail(EX_OSERR, "out of memory");
 	else if (rc != 0)
-		status = store_fail(ctl, s, rc);
+		status = sx_ctl_store_fail(ctl, s, rc);
 	sx_store_close(s);
 	if (rc == 0 && fwrite(mail, 1, len, stdout) != len)
 		status = sx_ctl_fail(EX_IOERR, "cannot write the output");
@@ -620,7 +610,7 @@ static int quarantine_list(const struct sx_ctl *ctl, int argc, char **argv)
 	if (rc == SX_EIO && ferror(stdout))
 		status = sx_ctl_fail(EX_IOERR, "cannot write the output");
 	else if (rc != 0)
-		status = store_fail(ctl, s, rc);
+		status = sx_ctl_store_fail(ctl, s, rc);
 	sx_store_close(s);
 	return status ? status : sx_ctl_flush();
 }

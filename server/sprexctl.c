@@ -144,6 +144,23 @@ void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME])
 #define INIT_USAGE \
 	"  init                    create the database (refuses a file that exists)\n"
 
+int sx_ctl_once(const char *cmd, const char *opt, const char **slot, const char *value)
+{
+	if (*slot != NULL)
+		return sx_ctl_fail(EX_USAGE, "%s: %s given twice", cmd, opt);
+	*slot = value;
+	return 0;
+}
+
+int sx_ctl_store_fail(const struct sx_ctl *ctl, struct sx_store *s, int err)
+{
+	int status = sx_ctl_status(err);
+	if (status == EX_DATAERR)
+		return sx_ctl_fail(status, "%s", sx_store_errmsg(s));
+	return sx_ctl_fail(status, "%s: %s%s", ctl->db, sx_store_errmsg(s),
+			   status == EX_TEMPFAIL ? " (try again)" : "");
+}
+
 int sx_ctl_operand(const char *cmd, const char **operand, const char *arg)
 {
 	if (*operand != NULL)

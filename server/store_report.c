@@ -523,16 +523,5 @@ int sx_store_report_each(struct sx_store *s, int64_t after, int state, size_t li
 
 int sx_store_head_seq(struct sx_store *s, int64_t *seq)
 {
-	sqlite3_stmt *st;
-	*seq = 0;
-	int err = stmt(s, SX_STMT_REPORT_HEAD, &st);
-	if (err)
-		return err;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(st, 0);
-	else
-		err = sx_store_fail(s, rc);
-	sx_store_stmt_done(st);
-	return err;
+	return sx_store_query_int64(s, SX_STMT_REPORT_HEAD, report_sql[SX_STMT_REPORT_HEAD], seq);
 }

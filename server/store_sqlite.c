@@ -582,19 +582,27 @@ const char *sx_store_errmsg(struct sx_store *s)
 	return s->errmsg;
 }
 
-int sx_store_data_version(struct sx_store *s, uint64_t *out)
+int sx_store_query_int64(struct sx_store *s, enum sx_stmt slot, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st;
 	*out = 0;
-	int err = sx_store_stmt(s, SX_STMT_DATA_VERSION, core_sql[SX_STMT_DATA_VERSION], &st);
+	int err = sx_store_stmt(s, slot, sql, &st);
 	if (err)
 		return err;
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
+		*out = sqlite3_column_int64(st, 0);
 	else
 		err = sx_store_fail(s, rc);
 	sx_store_stmt_done(st);
+	return err;
+}
+
+int sx_store_data_version(struct sx_store *s, uint64_t *out)
+{
+	int64_t v;
+	int err = sx_store_query_int64(s, SX_STMT_DATA_VERSION, core_sql[SX_STMT_DATA_VERSION], &v);
+	*out = (uint64_t)v;
 	return err ? SX_EDB : 0;
 }
 

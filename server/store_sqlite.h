@@ -58,6 +58,9 @@ struct sx_store {
  * SX_EINVAL. Returns 0 or a negative sx_err with the reason in s->errmsg.
  */
 int sx_store_stmt(struct sx_store *s, enum sx_stmt slot, const char *sql, sqlite3_stmt **out);
+/* Runs the one-row, one-column query of slot (prepared from sql) and stores
+ * its integer in *out (0 when the query fails). Returns 0 or an sx_err. */
+int sx_store_query_int64(struct sx_store *s, enum sx_stmt slot, const char *sql, int64_t *out);
 /* Resets st and clears its bindings; NULL is fine. */
 void sx_store_stmt_done(sqlite3_stmt *st);
 

@@ -60,6 +60,16 @@ class ServerStartup(World):
                           if l.startswith(key + " ")][0]
                 self.assertIn("%s:%d:" % (path, lineno), r.stderr)
 
+    def test_repeatable_keys_at_their_limits(self):
+        for key, value, limit, what in (("listen", "127.0.0.1:0", 16, "listen addresses"),
+                                        ("trusted_relay", "192.0.2.0/24", 256, "trusted relays")):
+            with self.subTest(key=key):
+                ok = self.sprexd(self.write_server_conf(**{key: [value] * limit}), "-n")
+                self.assertEqual(ok.returncode, 0, ok.stderr)
+                path = self.write_server_conf(**{key: [value] * (limit + 1)})
+                r = self.sprexd(path, "-n")
+                self.assert_one_line_error(r, 78, path + ":", "more than %d %s" % (limit, what))
+
     def test_missing_required_key(self):
         r = self.sprexd(self.write_server_conf(db=None), "-n")
         self.assert_one_line_error(r, 78, "required key \"db\" missing")
