@@ -177,7 +177,8 @@ struct sx_report_row {
 int sx_store_report_add(struct sx_store *s, const struct sx_report_new *r, int64_t *seq,
 			char id[SX_REPORT_ID_LEN + 1], int *duplicate);
 /* Group commit: adds between begin and commit share one transaction (one
- * fsync); nothing but sx_store_report_add and reads may run in between.
+ * fsync); report adds, subscription and pending writes, notice records and
+ * reads may run in between (not purge, member changes or another begin).
  * Returns as sx_store_tx_begin / commit; begin inside a batch is SX_EINVAL.
  * A batch whose transaction SQLite had to abort (I/O error, disk full)
  * fails every later add and the commit with SX_EDB: roll it back. */
@@ -208,10 +209,131 @@ int sx_store_report_each(struct sx_store *s, int64_t after, int state, size_t li
 			 sx_report_fn fn, void *ctx);
 /* Highest seq stored, 0 when none. Returns 0 or SX_EBUSY / SX_EDB. */
 int sx_store_head_seq(struct sx_store *s, int64_t *seq);
+/* The first seq received at or after t_ms, or head + 1 when none (a
+ * subscription starting "from time" resolves it once). 0, SX_EBUSY, SX_EDB. */
+int sx_store_seq_at_time(struct sx_store *s, int64_t t_ms, int64_t *seq);
 /* Non-zero when id has the form of a report id (SX_REPORT_ID_LEN). */
 int sx_report_id_ok(const char *id);
 /* Name of a report state as printed: "ready", "quarantined". */
 const char *sx_report_state_name(enum sx_report_state st);
+
+/* ------------------------------------------------------------ subscriptions
+ *
+ * A durable subscription is keyed by (member, name). Its delivery state is
+ * position (the next seq not yet considered: every report below it was
+ * delivered or did not match) plus one pending row per delivered, unacked or
+ * parked report. Acked = below position and not pending. The server keeps
+ * the live state in memory and writes it through these calls, grouped in
+ * sx_store_batch_begin .. commit (one fsync per loop iteration).
+ */
+
+#define SX_SUB_NAME_MAX 64        /* [A-Za-z0-9._-], 1..63 bytes */
+#define SX_FILTER_TEXT_MAX 512    /* canonical filter text (server/filter.h) */
+#define SX_PARK_REASON_MAX 128
+
+struct sx_sub {
+	int64_t id;                   /* assigned by sx_store_sub_create */
+	int64_t member;               /* member id */
+	char name[SX_SUB_NAME_MAX];
+	int feed;                     /* enum sx_feed (authz.h) */
+	char filter[SX_FILTER_TEXT_MAX]; /* canonical text, "" = no narrowing */
+	int64_t position;             /* next seq to consider, >= 1 */
+	uint32_t window_count;
+	uint64_t window_bytes;
+	int64_t created_ms;
+	int64_t reset_ms;             /* last explicit reset, 0 if never */
+};
+
+/* Looks up (member, name). 0, SX_ENOTFOUND, SX_EBUSY, SX_EDB. */
+int sx_store_sub_get(struct sx_store *s, int64_t member, const char *name, struct sx_sub *out);
+/* Creates sub (id ignored on input, set on success; created_ms must be > 0).
+ * Returns 0, SX_EEXIST (the member has one of that name), SX_EINVAL (bad
+ * name, feed, window or filter length; reason in errmsg), SX_EBUSY, SX_EDB. */
+int sx_store_sub_create(struct sx_store *s, struct sx_sub *sub);
+/* The explicit reset: replaces feed, filter, position and windows of sub->id
+ * with sub's, sets reset_ms, and drops every pending and parked row. Returns
+ * 0, SX_ENOTFOUND, SX_EINVAL, SX_EBUSY, SX_EDB. */
+int sx_store_sub_reset(struct sx_store *s, const struct sx_sub *sub, int64_t now_ms);
+/* Moves the position of subscription id forward to position (never back:
+ * a smaller value is ignored). 0, SX_ENOTFOUND, SX_EBUSY, SX_EDB. */
+int sx_store_sub_advance(struct sx_store *s, int64_t id, int64_t position);
+/* Calls fn for each subscription of member (every member when member is 0)
+ * in (member, name) order; stops as sx_store_member_each. */
+typedef int (*sx_sub_fn)(void *ctx, const struct sx_sub *sub);
+int sx_store_sub_each(struct sx_store *s, int64_t member, sx_sub_fn fn, void *ctx);
+
+struct sx_pending {
+	int64_t seq;
+	uint32_t deliveries;          /* times sent so far */
+	int64_t due_ms;               /* redeliver at (unparked rows) */
+	int parked;
+	int64_t parked_ms;            /* 0 unless parked */
+	char reason[SX_PARK_REASON_MAX]; /* why parked, "" otherwise */
+	char report_id[SX_REPORT_ID_LEN + 1]; /* "" when the report was purged */
+};
+
+/* Records a delivery of seq on subscription sub: inserts the pending row or
+ * updates deliveries and due_ms of an unparked one. 0, SX_EBUSY, SX_EDB. */
+int sx_store_pending_put(struct sx_store *s, int64_t sub, int64_t seq, uint32_t deliveries,
+			 int64_t due_ms);
+/* Acks first..last (inclusive): deletes the unparked pending rows in the
+ * range; *removed (may be NULL) says how many. Idempotent. 0, SX_EBUSY, SX_EDB. */
+int sx_store_pending_ack(struct sx_store *s, int64_t sub, int64_t first, int64_t last,
+			 int64_t *removed);
+/* Parks seq (inserting the row if needed) with reason (truncated to fit).
+ * 0, SX_EBUSY, SX_EDB. */
+int sx_store_pending_park(struct sx_store *s, int64_t sub, int64_t seq, uint32_t deliveries,
+			  const char *reason, int64_t now_ms);
+/* Unparks the parked rows of sub (only seqs[0..n) when n > 0): deliveries 0,
+ * due now. *count (may be NULL) is how many. 0, SX_EBUSY, SX_EDB. */
+int sx_store_pending_replay(struct sx_store *s, int64_t sub, const int64_t *seqs, size_t n,
+			    int64_t now_ms, int64_t *count);
+/* Calls fn for the pending rows of sub in seq order: parked ones when
+ * parked != 0, else the unparked ones; report_id filled from reports. */
+typedef int (*sx_pending_fn)(void *ctx, const struct sx_pending *p);
+int sx_store_pending_each(struct sx_store *s, int64_t sub, int parked, sx_pending_fn fn,
+			  void *ctx);
+
+/* ------------------------------------------------------------ notices */
+
+/* Records that report seq was delivered to ISP member isp on the notices
+ * feed (the first delivery only; later ones change nothing). 0, SX_EBUSY,
+ * SX_EDB. */
+int sx_store_notice_sent(struct sx_store *s, int64_t seq, int64_t isp, int64_t now_ms);
+/* Records an action of isp on report id. SX_ENOTFOUND when that report was
+ * never sent to isp on the notices feed (or is gone). action is 1..6 (the
+ * wire's NoticeActionKind), note at most 1024 bytes (SX_EINVAL otherwise).
+ * 0, SX_ENOTFOUND, SX_EINVAL, SX_EBUSY, SX_EDB. */
+int sx_store_notice_action(struct sx_store *s, const char *report_id, int64_t isp, int action,
+			   const char *note, int64_t now_ms);
+
+struct sx_notice_row {
+	char report_id[SX_REPORT_ID_LEN + 1];
+	int64_t seq;
+	char isp[SX_NAME_MAX];
+	int64_t sent_ms;
+	int action;                   /* latest action, 0 when none */
+	int64_t action_ms;
+	char note[256];               /* latest action's note, truncated */
+	unsigned actions;             /* how many actions recorded */
+};
+/* Calls fn for each notice in seq order, only those of ISP member isp when
+ * isp != 0, only those without any action when open_only. */
+typedef int (*sx_notice_fn)(void *ctx, const struct sx_notice_row *n);
+int sx_store_notice_each(struct sx_store *s, int64_t isp, int open_only, sx_notice_fn fn,
+			 void *ctx);
+
+/* ------------------------------------------------------------ retention */
+
+/* Deletes, securely, every report with seq <= X where X is the highest seq
+ * received before before_ms (so purged seqs are always a prefix), with their
+ * pending rows (not their notices' actions history: notices of purged
+ * reports go too). Records X as the purge horizon, then checkpoints the WAL
+ * (TRUNCATE) after the commit. *count (may be NULL) gets the reports
+ * deleted. 0, SX_EBUSY, SX_EDB, SX_EIO. */
+int sx_store_purge(struct sx_store *s, int64_t before_ms, int64_t *count);
+/* The purge horizon: every seq <= *seq is gone (0: nothing purged yet). */
+int sx_store_purged_through(struct sx_store *s, int64_t *seq);
 
 /* Role names as used on the command line and in docs. */
 const char *sx_role_name(enum sx_role r);
