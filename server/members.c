@@ -72,6 +72,14 @@ const struct sx_member *sx_members_by_id(const struct sx_members *m, int64_t id)
 	return NULL;
 }
 
+const struct sx_member *sx_members_by_name(const struct sx_members *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].name, name) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
 size_t sx_members_count(const struct sx_members *m)
 {
 	return m->n;

@@ -22,6 +22,8 @@ void sx_members_destroy(struct sx_members *m);
 const struct sx_member *sx_members_by_spki(const struct sx_members *m, const uint8_t *spki);
 /* The member with this id, or NULL. */
 const struct sx_member *sx_members_by_id(const struct sx_members *m, int64_t id);
+/* The member called name (active or suspended), or NULL. */
+const struct sx_member *sx_members_by_name(const struct sx_members *m, const char *name);
 size_t sx_members_count(const struct sx_members *m);
 
 #endif

@@ -169,6 +169,10 @@ int sx_server_init(struct sx_server *s, uv_loop_t *loop, const struct sx_srvconf
 	if (rc < 0)
 		goto fail;
 	s->intake_ready = 1;
+	rc = sx_feed_init(&s->feed, s, err, errlen);
+	if (rc < 0)
+		goto fail;
+	s->feed_ready = 1;
 	rc = bind_all(s, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -177,6 +181,8 @@ fail:
 	close_listeners(s);
 	/* Let the listeners' close callbacks run so the loop can be closed. */
 	uv_run(loop, UV_RUN_DEFAULT);
+	if (s->feed_ready)
+		sx_feed_finish(&s->feed);
 	if (s->intake_ready)
 		sx_intake_finish(&s->intake);
 	sx_members_destroy(s->members);
@@ -304,6 +310,7 @@ static void reload_now(struct sx_server *s)
 		sx_log_warn("ISP prefix table not rebuilt (%s); the previous one stays",
 			    sx_store_errmsg(s->store));
 	apply_members(s);
+	sx_feed_changed(&s->feed);
 }
 
 static void maybe_done(struct sx_server *s)
@@ -316,6 +323,7 @@ static void maybe_done(struct sx_server *s)
 	close_handle(s, (uv_handle_t *)&s->sig_term);
 	close_handle(s, (uv_handle_t *)&s->sig_int);
 	close_handle(s, (uv_handle_t *)&s->sig_hup);
+	sx_feed_stop(&s->feed);
 }
 
 static void stop_timer_cb(uv_timer_t *t)
@@ -374,11 +382,15 @@ int sx_server_start(struct sx_server *s)
 	uv_signal_start(&s->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&s->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&s->sig_hup, signal_cb, SIGHUP);
+	sx_feed_start(&s->feed);
 	return 0;
 }
 
 void sx_server_finish(struct sx_server *s)
 {
+	if (s->feed_ready)
+		sx_feed_finish(&s->feed);
+	s->feed_ready = 0;
 	if (s->intake_ready)
 		sx_intake_finish(&s->intake);
 	s->intake_ready = 0;

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "feed.h"
 #include "intake.h"
 #include "members.h"
 #include "srvconf.h"
@@ -32,6 +33,8 @@ struct sx_server {
 	struct sx_members *members;
 	struct sx_intake_ctx intake;  /* pipeline settings and the ISP prefix table */
 	int intake_ready;
+	struct sx_feed feed;          /* subscriptions and delivery */
+	int feed_ready;
 	uint64_t data_version;
 	uv_tcp_t listeners[SX_LISTENERS_MAX];
 	size_t nlisteners;

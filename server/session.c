@@ -1,24 +1,29 @@
 #include "session.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authz.h"
 #include "err.h"
+#include "feed.h"
 #include "log.h"
+#include "notice.h"
 #include "server.h"
 
 static void session_open(struct sx_peer *p);
 static void session_frame(struct sx_peer *p, const Sprex__Frame *f);
 static void session_close(struct sx_peer *p, int reason, const char *why);
 static void session_tick(struct sx_peer *p);
+static void session_drain(struct sx_peer *p);
 
 static const struct sx_peer_cbs session_cbs = {
 	.on_open = session_open,
 	.on_frame = session_frame,
 	.on_close = session_close,
 	.on_tick = session_tick,
+	.on_drain = session_drain,
 };
 
 void sx_session_accept(struct sx_server *srv, uv_stream_t *listener)
@@ -177,13 +182,17 @@ static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
 		    ss->peer_addr, h->agent ? h->agent : "", version, max_frame, hb);
 }
 
-/* Sends an Error that answers request id without ending the session. */
-static void answer_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code,
-			 const char *msg)
+void sx_session_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code, const char *fmt,
+		      ...)
 {
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
 	Sprex__Error e = SPREX__ERROR__INIT;
 	e.code = code;
-	e.message = (char *)msg;
+	e.message = msg;
 	e.ref = id;
 	Sprex__Frame f = SPREX__FRAME__INIT;
 	f.id = id;
@@ -221,7 +230,7 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 	struct sx_server *srv = ss->srv;
 	const char *bad = submit_invalid(m);
 	if (bad) {
-		answer_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID, bad);
+		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID, "%s", bad);
 		return;
 	}
 	struct sx_intake in = {
@@ -234,6 +243,8 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 	};
 	struct sx_intake_result res;
 	char err[256] = "";
+	/* The report gets its own transaction: commit the deliveries first. */
+	sx_feed_flush(&srv->feed);
 	int rc = sx_intake_submit(&srv->intake, srv->store, &in, ss->member.id, m->client_msg_id,
 				  &res, err, sizeof err);
 	if (rc < 0) {
@@ -244,7 +255,7 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 		sx_log_warn("session %llu: member %s: submit %.128s refused: %s",
 			    (unsigned long long)ss->id, ss->member.name, m->client_msg_id,
 			    err[0] ? err : sx_strerror(rc));
-		answer_error(ss, id, code, err[0] ? err : sx_strerror(rc));
+		sx_session_error(ss, id, code, "%s", err[0] ? err : sx_strerror(rc));
 		return;
 	}
 	Sprex__Submitted ok = SPREX__SUBMITTED__INIT;
@@ -259,6 +270,8 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 	f.msg_case = SPREX__FRAME__MSG_SUBMITTED;
 	f.submitted = &ok;
 	sx_peer_send(ss->peer, &f);
+	if (!res.duplicate && !res.quarantined)
+		sx_feed_wake(&srv->feed);
 	sx_log_info("session %llu: member %s submitted %s seq %lld%s%s", (unsigned long long)ss->id,
 		    ss->member.name, res.id, (long long)res.seq, res.duplicate ? " (duplicate)" : "",
 		    res.quarantined ? " (quarantined)" : "");
@@ -294,12 +307,30 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 			 sx_role_name(ss->member.role), frame_name(f));
 		sx_log_warn("session %llu: member %s: %s", (unsigned long long)ss->id,
 			    ss->member.name, msg);
-		answer_error(ss, f->id, SPREX__ERROR_CODE__ERROR_FORBIDDEN, msg);
+		sx_session_error(ss, f->id, SPREX__ERROR_CODE__ERROR_FORBIDDEN, "%s", msg);
 		return;
 	}
 	switch (f->msg_case) {
 	case SPREX__FRAME__MSG_SUBMIT:
 		handle_submit(ss, f->id, f->submit);
+		return;
+	case SPREX__FRAME__MSG_SUBSCRIBE:
+		sx_feed_subscribe(&ss->srv->feed, ss, f->id, f->subscribe);
+		return;
+	case SPREX__FRAME__MSG_ACK:
+		sx_feed_ack(&ss->srv->feed, ss, f->id, f->ack);
+		return;
+	case SPREX__FRAME__MSG_NAK:
+		sx_feed_nak(&ss->srv->feed, ss, f->id, f->nak);
+		return;
+	case SPREX__FRAME__MSG_REJECT:
+		sx_feed_reject(&ss->srv->feed, ss, f->id, f->reject);
+		return;
+	case SPREX__FRAME__MSG_PARKED_QUERY:
+		sx_feed_parked(&ss->srv->feed, ss, f->id, f->parked_query);
+		return;
+	case SPREX__FRAME__MSG_NOTICE_ACTION:
+		sx_notice_action(ss, f->id, f->notice_action);
 		return;
 	case SPREX__FRAME__MSG_GOAWAY:
 		sx_log_info("session %llu: member %s leaves: %s", (unsigned long long)ss->id,
@@ -337,6 +368,7 @@ static void session_close(struct sx_peer *p, int reason, const char *why)
 	else
 		sx_log_info("session %llu: %s %s closed (%s): %s", (unsigned long long)ss->id, who,
 			    ss->peer_addr, sx_strerror(reason), why);
+	sx_feed_session_closed(&ss->srv->feed, ss);
 	sx_server_session_remove(ss->srv, ss);
 	free(ss);
 }
@@ -348,6 +380,16 @@ static void session_tick(struct sx_peer *p)
 	if (ss->state == SX_SESSION_HELLO && ++ss->hello_ticks >= 3)
 		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_PROTOCOL,
 			      "no hello within 3 heartbeat intervals");
+	else if (ss->state == SX_SESSION_READY)
+		sx_feed_heartbeat(&ss->srv->feed, ss);
+}
+
+/* Output fell below the low watermark: deliveries may go on. */
+static void session_drain(struct sx_peer *p)
+{
+	struct sx_session *ss = sx_peer_udata(p);
+	if (ss->state == SX_SESSION_READY)
+		sx_feed_pump_session(&ss->srv->feed, ss);
 }
 
 void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32_t retry_after_ms,

@@ -12,6 +12,7 @@
 #include "store.h"
 
 struct sx_server;
+struct sx_subscr;
 
 enum sx_session_state {
 	SX_SESSION_TLS = 0,    /* handshake in progress */
@@ -29,6 +30,9 @@ struct sx_session {
 	struct sx_member member;  /* copied from the snapshot at authentication */
 	char peer_addr[64];
 	unsigned hello_ticks;     /* heartbeat intervals spent waiting for Hello */
+	struct sx_subscr *subs;   /* attached subscriptions (feed.c) */
+	unsigned nsubs;
+	uint32_t next_sub_id;
 	unsigned quiet : 1;       /* the refusal was logged already */
 };
 
@@ -39,6 +43,10 @@ void sx_session_accept(struct sx_server *srv, uv_stream_t *listener);
 /* Sends GoAway and closes the session once it is written. */
 void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32_t retry_after_ms,
 		       const char *message);
+
+/* Answers request id with an Error frame; the session goes on. */
+void sx_session_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code, const char *fmt,
+		      ...) __attribute__((format(printf, 4, 5)));
 
 /* Closes the session at once (shutdown deadline passed). */
 void sx_session_abort(struct sx_session *ss, const char *why);

@@ -81,6 +81,17 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "output_high_water", SX_CONF_SIZE, OFF(out_high), 16384, 1u << 30, 0, 0, NULL },
 	{ "output_low_water", SX_CONF_SIZE, OFF(out_low), 0, 1u << 30, 0, 0, NULL },
 	{ "reload_interval", SX_CONF_DURATION, OFF(reload_interval_ms), 50, 1000, 0, 0, NULL },
+	{ "max_subscriptions", SX_CONF_U32, OFF(max_subscriptions), 1, 64, 0, 0, NULL },
+	{ "window_count", SX_CONF_U32, OFF(window_count), 1, 1000000, 0, 0, NULL },
+	{ "window_bytes", SX_CONF_SIZE, OFF(window_bytes), 65536, 1u << 30, 0, 0, NULL },
+	{ "window_count_max", SX_CONF_U32, OFF(window_count_max), 1, 1000000, 0, 0, NULL },
+	{ "window_bytes_max", SX_CONF_SIZE, OFF(window_bytes_max), 65536, 1u << 30, 0, 0, NULL },
+	{ "ack_wait", SX_CONF_DURATION, OFF(ack_wait_ms), 100, 86400000, 0, 0, NULL },
+	{ "ack_wait_max", SX_CONF_DURATION, OFF(ack_wait_max_ms), 100, 86400000, 0, 0, NULL },
+	{ "max_deliveries", SX_CONF_U32, OFF(max_deliveries), 1, 1000, 0, 0, NULL },
+	{ "cache_reports", SX_CONF_U32, OFF(cache_reports), 16, 1000000, 0, 0, NULL },
+	{ "cache_bytes", SX_CONF_SIZE, OFF(cache_bytes), 1u << 20, 16ull << 30, 0, 0, NULL },
+	{ "retention_days", SX_CONF_U32, OFF(retention_days), 0, 36500, 0, 0, NULL },
 	{ "trusted_relay", SX_CONF_CUSTOM, 0, 0, 0, 0, 1, parse_relay },
 	{ "max_message_size", SX_CONF_SIZE, OFF(limits.max_size), 1024, 64u << 20, 0, 0, NULL },
 	{ "max_mime_depth", SX_CONF_U32, OFF(limits.max_depth), 1, 64, 0, 0, NULL },
@@ -102,6 +113,16 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->out_high = 4u << 20;
 	conf->out_low = 1u << 20;
 	conf->reload_interval_ms = 250;
+	conf->max_subscriptions = 32;
+	conf->window_count = 256;
+	conf->window_bytes = 8u << 20;
+	conf->window_count_max = 10000;
+	conf->window_bytes_max = 64u << 20;
+	conf->ack_wait_ms = 30000;
+	conf->ack_wait_max_ms = 600000;
+	conf->max_deliveries = 5;
+	conf->cache_reports = 4096;
+	conf->cache_bytes = 64u << 20;
 	sx_mail_limits_default(&conf->limits);
 	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);
 	if (rc < 0)
@@ -109,6 +130,16 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	if (conf->out_low >= conf->out_high) {
 		snprintf(err, errlen, "%s: output_low_water (%llu) must be below output_high_water (%llu)",
 			 path, (unsigned long long)conf->out_low, (unsigned long long)conf->out_high);
+		return SX_ECONFIG;
+	}
+	if (conf->window_count > conf->window_count_max ||
+	    conf->window_bytes > conf->window_bytes_max) {
+		snprintf(err, errlen, "%s: window_count/window_bytes must not exceed "
+			 "window_count_max/window_bytes_max", path);
+		return SX_ECONFIG;
+	}
+	if (conf->ack_wait_ms > conf->ack_wait_max_ms) {
+		snprintf(err, errlen, "%s: ack_wait must not exceed ack_wait_max", path);
 		return SX_ECONFIG;
 	}
 	return 0;

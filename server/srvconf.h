@@ -37,6 +37,18 @@ struct sx_srvconf {
 	uint64_t out_high;          /* per-connection output high watermark, bytes */
 	uint64_t out_low;
 	uint64_t reload_interval_ms; /* how often member and CRL changes are looked for */
+	/* Subscriptions and delivery (docs/subscriptions.md). */
+	uint32_t max_subscriptions;  /* per session */
+	uint32_t window_count;       /* default unacked reports per subscription */
+	uint64_t window_bytes;       /* default unacked bytes per subscription */
+	uint32_t window_count_max;   /* a member may ask for up to this */
+	uint64_t window_bytes_max;
+	uint64_t ack_wait_ms;        /* first redelivery after this; doubles each time */
+	uint64_t ack_wait_max_ms;    /* backoff cap */
+	uint32_t max_deliveries;     /* then parked */
+	uint32_t cache_reports;      /* recent reports kept in memory for live delivery */
+	uint64_t cache_bytes;
+	uint32_t retention_days;     /* 0: keep forever */
 	/* Intake (also read by sprexctl ingest --config). */
 	struct sx_mail_limits limits;
 	struct sx_prefix relay_prefixes[SX_RELAYS_MAX]; /* trusted_relay CIDRs */

@@ -335,6 +335,44 @@ int sx_store_purge(struct sx_store *s, int64_t before_ms, int64_t *count);
 /* The purge horizon: every seq <= *seq is gone (0: nothing purged yet). */
 int sx_store_purged_through(struct sx_store *s, int64_t *seq);
 
+/* ------------------------------------------------------------ delivery reads */
+
+struct sx_manifest_item {
+	char part[32];
+	char where[64];
+	char kind[16];
+	char encoding[24];
+	unsigned count;
+	uint64_t offset, length;
+};
+
+struct sx_evidence_item {
+	char flag[16];                /* "" for a category's evidence */
+	char check[40];
+	char where[64];
+	char detail[160];
+	char article[48];
+};
+
+/* A report as a delivery needs it. Filled by sx_store_report_full; release
+ * with sx_report_full_finish. */
+struct sx_report_full {
+	struct sx_report_row row;
+	uint8_t *mail;                /* malloc'ed, mail_len bytes */
+	size_t mail_len;
+	struct sx_manifest_item *manifest; /* malloc'ed */
+	size_t nmanifest;
+	struct sx_evidence_item *evidence; /* malloc'ed */
+	size_t nevidence;
+};
+
+/* Loads report id whole: metadata, mail, manifest and evidence (decoded from
+ * their stored JSON by SQLite). Returns 0, SX_ENOTFOUND, SX_ENOMEM, SX_EBUSY
+ * or SX_EDB; on failure out holds nothing to free. */
+int sx_store_report_full(struct sx_store *s, const char *id, struct sx_report_full *out);
+/* Frees what sx_store_report_full allocated; a zeroed struct is fine. */
+void sx_report_full_finish(struct sx_report_full *f);
+
 /* Role names as used on the command line and in docs. */
 const char *sx_role_name(enum sx_role r);
 /* Parses a role name; returns SX_ROLE_NONE when unknown. */

@@ -1,0 +1,779 @@
+#include "feed_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "authz.h"
+#include "err.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+/* Reports loaded into the cache per loop iteration: bounds the time one
+ * iteration spends reading while sessions wait. */
+#define REFILL_BATCH 512
+/* Ready rows a lagging subscription examines per store read. */
+#define LAG_SCAN 256
+/* How often due redeliveries are looked for. */
+#define REDELIVER_TICK_MS 100
+/* First retention purge after start, then every RETENTION_EVERY_MS. */
+#define RETENTION_FIRST_MS 5000
+#define RETENTION_EVERY_MS 3600000
+
+int64_t sx_feed_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct sx_srvconf *conf(const struct sx_feed *fd)
+{
+	return fd->srv->conf;
+}
+
+static void idle_cb(uv_idle_t *h);
+
+int sx_feed_batch(struct sx_feed *fd)
+{
+	if (fd->batch_open)
+		return 0;
+	int rc = sx_store_batch_begin(fd->store);
+	if (rc < 0) {
+		sx_log_err("delivery state not written (%s); it will be rewritten",
+			   sx_store_errmsg(fd->store));
+		fd->resync = 1;
+		return rc;
+	}
+	fd->batch_open = 1;
+	if (fd->started)
+		uv_idle_start(&fd->idle, idle_cb);
+	return 0;
+}
+
+static void write_positions(struct sx_feed *fd)
+{
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
+		if (!sb->dirty)
+			continue;
+		if (sx_feed_batch(fd) < 0 ||
+		    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0) {
+			fd->resync = 1;
+			return;
+		}
+		sb->dirty = 0;
+	}
+}
+
+int sx_feed_flush(struct sx_feed *fd)
+{
+	write_positions(fd);
+	if (!fd->batch_open)
+		return 0;
+	fd->batch_open = 0;
+	int rc = sx_store_batch_commit(fd->store);
+	if (rc < 0) {
+		sx_log_err("delivery state commit failed (%s); it will be rewritten",
+			   sx_store_errmsg(fd->store));
+		sx_store_batch_rollback(fd->store);
+		fd->resync = 1;
+	}
+	return rc;
+}
+
+/* After a failed commit the store lags memory: write every attached
+ * subscription's position and unacked reports again (idempotent). */
+static void resync(struct sx_feed *fd)
+{
+	fd->resync = 0;
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
+		if (sx_feed_batch(fd) < 0)
+			return;
+		for (size_t i = 0; i < sb->ninf; i++)
+			if (sx_store_pending_put(fd->store, sb->row.id, sb->inf[i].seq,
+						 sb->inf[i].deliveries, sb->inf[i].due_ms) < 0) {
+				fd->resync = 1;
+				return;
+			}
+		sb->dirty = 1;
+	}
+}
+
+/* Backoff: ack_wait, doubled per delivery, capped. */
+static int64_t due_after(const struct sx_feed *fd, uint32_t deliveries)
+{
+	uint64_t wait = conf(fd)->ack_wait_ms;
+	for (uint32_t i = 1; i < deliveries && wait < conf(fd)->ack_wait_max_ms; i++)
+		wait *= 2;
+	if (wait > conf(fd)->ack_wait_max_ms)
+		wait = conf(fd)->ack_wait_max_ms;
+	return sx_feed_now() + (int64_t)wait;
+}
+
+/* The one question asked before every report sent. */
+static int may_send(const struct sx_subscr *sb, const struct sx_authz_report *az,
+		    const struct sx_filter_report *fr)
+{
+	return sx_authz_may_receive(&sb->ss->member, (enum sx_feed)sb->row.feed, az) &&
+	       sx_filter_match(&sb->filter, fr);
+}
+
+static int session_live(const struct sx_subscr *sb)
+{
+	return sb->ss->state == SX_SESSION_READY && !sx_peer_closing(sb->ss->peer);
+}
+
+static int window_full(const struct sx_subscr *sb)
+{
+	return sb->ninf >= sb->window_count || sb->inf_bytes >= sb->window_bytes;
+}
+
+static int out_full(const struct sx_feed *fd, const struct sx_subscr *sb)
+{
+	return sx_peer_out_pending(sb->ss->peer) > conf(fd)->out_high;
+}
+
+/* ------------------------------------------------------------ inflight */
+
+ssize_t sx_feed_inflight_find(const struct sx_subscr *sb, int64_t seq)
+{
+	size_t lo = 0, hi = sb->ninf;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sb->inf[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sb->ninf && sb->inf[lo].seq == seq ? (ssize_t)lo : -1;
+}
+
+/* Inserts keeping seq order (appends in the common case). */
+static int inflight_add(struct sx_subscr *sb, const struct sx_inflight *in)
+{
+	if (sb->ninf == sb->capinf) {
+		size_t cap = sb->capinf ? sb->capinf * 2 : 64;
+		struct sx_inflight *v = realloc(sb->inf, cap * sizeof *v);
+		if (!v)
+			return SX_ENOMEM;
+		sb->inf = v;
+		sb->capinf = cap;
+	}
+	size_t i = sb->ninf;
+	while (i > 0 && sb->inf[i - 1].seq > in->seq)
+		i--;
+	memmove(sb->inf + i + 1, sb->inf + i, (sb->ninf - i) * sizeof *sb->inf);
+	sb->inf[i] = *in;
+	sb->ninf++;
+	sb->inf_bytes += in->bytes;
+	return 0;
+}
+
+static void inflight_remove(struct sx_subscr *sb, size_t i, size_t k)
+{
+	for (size_t j = i; j < i + k; j++)
+		sb->inf_bytes -= sb->inf[j].bytes;
+	memmove(sb->inf + i, sb->inf + i + k, (sb->ninf - i - k) * sizeof *sb->inf);
+	sb->ninf -= k;
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void send_gap(struct sx_subscr *sb, int64_t from, int64_t to)
+{
+	Sprex__Gap g = SPREX__GAP__INIT;
+	g.sub_id = sb->sub_id;
+	g.from_seq = (uint64_t)from;
+	g.to_seq = (uint64_t)to;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.msg_case = SPREX__FRAME__MSG_GAP;
+	f.gap = &g;
+	sx_peer_send(sb->ss->peer, &f);
+	sx_log_warn("session %llu: member %s: subscription %s: reports %lld..%lld were purged "
+		    "before delivery (gap)", (unsigned long long)sb->ss->id, sb->ss->member.name,
+		    sb->row.name, (long long)from, (long long)to);
+}
+
+int sx_feed_park(struct sx_feed *fd, struct sx_subscr *sb, size_t i, const char *reason)
+{
+	struct sx_inflight in = sb->inf[i];
+	inflight_remove(sb, i, 1);
+	int rc = sx_feed_batch(fd);
+	if (rc == 0)
+		rc = sx_store_pending_park(fd->store, sb->row.id, in.seq, in.deliveries, reason,
+					   sx_feed_now());
+	if (rc < 0)
+		fd->resync = 1;
+	Sprex__Parked p = SPREX__PARKED__INIT;
+	p.sub_id = sb->sub_id;
+	p.seq = (uint64_t)in.seq;
+	p.report_id = in.id;
+	p.delivery_count = in.deliveries;
+	p.reason = (char *)reason;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.msg_case = SPREX__FRAME__MSG_PARKED;
+	f.parked = &p;
+	sx_peer_send(sb->ss->peer, &f);
+	sx_log_info("session %llu: member %s: subscription %s: report %s (seq %lld) parked "
+		    "after %u deliveries: %s", (unsigned long long)sb->ss->id, sb->ss->member.name,
+		    sb->row.name, in.id, (long long)in.seq, in.deliveries, reason);
+	return rc;
+}
+
+/* Sends e as delivery number `deliveries` of entry in (already in the
+ * inflight list at index i). A report over the session's frame limit can
+ * never be delivered on it: parked at once. */
+static int send_report(struct sx_feed *fd, struct sx_subscr *sb, size_t i,
+		       const struct sx_rentry *e)
+{
+	struct sx_inflight *in = &sb->inf[i];
+	Sprex__Deliver d;
+	sx_rentry_deliver(e, &d, sb->sub_id, in->deliveries);
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.msg_case = SPREX__FRAME__MSG_DELIVER;
+	f.deliver = &d;
+	int rc = sx_peer_send(sb->ss->peer, &f);
+	if (rc == SX_ETOOBIG)
+		return sx_feed_park(fd, sb, i, "report larger than the session's max_frame");
+	if (rc < 0)
+		return rc;
+	if (in->seq > sb->last_seq)
+		sb->last_seq = in->seq;
+	rc = sx_feed_batch(fd);
+	if (rc == 0)
+		rc = sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries, in->due_ms);
+	if (rc == 0 && in->deliveries == 1 && sb->row.feed == SX_FEED_NOTICES)
+		rc = sx_store_notice_sent(fd->store, in->seq, sb->ss->member.id, sx_feed_now());
+	if (rc < 0)
+		fd->resync = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+struct lag_ctx {
+	struct sx_feed *fd;
+	struct sx_subscr *sb;
+	size_t rows;
+	int64_t last;
+	int reached;                    /* saw a report the cache holds */
+	int err;
+};
+
+static int lag_cb(void *ctx, const struct sx_report_row *r)
+{
+	struct lag_ctx *x = ctx;
+	if (r->seq > x->fd->cache.lo) {
+		x->reached = 1;
+		return 1;
+	}
+	x->rows++;
+	x->last = r->seq;
+	struct sx_authz_report az;
+	struct sx_filter_report fr;
+	sx_rentry_views(r, &az, &fr);
+	if (!may_send(x->sb, &az, &fr))
+		return 0;
+	struct sx_rentry *e;
+	int rc = sx_rentry_load(x->fd->store, r->id, &e);
+	if (rc < 0) {
+		x->err = rc;
+		return 1;
+	}
+	x->sb->lag[x->sb->nlag++] = e;
+	return x->sb->nlag == SX_FEED_LAG_MAX;
+}
+
+/* Reads ahead from the store for a subscription behind the cache. */
+static int lag_fill(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	struct lag_ctx x = { .fd = fd, .sb = sb, .last = sb->row.position - 1 };
+	int rc = sx_store_report_each(fd->store, sb->row.position - 1, SX_REPORT_READY, LAG_SCAN,
+				      lag_cb, &x);
+	if (rc < 0 && rc != 1) {
+		sx_log_warn("subscription %s: reading reports failed: %s", sb->row.name,
+			    sx_store_errmsg(fd->store));
+		return rc;
+	}
+	if (x.err < 0)
+		return x.err;
+	/* Everything up to the cache was examined unless the scan stopped
+	 * early on its limit or a full read-ahead. */
+	if (x.reached || (x.rows < LAG_SCAN && sb->nlag < SX_FEED_LAG_MAX))
+		sb->scan_to = fd->cache.lo;
+	else
+		sb->scan_to = x.last;
+	return 0;
+}
+
+/* The next report sb may receive, referenced, or NULL for none now. */
+static struct sx_rentry *next_report(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	for (;;) {
+		if (sb->nlag) {
+			struct sx_rentry *e = sb->lag[0];
+			memmove(sb->lag, sb->lag + 1, (--sb->nlag) * sizeof *sb->lag);
+			return e;
+		}
+		if (sb->scan_to >= sb->row.position) {
+			sb->row.position = sb->scan_to + 1;
+			sb->dirty = 1;
+		}
+		if (sb->row.position - 1 >= fd->cache.lo) {
+			struct sx_rentry *e = sx_rcache_find(&fd->cache, sb->row.position);
+			while (e) {
+				if (may_send(sb, &e->az, &e->fr))
+					return sx_rentry_ref(e);
+				sb->row.position = e->seq + 1;
+				sb->dirty = 1;
+				e = sx_rcache_find(&fd->cache, sb->row.position);
+			}
+			if (sb->row.position <= fd->cache.hi) {
+				sb->row.position = fd->cache.hi + 1;
+				sb->dirty = 1;
+			}
+			return NULL;
+		}
+		int64_t before = sb->scan_to;
+		if (lag_fill(fd, sb) < 0 || (sb->nlag == 0 && sb->scan_to <= before &&
+					     sb->scan_to < sb->row.position))
+			return NULL;
+	}
+}
+
+/* A subscription behind the purge horizon is told, never silently moved. */
+static void check_gap(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	if (sb->row.position <= fd->purged_through) {
+		send_gap(sb, sb->row.position, fd->purged_through);
+		sb->row.position = fd->purged_through + 1;
+		sb->dirty = 1;
+		while (sb->nlag && sb->lag[0]->seq <= fd->purged_through) {
+			sx_rentry_unref(sb->lag[0]);
+			memmove(sb->lag, sb->lag + 1, (--sb->nlag) * sizeof *sb->lag);
+		}
+	}
+	size_t k = 0;
+	while (k < sb->ninf && sb->inf[k].seq <= fd->purged_through)
+		k++;
+	if (k) {
+		send_gap(sb, sb->inf[0].seq, sb->inf[k - 1].seq);
+		if (sx_feed_batch(fd) == 0)
+			sx_store_pending_ack(fd->store, sb->row.id, sb->inf[0].seq,
+					     sb->inf[k - 1].seq, NULL);
+		inflight_remove(sb, 0, k);
+	}
+}
+
+void sx_feed_pump(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	if (!session_live(sb))
+		return;
+	check_gap(fd, sb);
+	while (!window_full(sb) && !out_full(fd, sb)) {
+		struct sx_rentry *e = next_report(fd, sb);
+		if (!e)
+			break;
+		sb->row.position = e->seq + 1;
+		sb->dirty = 1;
+		struct sx_inflight in = { .seq = e->seq, .deliveries = 1,
+					  .due_ms = due_after(fd, 1),
+					  .bytes = (uint32_t)e->full.mail_len };
+		memcpy(in.id, e->full.row.id, sizeof in.id);
+		int rc = inflight_add(sb, &in);
+		if (rc == 0)
+			rc = send_report(fd, sb, (size_t)sx_feed_inflight_find(sb, e->seq), e);
+		sx_rentry_unref(e);
+		if (rc < 0)
+			break;
+	}
+	sb->stalled = window_full(sb);
+}
+
+static void pump_all(struct sx_feed *fd)
+{
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
+		sx_feed_pump(fd, sb);
+}
+
+void sx_feed_pump_session(struct sx_feed *fd, struct sx_session *ss)
+{
+	for (struct sx_subscr *sb = ss->subs; sb; sb = sb->snext)
+		sx_feed_pump(fd, sb);
+}
+
+/* ------------------------------------------------------------ redelivery */
+
+/* The report of an inflight entry: from the cache, else the store. */
+static int entry_for(struct sx_feed *fd, const struct sx_inflight *in, struct sx_rentry **out)
+{
+	if (in->seq > fd->cache.lo) {
+		struct sx_rentry *e = sx_rcache_find(&fd->cache, in->seq);
+		if (e && e->seq == in->seq) {
+			*out = sx_rentry_ref(e);
+			return 0;
+		}
+	}
+	return sx_rentry_load(fd->store, in->id, out);
+}
+
+static void redeliver_sub(struct sx_feed *fd, struct sx_subscr *sb, int64_t now)
+{
+	for (size_t i = 0; i < sb->ninf && !out_full(fd, sb);) {
+		struct sx_inflight *in = &sb->inf[i];
+		if (in->due_ms > now) {
+			i++;
+			continue;
+		}
+		if (in->deliveries >= conf(fd)->max_deliveries) {
+			char why[96];
+			snprintf(why, sizeof why, "not acked after %u deliveries", in->deliveries);
+			sx_feed_park(fd, sb, i, why);
+			continue;
+		}
+		int64_t seq = in->seq;
+		struct sx_rentry *e;
+		int rc = entry_for(fd, in, &e);
+		if (rc == SX_ENOTFOUND) {
+			/* Purged meanwhile: the member is told it is gone. */
+			send_gap(sb, in->seq, in->seq);
+			if (sx_feed_batch(fd) == 0)
+				sx_store_pending_ack(fd->store, sb->row.id, in->seq, in->seq, NULL);
+			inflight_remove(sb, i, 1);
+			continue;
+		}
+		if (rc < 0)
+			return; /* store busy: next tick */
+		if (may_send(sb, &e->az, &e->fr)) {
+			in->deliveries++;
+			in->due_ms = due_after(fd, in->deliveries);
+			rc = send_report(fd, sb, i, e);
+		} else {
+			/* The policy changed its mind (e.g. membership): no resend. */
+			if (sx_feed_batch(fd) == 0)
+				sx_store_pending_ack(fd->store, sb->row.id, in->seq, in->seq, NULL);
+			inflight_remove(sb, i, 1);
+		}
+		sx_rentry_unref(e);
+		if (rc < 0)
+			return;
+		if (i < sb->ninf && sb->inf[i].seq == seq)
+			i++; /* still there (not parked): go on to the next */
+	}
+}
+
+static void redeliver_cb(uv_timer_t *t)
+{
+	struct sx_feed *fd = t->data;
+	int64_t now = sx_feed_now();
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
+		if (session_live(sb)) {
+			redeliver_sub(fd, sb, now);
+			sx_feed_pump(fd, sb); /* parking opened the window */
+		}
+}
+
+/* ------------------------------------------------------------ attach */
+
+struct sx_subscr *sx_feed_find(struct sx_feed *fd, int64_t sub_row_id)
+{
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
+		if (sb->row.id == sub_row_id)
+			return sb;
+	return NULL;
+}
+
+struct sx_subscr *sx_feed_by_handle(struct sx_session *ss, uint32_t sub_id)
+{
+	for (struct sx_subscr *sb = ss->subs; sb; sb = sb->snext)
+		if (sb->sub_id == sub_id)
+			return sb;
+	return NULL;
+}
+
+static void detach(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	if (sb->dirty && sx_feed_batch(fd) == 0 &&
+	    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0)
+		fd->resync = 1;
+	for (size_t i = 0; i < sb->nlag; i++)
+		sx_rentry_unref(sb->lag[i]);
+	if (sb->prev)
+		sb->prev->next = sb->next;
+	else
+		fd->subs = sb->next;
+	if (sb->next)
+		sb->next->prev = sb->prev;
+	fd->nsubs--;
+	struct sx_session *ss = sb->ss;
+	for (struct sx_subscr **pp = &ss->subs; *pp; pp = &(*pp)->snext)
+		if (*pp == sb) {
+			*pp = sb->snext;
+			break;
+		}
+	ss->nsubs--;
+	free(sb->inf);
+	free(sb);
+}
+
+struct load_ctx {
+	struct sx_subscr *sb;
+	struct sx_feed *fd;
+	int64_t now;
+	int err;
+};
+
+static int load_cb(void *ctx, const struct sx_pending *p)
+{
+	struct load_ctx *x = ctx;
+	if (sx_feed_inflight_find(x->sb, p->seq) >= 0)
+		return 0;
+	/* A purged report (no id any more) is below the horizon: the gap
+	 * check tells the member. */
+	struct sx_inflight in = { .seq = p->seq, .deliveries = p->deliveries, .due_ms = x->now };
+	memcpy(in.id, p->report_id, sizeof in.id);
+	/* Bytes are unknown until resent; count a nominal size so a window of
+	 * bytes is not blind to them. */
+	in.bytes = 1;
+	return x->err = inflight_add(x->sb, &in);
+}
+
+int sx_feed_reload_pending(struct sx_feed *fd, struct sx_subscr *sb)
+{
+	struct load_ctx x = { .sb = sb, .fd = fd, .now = sx_feed_now() };
+	int rc = sx_store_pending_each(fd->store, sb->row.id, 0, load_cb, &x);
+	return rc < 0 ? rc : x.err;
+}
+
+int sx_feed_attach(struct sx_feed *fd, struct sx_session *ss, const struct sx_sub *row,
+		   const struct sx_filter *filter, uint32_t window_count, uint64_t window_bytes,
+		   struct sx_subscr **out)
+{
+	struct sx_subscr *old = sx_feed_find(fd, row->id);
+	if (old) {
+		struct sx_session *oss = old->ss;
+		sx_log_info("session %llu: member %s: subscription %s taken over by session %llu",
+			    (unsigned long long)oss->id, oss->member.name, row->name,
+			    (unsigned long long)ss->id);
+		sx_feed_session_closed(fd, oss);
+		sx_session_goaway(oss, SPREX__GO_AWAY_REASON__GOAWAY_SUPERSEDED, 0,
+				  "subscription attached by a newer session");
+	}
+	int rc = sx_feed_flush(fd);
+	if (rc < 0)
+		return rc;
+	struct sx_subscr *sb = calloc(1, sizeof *sb);
+	if (!sb)
+		return SX_ENOMEM;
+	sb->ss = ss;
+	sb->sub_id = ++ss->next_sub_id;
+	sb->row = *row;
+	sb->filter = *filter;
+	sb->window_count = window_count;
+	sb->window_bytes = window_bytes;
+	sb->scan_to = row->position - 1;
+	sb->last_seq = row->position - 1;
+	rc = sx_feed_reload_pending(fd, sb);
+	if (rc < 0) {
+		free(sb->inf);
+		free(sb);
+		return rc;
+	}
+	sb->next = fd->subs;
+	if (fd->subs)
+		fd->subs->prev = sb;
+	fd->subs = sb;
+	fd->nsubs++;
+	sb->snext = ss->subs;
+	ss->subs = sb;
+	ss->nsubs++;
+	*out = sb;
+	return 0;
+}
+
+void sx_feed_session_closed(struct sx_feed *fd, struct sx_session *ss)
+{
+	while (ss->subs)
+		detach(fd, ss->subs);
+	sx_feed_flush(fd);
+}
+
+int sx_feed_ack_range(struct sx_feed *fd, struct sx_subscr *sb, int64_t first, int64_t last)
+{
+	size_t i = 0;
+	while (i < sb->ninf && sb->inf[i].seq < first)
+		i++;
+	size_t k = 0;
+	while (i + k < sb->ninf && sb->inf[i + k].seq <= last)
+		k++;
+	inflight_remove(sb, i, k);
+	int rc = sx_feed_batch(fd);
+	if (rc == 0)
+		rc = sx_store_pending_ack(fd->store, sb->row.id, first, last, NULL);
+	if (rc < 0)
+		fd->resync = 1;
+	return rc;
+}
+
+/* ------------------------------------------------------------ heartbeat */
+
+void sx_feed_heartbeat(struct sx_feed *fd, struct sx_session *ss)
+{
+	if (!ss->subs)
+		return;
+	Sprex__SubscriptionState st[64], *stp[64];
+	Sprex__Heartbeat hb = SPREX__HEARTBEAT__INIT;
+	hb.time_ms = sx_feed_now();
+	size_t n = 0;
+	for (struct sx_subscr *sb = ss->subs; sb && n < 64; sb = sb->snext, n++) {
+		Sprex__SubscriptionState *s = &st[n];
+		sprex__subscription_state__init(s);
+		s->sub_id = sb->sub_id;
+		s->name = sb->row.name;
+		s->last_seq = (uint64_t)(sb->last_seq > 0 ? sb->last_seq : 0);
+		int64_t floor = (sb->ninf ? sb->inf[0].seq : sb->row.position) - 1;
+		s->ack_floor = (uint64_t)(floor > 0 ? floor : 0);
+		s->pending = (uint32_t)sb->ninf;
+		s->stalled = sb->stalled;
+		/* An upper bound: reports after the position, not all of which
+		 * may match. */
+		int64_t back = fd->cache.hi - sb->row.position + 1;
+		s->backlog = (uint64_t)(back > 0 ? back : 0);
+		stp[n] = s;
+	}
+	hb.n_subscriptions = n;
+	hb.subscriptions = stp;
+	Sprex__Frame f = SPREX__FRAME__INIT;
+	f.msg_case = SPREX__FRAME__MSG_HEARTBEAT;
+	f.heartbeat = &hb;
+	sx_peer_send(ss->peer, &f);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void apply_horizon(struct sx_feed *fd)
+{
+	int64_t h = 0;
+	if (sx_store_purged_through(fd->store, &h) < 0 || h <= fd->purged_through)
+		return;
+	fd->purged_through = h;
+	sx_rcache_purge(&fd->cache, h);
+	fd->wake = 1;
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+	struct sx_feed *fd = h->data;
+	if (fd->wake) {
+		fd->wake = 0;
+		int more = 0;
+		if (sx_rcache_refill(&fd->cache, fd->store, REFILL_BATCH, &more) < 0)
+			sx_log_warn("reading new reports failed (%s); retrying",
+				    sx_store_errmsg(fd->store));
+		fd->wake = more;
+		pump_all(fd);
+	}
+	if (fd->resync)
+		resync(fd);
+	sx_feed_flush(fd);
+	if (!fd->wake && !fd->batch_open && !fd->resync)
+		uv_idle_stop(h);
+}
+
+void sx_feed_wake(struct sx_feed *fd)
+{
+	fd->wake = 1;
+	if (fd->started)
+		uv_idle_start(&fd->idle, idle_cb);
+}
+
+void sx_feed_changed(struct sx_feed *fd)
+{
+	apply_horizon(fd);
+	sx_feed_wake(fd);
+}
+
+static void retention_cb(uv_timer_t *t)
+{
+	struct sx_feed *fd = t->data;
+	uint32_t days = conf(fd)->retention_days;
+	if (!days)
+		return;
+	if (sx_feed_flush(fd) < 0)
+		return;
+	int64_t before = sx_feed_now() - (int64_t)days * 86400000;
+	int64_t n = 0;
+	if (sx_store_purge(fd->store, before, &n) < 0) {
+		sx_log_err("retention purge failed: %s", sx_store_errmsg(fd->store));
+		return;
+	}
+	if (n)
+		sx_log_info("retention: purged %lld reports older than %u days", (long long)n,
+			    days);
+	apply_horizon(fd);
+	sx_feed_wake(fd);
+}
+
+int sx_feed_init(struct sx_feed *fd, struct sx_server *srv, char *err, size_t errlen)
+{
+	memset(fd, 0, sizeof *fd);
+	fd->srv = srv;
+	fd->store = srv->store;
+	int64_t head = 0;
+	int rc = sx_store_head_seq(fd->store, &head);
+	if (rc == 0)
+		rc = sx_store_purged_through(fd->store, &fd->purged_through);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot read the report sequence: %s",
+			 sx_store_errmsg(fd->store));
+		return rc;
+	}
+	return sx_rcache_init(&fd->cache, head, srv->conf->cache_reports,
+			      srv->conf->cache_bytes);
+}
+
+void sx_feed_start(struct sx_feed *fd)
+{
+	uv_loop_t *loop = fd->srv->loop;
+	uv_idle_init(loop, &fd->idle);
+	uv_timer_init(loop, &fd->redeliver);
+	uv_timer_init(loop, &fd->retention);
+	fd->idle.data = fd->redeliver.data = fd->retention.data = fd;
+	fd->started = 1;
+	uv_timer_start(&fd->redeliver, redeliver_cb, REDELIVER_TICK_MS, REDELIVER_TICK_MS);
+	if (conf(fd)->retention_days)
+		uv_timer_start(&fd->retention, retention_cb, RETENTION_FIRST_MS,
+			       RETENTION_EVERY_MS);
+	if (fd->batch_open || fd->wake)
+		uv_idle_start(&fd->idle, idle_cb);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct sx_feed *fd = h->data;
+	fd->handles_open--;
+}
+
+void sx_feed_stop(struct sx_feed *fd)
+{
+	if (!fd->started)
+		return;
+	sx_feed_flush(fd);
+	fd->started = 0;
+	uv_handle_t *hs[] = { (uv_handle_t *)&fd->idle, (uv_handle_t *)&fd->redeliver,
+			      (uv_handle_t *)&fd->retention };
+	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+		fd->handles_open++;
+		uv_close(hs[i], handle_closed);
+	}
+}
+
+void sx_feed_finish(struct sx_feed *fd)
+{
+	while (fd->subs)
+		detach(fd, fd->subs);
+	sx_feed_flush(fd);
+	sx_rcache_finish(&fd->cache);
+}

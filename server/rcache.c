@@ -1,0 +1,271 @@
+#include "rcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+#include "err.h"
+#include "pipeline.h"
+
+static size_t evidence_text(const struct sx_evidence_item *e, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s: %s%s%s", e->check, e->where, e->detail[0] ? ": " : "",
+			 e->detail);
+	return n < 0 ? 0 : (size_t)n >= outlen ? outlen - 1 : (size_t)n;
+}
+
+void sx_rentry_views(const struct sx_report_row *r, struct sx_authz_report *az,
+		     struct sx_filter_report *fr)
+{
+	*az = (struct sx_authz_report){ .source = r->source, .consent = r->consent,
+					.state = r->state, .flags = r->flags, .isp = r->isp_id };
+	*fr = (struct sx_filter_report){ .source = r->source, .flags = r->flags,
+					 .categories = r->categories, .isp = r->isp_id,
+					 .country = "" };
+}
+
+/* Builds the wire metadata once per report. */
+static int build_meta(struct sx_rentry *e)
+{
+	const struct sx_report_full *f = &e->full;
+	const struct sx_report_row *r = &f->row;
+	Sprex__ReportMeta *m = &e->meta;
+	sprex__report_meta__init(m);
+	m->report_id = (char *)r->id;
+	m->seq = (uint64_t)r->seq;
+	m->source = (Sprex__Source)r->source;
+	m->consent = r->consent;
+	m->received_ms = r->received_ms;
+	m->source_ip = (char *)r->source_ip;
+	m->source_port = r->source_port;
+	m->isp = (char *)r->isp;
+	m->redaction_count = r->redactions;
+	m->sha256 = (char *)r->sha256;
+	m->country = (char *)"";
+
+	size_t nv = 0;
+	for (size_t i = 0; i < f->nevidence; i++)
+		nv += f->evidence[i].flag[0] != '\0';
+	enum { VTEXT = 320 };
+	if (nv) {
+		e->viol = calloc(nv, sizeof *e->viol);
+		e->violp = calloc(nv, sizeof *e->violp);
+		e->vtext = malloc(nv * VTEXT);
+		if (!e->viol || !e->violp || !e->vtext)
+			return SX_ENOMEM;
+		size_t k = 0;
+		for (size_t i = 0; i < f->nevidence; i++) {
+			const struct sx_evidence_item *ev = &f->evidence[i];
+			if (!ev->flag[0])
+				continue;
+			Sprex__Violation *v = &e->viol[k];
+			sprex__violation__init(v);
+			v->flag = (char *)ev->flag;
+			v->evidence = e->vtext + k * VTEXT;
+			evidence_text(ev, v->evidence, VTEXT);
+			v->article = (char *)ev->article;
+			e->violp[k++] = v;
+		}
+		m->n_violations = nv;
+		m->violations = e->violp;
+	}
+	size_t nc = 0;
+	for (unsigned bit = 1; bit <= SX_CAT_INSUFFICIENT && nc < 8; bit <<= 1)
+		if (r->categories & bit)
+			e->cats[nc++] = (char *)sx_category_name((enum sx_category)bit);
+	m->n_categories = nc;
+	m->categories = e->cats;
+
+	if (f->nmanifest) {
+		e->man = calloc(f->nmanifest, sizeof *e->man);
+		e->manp = calloc(f->nmanifest, sizeof *e->manp);
+		if (!e->man || !e->manp)
+			return SX_ENOMEM;
+		for (size_t i = 0; i < f->nmanifest; i++) {
+			const struct sx_manifest_item *mi = &f->manifest[i];
+			Sprex__RedactionEntry *x = &e->man[i];
+			sprex__redaction_entry__init(x);
+			x->part = (char *)mi->part;
+			x->where = (char *)mi->where;
+			x->kind = (char *)mi->kind;
+			x->encoding = (char *)mi->encoding;
+			x->count = mi->count;
+			x->offset = mi->offset;
+			x->length = mi->length;
+			e->manp[i] = x;
+		}
+	}
+	sx_rentry_views(r, &e->az, &e->fr);
+	e->bytes = sizeof *e + f->mail_len + f->nmanifest * (sizeof *f->manifest + 2 * sizeof *e->man)
+		 + f->nevidence * sizeof *f->evidence + nv * (VTEXT + sizeof *e->viol);
+	return 0;
+}
+
+int sx_rentry_load(struct sx_store *s, const char *id, struct sx_rentry **out)
+{
+	*out = NULL;
+	struct sx_rentry *e = calloc(1, sizeof *e);
+	if (!e)
+		return SX_ENOMEM;
+	e->refs = 1;
+	int rc = sx_store_report_full(s, id, &e->full);
+	if (rc == 0) {
+		e->seq = e->full.row.seq;
+		rc = build_meta(e);
+	}
+	if (rc < 0) {
+		sx_rentry_unref(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+struct sx_rentry *sx_rentry_ref(struct sx_rentry *e)
+{
+	e->refs++;
+	return e;
+}
+
+void sx_rentry_unref(struct sx_rentry *e)
+{
+	if (!e || --e->refs > 0)
+		return;
+	sx_report_full_finish(&e->full);
+	free(e->viol);
+	free(e->violp);
+	free(e->vtext);
+	free(e->man);
+	free(e->manp);
+	free(e);
+}
+
+void sx_rentry_deliver(const struct sx_rentry *e, Sprex__Deliver *d, uint32_t sub_id,
+		       uint32_t delivery_count)
+{
+	sprex__deliver__init(d);
+	d->sub_id = sub_id;
+	d->seq = (uint64_t)e->seq;
+	d->report_id = (char *)e->full.row.id;
+	d->delivery_count = delivery_count;
+	d->meta = (Sprex__ReportMeta *)&e->meta;
+	d->n_manifest = e->full.nmanifest;
+	d->manifest = e->manp;
+	d->raw_mail.data = e->full.mail;
+	d->raw_mail.len = e->full.mail_len;
+}
+
+int sx_rcache_init(struct sx_rcache *c, int64_t head, size_t max_reports, size_t max_bytes)
+{
+	memset(c, 0, sizeof *c);
+	c->lo = c->hi = head;
+	c->max_reports = max_reports ? max_reports : 1;
+	c->max_bytes = max_bytes;
+	return 0;
+}
+
+void sx_rcache_finish(struct sx_rcache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		sx_rentry_unref(c->v[i]);
+	free(c->v);
+	memset(c, 0, sizeof *c);
+}
+
+static void drop_front(struct sx_rcache *c, size_t k)
+{
+	for (size_t i = 0; i < k; i++) {
+		c->lo = c->v[i]->seq;
+		c->bytes -= c->v[i]->bytes;
+		sx_rentry_unref(c->v[i]);
+	}
+	memmove(c->v, c->v + k, (c->n - k) * sizeof *c->v);
+	c->n -= k;
+}
+
+static void evict(struct sx_rcache *c)
+{
+	size_t k = 0;
+	size_t bytes = c->bytes;
+	while (k < c->n && (c->n - k > c->max_reports || bytes > c->max_bytes))
+		bytes -= c->v[k++]->bytes;
+	if (k)
+		drop_front(c, k);
+}
+
+struct refill_ctx {
+	struct sx_rcache *c;
+	struct sx_store *s;
+	size_t left;
+	int64_t last;
+	int err;
+};
+
+static int refill_cb(void *ctx, const struct sx_report_row *r)
+{
+	struct refill_ctx *x = ctx;
+	struct sx_rcache *c = x->c;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct sx_rentry **v = realloc(c->v, cap * sizeof *v);
+		if (!v)
+			return x->err = SX_ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	struct sx_rentry *e;
+	int rc = sx_rentry_load(x->s, r->id, &e);
+	if (rc < 0)
+		return x->err = rc;
+	c->v[c->n++] = e;
+	c->bytes += e->bytes;
+	c->hi = x->last = r->seq;
+	x->left--;
+	return 0;
+}
+
+int sx_rcache_refill(struct sx_rcache *c, struct sx_store *s, size_t max, int *more)
+{
+	*more = 0;
+	int64_t head;
+	int rc = sx_store_head_seq(s, &head);
+	if (rc < 0)
+		return rc;
+	if (head <= c->hi)
+		return 0;
+	struct refill_ctx x = { .c = c, .s = s, .left = max, .last = c->hi };
+	rc = sx_store_report_each(s, c->hi, SX_REPORT_READY, max, refill_cb, &x);
+	if (rc == 0 && x.left > 0 && c->hi < head)
+		c->hi = head; /* every ready report up to head is loaded */
+	else if (rc == 0)
+		*more = x.last < head;
+	evict(c);
+	return rc < 0 ? rc : 0;
+}
+
+struct sx_rentry *sx_rcache_find(const struct sx_rcache *c, int64_t seq)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->v[mid]->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->n ? c->v[lo] : NULL;
+}
+
+void sx_rcache_purge(struct sx_rcache *c, int64_t through)
+{
+	size_t k = 0;
+	while (k < c->n && c->v[k]->seq <= through)
+		k++;
+	if (k)
+		drop_front(c, k);
+	if (c->lo < through)
+		c->lo = through;
+	if (c->hi < through)
+		c->hi = through;
+}

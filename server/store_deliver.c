@@ -1,0 +1,136 @@
+/*
+ * store_deliver.c: a stored report read whole for delivery. The manifest and
+ * the evidence are stored as JSON (what operators and auditors read); SQLite's
+ * json_each decodes them here, so sprexd needs no JSON parser of its own.
+ */
+#include "store_sqlite.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+/* Upper bounds far above what intake writes (SX_MANIFEST_MAX, the evidence
+ * list): a row beyond them is damaged, not large. */
+#define FULL_MANIFEST_MAX 4096
+#define FULL_EVIDENCE_MAX 256
+
+static const char *const full_sql[] = {
+	[SX_STMT_FULL_MANIFEST] =
+		"SELECT json_extract(j.value, '$.part'), json_extract(j.value, '$.where'), "
+		"json_extract(j.value, '$.kind'), json_extract(j.value, '$.encoding'), "
+		"json_extract(j.value, '$.count'), json_extract(j.value, '$.offset'), "
+		"json_extract(j.value, '$.length') "
+		"FROM reports AS r, json_each(r.manifest) AS j WHERE r.id = ?1 ORDER BY j.key",
+	[SX_STMT_FULL_EVIDENCE] =
+		"SELECT coalesce(json_extract(j.value, '$.flag'), ''), "
+		"json_extract(j.value, '$.check'), json_extract(j.value, '$.where'), "
+		"json_extract(j.value, '$.detail'), json_extract(j.value, '$.article') "
+		"FROM reports AS r, json_each(r.evidence) AS j WHERE r.id = ?1 ORDER BY j.key",
+};
+
+/* Copies column i, truncated to fit (these are labels, never evidence of
+ * identity, so truncation loses nothing that matters). */
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+	if (n >= outlen)
+		n = outlen - 1;
+	if (n)
+		memcpy(out, t, n);
+	out[n] = '\0';
+}
+
+/* Grows *v (elements of size sz) to hold one more; bounded by max. */
+static int grow(struct sx_store *s, void **v, size_t n, size_t sz, size_t max)
+{
+	if (n >= max)
+		return sx_store_failf(s, SX_EDB, "report has more than %zu manifest or evidence "
+					       "entries", max);
+	if ((n & (n - 1)) == 0 || n == 0) { /* 0, 1, 2, 4, ...: double */
+		size_t cap = n ? n * 2 : 4;
+		void *nv = realloc(*v, cap * sz);
+		if (!nv)
+			return sx_store_failf(s, SX_ENOMEM, "out of memory");
+		*v = nv;
+	}
+	return 0;
+}
+
+static int read_manifest(struct sx_store *s, const char *id, struct sx_report_full *f)
+{
+	sqlite3_stmt *st;
+	int err = sx_store_stmt(s, SX_STMT_FULL_MANIFEST, full_sql[SX_STMT_FULL_MANIFEST], &st);
+	if (err)
+		return err;
+	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		if ((err = grow(s, (void **)&f->manifest, f->nmanifest, sizeof *f->manifest,
+				FULL_MANIFEST_MAX)))
+			break;
+		struct sx_manifest_item *m = &f->manifest[f->nmanifest++];
+		col_copy(st, 0, m->part, sizeof m->part);
+		col_copy(st, 1, m->where, sizeof m->where);
+		col_copy(st, 2, m->kind, sizeof m->kind);
+		col_copy(st, 3, m->encoding, sizeof m->encoding);
+		m->count = (unsigned)sqlite3_column_int64(st, 4);
+		m->offset = (uint64_t)sqlite3_column_int64(st, 5);
+		m->length = (uint64_t)sqlite3_column_int64(st, 6);
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sx_store_fail(s, rc);
+	sx_store_stmt_done(st);
+	return err;
+}
+
+static int read_evidence(struct sx_store *s, const char *id, struct sx_report_full *f)
+{
+	sqlite3_stmt *st;
+	int err = sx_store_stmt(s, SX_STMT_FULL_EVIDENCE, full_sql[SX_STMT_FULL_EVIDENCE], &st);
+	if (err)
+		return err;
+	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		if ((err = grow(s, (void **)&f->evidence, f->nevidence, sizeof *f->evidence,
+				FULL_EVIDENCE_MAX)))
+			break;
+		struct sx_evidence_item *e = &f->evidence[f->nevidence++];
+		col_copy(st, 0, e->flag, sizeof e->flag);
+		col_copy(st, 1, e->check, sizeof e->check);
+		col_copy(st, 2, e->where, sizeof e->where);
+		col_copy(st, 3, e->detail, sizeof e->detail);
+		col_copy(st, 4, e->article, sizeof e->article);
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sx_store_fail(s, rc);
+	sx_store_stmt_done(st);
+	return err;
+}
+
+int sx_store_report_full(struct sx_store *s, const char *id, struct sx_report_full *out)
+{
+	memset(out, 0, sizeof *out);
+	int err = sx_store_report_get(s, id, &out->row);
+	if (!err)
+		err = sx_store_report_mail(s, id, &out->mail, &out->mail_len);
+	if (!err)
+		err = read_manifest(s, id, out);
+	if (!err)
+		err = read_evidence(s, id, out);
+	if (err)
+		sx_report_full_finish(out);
+	return err;
+}
+
+void sx_report_full_finish(struct sx_report_full *f)
+{
+	free(f->mail);
+	free(f->manifest);
+	free(f->evidence);
+	memset(f, 0, sizeof *f);
+}
