@@ -43,6 +43,11 @@ static const char *const report_sql[] = {
 		"SELECT " REPORT_COLS REPORT_FROM
 		"WHERE r.state = ?3 AND r.seq > ?1 ORDER BY r.seq LIMIT ?2",
 	[SX_STMT_REPORT_HEAD] = "SELECT coalesce(max(seq), 0) FROM reports",
+	/* Past the last report, the next seq to be issued: sqlite_sequence
+	 * remembers the highest ever issued, also once retention deleted it. */
+	[SX_STMT_REPORT_SEQ_AT_TIME] =
+		"SELECT coalesce((SELECT min(seq) FROM reports WHERE received_ms >= ?1), "
+		"(SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'reports') + 1)",
 };
 
 /* Random bytes behind a report id; 25 base32 characters carry 125 of them. */
@@ -95,20 +100,9 @@ static int new_id(struct sx_store *s, char id[SX_REPORT_ID_LEN + 1])
 	return 0;
 }
 
-/* Copies text column i into out (outlen bytes with the NUL); 0, or -1 when
- * it does not fit. */
 static int col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	int n = sqlite3_column_bytes(st, i);
-	if (t == NULL)
-		n = 0;
-	if (n < 0 || (size_t)n >= outlen)
-		return -1;
-	if (n > 0)
-		memcpy(out, t, (size_t)n);
-	out[n] = '\0';
-	return 0;
+	return sx_store_col_text(st, i, out, outlen);
 }
 
 /* Fills r from a row of REPORT_COLS. A row the schema should have prevented
@@ -328,6 +322,19 @@ static int add(struct sx_store *s, const struct sx_report_new *r, int64_t *seq,
 	return 0;
 }
 
+struct add_args {
+	const struct sx_report_new *r;
+	int64_t *seq;
+	char *id;
+	int *duplicate;
+};
+
+static int add_write(struct sx_store *s, void *ctx)
+{
+	struct add_args *a = ctx;
+	return add(s, a->r, a->seq, a->id, a->duplicate);
+}
+
 int sx_store_report_add(struct sx_store *s, const struct sx_report_new *r, int64_t *seq,
 			char id[SX_REPORT_ID_LEN + 1], int *duplicate)
 {
@@ -337,27 +344,9 @@ int sx_store_report_add(struct sx_store *s, const struct sx_report_new *r, int64
 	int err = check_new(s, r);
 	if (err)
 		return err;
-	if (s->batch) {
-		/* SQLite aborts the whole transaction on some errors; adding on
-		 * in autocommit mode would commit outside the batch. */
-		if (sqlite3_get_autocommit(s->db))
-			return sx_store_failf(s, SX_EDB, "the batch's transaction was aborted; "
-					      "roll the batch back");
-		err = add(s, r, seq, id, duplicate);
-		if (err) {
-			*seq = 0;
-			id[0] = '\0';
-			*duplicate = 0;
-		}
-		return err;
-	}
-	if ((err = sx_store_tx_begin(s)))
-		return err;
-	if ((err = add(s, r, seq, id, duplicate)) == 0)
-		err = sx_store_tx_commit(s);
-	else
-		sx_store_tx_rollback(s);
-	if (err) {   /* nothing was stored: hand out no seq or id */
+	struct add_args a = { r, seq, id, duplicate };
+	if ((err = sx_store_write(s, add_write, &a))) {
+		/* nothing was stored: hand out no seq or id */
 		*seq = 0;
 		id[0] = '\0';
 		*duplicate = 0;
@@ -524,4 +513,22 @@ int sx_store_report_each(struct sx_store *s, int64_t after, int state, size_t li
 int sx_store_head_seq(struct sx_store *s, int64_t *seq)
 {
 	return sx_store_query_int64(s, SX_STMT_REPORT_HEAD, report_sql[SX_STMT_REPORT_HEAD], seq);
+}
+
+int sx_store_seq_at_time(struct sx_store *s, int64_t t_ms, int64_t *seq)
+{
+	sqlite3_stmt *st;
+	*seq = 0;
+	int err = stmt(s, SX_STMT_REPORT_SEQ_AT_TIME, &st);
+	if (err)
+		return err;
+	int rc = sqlite3_bind_int64(st, 1, t_ms);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	else
+		err = sx_store_fail(s, rc);
+	sx_store_stmt_done(st);
+	return err;
 }

@@ -97,6 +97,63 @@ static const struct sx_migration migrations[] = {
 	  "CREATE INDEX reports_received ON reports (received_ms);\n"
 	  /* Quarantine listings walk one state in seq order. */
 	  "CREATE INDEX reports_state ON reports (state, seq);\n" },
+	/* 3: durable subscriptions, their pending rows, ISP notices and their
+	 * actions, and the purge horizon. Members are never deleted (removal
+	 * marks them), so subscriptions and notices need no cascade from them.
+	 * Pending rows may outlive their report for a moment (purged between
+	 * delivery and write-through): no foreign key to reports there.
+	 * notices.actions counts notice_actions, so that open notices have an
+	 * index of their own. */
+	{ "CREATE TABLE subscriptions (\n"
+	  "	id INTEGER PRIMARY KEY,\n"
+	  "	member INTEGER NOT NULL REFERENCES members (id),\n"
+	  "	name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) BETWEEN 1 AND 63\n"
+	  "		AND NOT name GLOB '*[^A-Za-z0-9._-]*'),\n"
+	  "	feed INTEGER NOT NULL CHECK (feed BETWEEN 1 AND 4),\n"
+	  "	filter TEXT NOT NULL DEFAULT ''\n"
+	  "		CHECK (length(CAST(filter AS BLOB)) <= 511),\n"
+	  "	position INTEGER NOT NULL CHECK (position >= 1),\n"
+	  "	window_count INTEGER NOT NULL CHECK (window_count BETWEEN 1 AND 4294967295),\n"
+	  "	window_bytes INTEGER NOT NULL CHECK (window_bytes >= 1),\n"
+	  "	created_ms INTEGER NOT NULL CHECK (created_ms > 0),\n"
+	  "	reset_ms INTEGER NOT NULL DEFAULT 0 CHECK (reset_ms >= 0),\n"
+	  "	UNIQUE (member, name)\n"
+	  ");\n"
+	  "CREATE TABLE sub_pending (\n"
+	  "	sub INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,\n"
+	  "	seq INTEGER NOT NULL CHECK (seq >= 1),\n"
+	  "	deliveries INTEGER NOT NULL DEFAULT 0\n"
+	  "		CHECK (deliveries BETWEEN 0 AND 4294967295),\n"
+	  "	due_ms INTEGER NOT NULL DEFAULT 0,\n"
+	  "	parked INTEGER NOT NULL DEFAULT 0 CHECK (parked IN (0, 1)),\n"
+	  "	parked_ms INTEGER NOT NULL DEFAULT 0 CHECK (parked_ms >= 0),\n"
+	  "	reason TEXT NOT NULL DEFAULT '' CHECK (length(CAST(reason AS BLOB)) <= 127),\n"
+	  "	CHECK ((parked = 1) = (parked_ms > 0)),\n"
+	  "	PRIMARY KEY (sub, seq)\n"
+	  ") WITHOUT ROWID;\n"
+	  /* Parked rows are listed and replayed apart from the window. */
+	  "CREATE INDEX sub_pending_parked ON sub_pending (sub, seq) WHERE parked = 1;\n"
+	  "CREATE TABLE notices (\n"
+	  "	seq INTEGER NOT NULL REFERENCES reports (seq),\n"
+	  "	isp INTEGER NOT NULL REFERENCES members (id),\n"
+	  "	sent_ms INTEGER NOT NULL CHECK (sent_ms > 0),\n"
+	  "	actions INTEGER NOT NULL DEFAULT 0 CHECK (actions >= 0),\n"
+	  "	PRIMARY KEY (seq, isp)\n"
+	  ") WITHOUT ROWID;\n"
+	  "CREATE INDEX notices_isp ON notices (isp, seq);\n"
+	  "CREATE INDEX notices_open ON notices (seq, isp) WHERE actions = 0;\n"
+	  "CREATE TABLE notice_actions (\n"
+	  "	id INTEGER PRIMARY KEY,\n"
+	  "	seq INTEGER NOT NULL,\n"
+	  "	isp INTEGER NOT NULL,\n"
+	  "	action INTEGER NOT NULL CHECK (action BETWEEN 1 AND 6),\n"
+	  "	note TEXT NOT NULL DEFAULT '' CHECK (length(CAST(note AS BLOB)) <= 1024),\n"
+	  "	time_ms INTEGER NOT NULL CHECK (time_ms > 0),\n"
+	  "	FOREIGN KEY (seq, isp) REFERENCES notices (seq, isp) ON DELETE CASCADE\n"
+	  ");\n"
+	  /* The cascade's child lookup, and the latest action of a notice. */
+	  "CREATE INDEX notice_actions_notice ON notice_actions (seq, isp, id);\n"
+	  "INSERT INTO meta (key, value) VALUES ('purged_through', 0);\n" },
 };
 
 #define SX_STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -106,6 +163,9 @@ static const char *const core_sql[] = {
 	[SX_STMT_COMMIT] = "COMMIT",
 	[SX_STMT_ROLLBACK] = "ROLLBACK",
 	[SX_STMT_DATA_VERSION] = "PRAGMA data_version",
+	[SX_STMT_SAVEPOINT] = "SAVEPOINT sx_write",
+	[SX_STMT_RELEASE] = "RELEASE sx_write",
+	[SX_STMT_ROLLBACK_TO] = "ROLLBACK TO sx_write",
 };
 
 int sx_store_map_rc(int rc)
@@ -219,6 +279,68 @@ void sx_store_tx_rollback(struct sx_store *s)
 	memcpy(keep, s->errmsg, sizeof keep);
 	run_core(s, SX_STMT_ROLLBACK);
 	memcpy(s->errmsg, keep, sizeof keep);
+}
+
+int sx_store_write(struct sx_store *s, sx_store_write_fn fn, void *ctx)
+{
+	int err;
+	if (s->readonly)
+		return sx_store_failf(s, SX_EPERM, "the database is open read-only");
+	if (!s->batch) {
+		if ((err = sx_store_tx_begin(s)))
+			return err;
+		if ((err = fn(s, ctx)) == 0)
+			return sx_store_tx_commit(s);
+		sx_store_tx_rollback(s);
+		return err;
+	}
+	/* SQLite aborts the whole transaction on some errors; writing on in
+	 * autocommit mode would commit outside the batch. */
+	if (sqlite3_get_autocommit(s->db))
+		return sx_store_failf(s, SX_EDB, "the batch's transaction was aborted; roll the "
+				      "batch back");
+	if ((err = run_core(s, SX_STMT_SAVEPOINT)))
+		return err;
+	if ((err = fn(s, ctx)) == 0)
+		return run_core(s, SX_STMT_RELEASE);
+	if (!sqlite3_get_autocommit(s->db)) {
+		char keep[sizeof s->errmsg];
+		memcpy(keep, s->errmsg, sizeof keep);
+		/* ROLLBACK TO keeps the savepoint open: release it too. */
+		if (run_core(s, SX_STMT_ROLLBACK_TO) == 0)
+			run_core(s, SX_STMT_RELEASE);
+		memcpy(s->errmsg, keep, sizeof keep);
+	}
+	return err;
+}
+
+int sx_store_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	if (t == NULL)
+		n = 0;
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	if (n > 0)
+		memcpy(out, t, (size_t)n);
+	out[n] = '\0';
+	return 0;
+}
+
+void sx_store_copy_trunc(char *out, size_t outlen, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+	if (n >= outlen) {
+		n = outlen - 1;
+		/* Back off over continuation bytes to the start of a character,
+		 * which is then dropped with them. */
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n > 0)
+		memcpy(out, src, n);
+	out[n] = '\0';
 }
 
 /* --- opening ------------------------------------------------------------ */

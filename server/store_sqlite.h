@@ -37,6 +37,39 @@ enum sx_stmt {
 	SX_STMT_REPORT_HEAD,
 	SX_STMT_FULL_MANIFEST,
 	SX_STMT_FULL_EVIDENCE,
+	SX_STMT_REPORT_SEQ_AT_TIME,
+	SX_STMT_SAVEPOINT,
+	SX_STMT_RELEASE,
+	SX_STMT_ROLLBACK_TO,
+	SX_STMT_SUB_GET,
+	SX_STMT_SUB_INSERT,
+	SX_STMT_SUB_RESET,
+	SX_STMT_SUB_ADVANCE,
+	SX_STMT_SUB_EACH,
+	SX_STMT_SUB_EACH_MEMBER,
+	SX_STMT_PENDING_PUT,
+	SX_STMT_PENDING_ACK,
+	SX_STMT_PENDING_PARK,
+	SX_STMT_PENDING_REPLAY,
+	SX_STMT_PENDING_REPLAY_SEQ,
+	SX_STMT_PENDING_DROP,
+	SX_STMT_PENDING_EACH,
+	SX_STMT_PENDING_EACH_PARKED,
+	SX_STMT_NOTICE_SENT,
+	SX_STMT_NOTICE_FIND,
+	SX_STMT_NOTICE_ACTION_INSERT,
+	SX_STMT_NOTICE_ACTION_COUNT,
+	SX_STMT_NOTICE_EACH,
+	SX_STMT_NOTICE_EACH_ISP,
+	SX_STMT_NOTICE_EACH_OPEN,
+	SX_STMT_NOTICE_EACH_ISP_OPEN,
+	SX_STMT_PURGE_HORIZON,
+	SX_STMT_PURGE_TARGET,
+	SX_STMT_PURGE_NOTICES,
+	SX_STMT_PURGE_PENDING,
+	SX_STMT_PURGE_REPORTS,
+	SX_STMT_PURGE_SET_HORIZON,
+	SX_STMT_PURGE_CHECKPOINT,
 	SX_STMT_COUNT
 };
 
@@ -84,5 +117,22 @@ int sx_store_tx_begin(struct sx_store *s);
 int sx_store_tx_commit(struct sx_store *s);
 /* ROLLBACK when a transaction is open; keeps s->errmsg. */
 void sx_store_tx_rollback(struct sx_store *s);
+
+/*
+ * Runs fn(s, ctx), the statements of one store write, atomically: in a
+ * transaction of its own, or inside an open batch (sx_store_batch_begin) under
+ * a savepoint, so that a failed write leaves the batch open with the writes
+ * before it in place and none of its own. A batch whose transaction SQLite
+ * aborted gives SX_EDB. A read-only handle gives SX_EPERM. Returns fn's
+ * result, or the error of beginning or committing.
+ */
+typedef int (*sx_store_write_fn)(struct sx_store *s, void *ctx);
+int sx_store_write(struct sx_store *s, sx_store_write_fn fn, void *ctx);
+/* Copies text column i of st into out (outlen bytes with the NUL); 0, or -1
+ * when it does not fit. */
+int sx_store_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen);
+/* Copies the NUL-terminated src into out (outlen > 0 bytes with the NUL),
+ * cutting a longer one at a UTF-8 character boundary. */
+void sx_store_copy_trunc(char *out, size_t outlen, const char *src);
 
 #endif
