@@ -42,16 +42,18 @@ struct sx_filter_report {
  * there is none of that name). Returns 0, or SX_EINVAL with what is wrong in
  * err (unknown source, flag or category bit, unknown ISP, bad country code,
  * too many entries, canonical text longer than SX_FILTER_TEXT_MAX from
- * store.h), so a filter accepted here can always be stored.
+ * store.h), so a filter accepted here can always be stored; f is then
+ * the empty filter.
  */
 int sx_filter_from_wire(struct sx_filter *f, const Sprex__Filter *w,
 			int64_t (*resolve)(void *ctx, const char *isp), void *ctx, char *err,
 			size_t errlen);
 /* Writes the canonical text of f (sorted, deduplicated, "" for no
- * narrowing) into out, NUL-terminated (SX_FILTER_TEXT_MAX bytes suffice
- * for any filter sx_filter_from_wire or sx_filter_parse made). Returns 0, SX_ETOOBIG, or SX_EINVAL when f holds what no filter
- * may (unknown bits, a list over its limit, an id <= 0, a bad country);
- * on error out is "" when outlen > 0. */
+ * narrowing) into out, NUL-terminated; SX_FILTER_TEXT_MAX bytes suffice for
+ * any filter sx_filter_from_wire or sx_filter_parse made. Returns 0,
+ * SX_ETOOBIG, or SX_EINVAL when f holds what no filter may (unknown bits, a
+ * list over its limit, an id <= 0, a bad country); on error out is "" when
+ * outlen > 0. */
 int sx_filter_text(const struct sx_filter *f, char *out, size_t outlen);
 /* Parses canonical text back into f. Strict: only the exact text
  * sx_filter_text writes is accepted. Returns 0 or SX_EINVAL (f zeroed). */
