@@ -29,14 +29,14 @@ int64_t sx_feed_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const struct sx_srvconf *conf(const struct sx_feed *fd)
+static const struct sx_srvconf *conf(const struct sx_feeds *fd)
 {
 	return fd->srv->conf;
 }
 
 static void idle_cb(uv_idle_t *h);
 
-int sx_feed_batch(struct sx_feed *fd)
+int sx_feed_batch(struct sx_feeds *fd)
 {
 	if (fd->batch_open)
 		return 0;
@@ -53,7 +53,7 @@ int sx_feed_batch(struct sx_feed *fd)
 	return 0;
 }
 
-static void write_positions(struct sx_feed *fd)
+static void write_positions(struct sx_feeds *fd)
 {
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
 		if (!sb->dirty)
@@ -67,7 +67,7 @@ static void write_positions(struct sx_feed *fd)
 	}
 }
 
-int sx_feed_flush(struct sx_feed *fd)
+int sx_feed_flush(struct sx_feeds *fd)
 {
 	write_positions(fd);
 	if (!fd->batch_open)
@@ -85,7 +85,7 @@ int sx_feed_flush(struct sx_feed *fd)
 
 /* After a failed commit the store lags memory: write every attached
  * subscription's position and unacked reports again (idempotent). */
-static void resync(struct sx_feed *fd)
+static void resync(struct sx_feeds *fd)
 {
 	fd->resync = 0;
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
@@ -102,7 +102,7 @@ static void resync(struct sx_feed *fd)
 }
 
 /* Backoff: ack_wait, doubled per delivery, capped. */
-static int64_t due_after(const struct sx_feed *fd, uint32_t deliveries)
+static int64_t due_after(const struct sx_feeds *fd, uint32_t deliveries)
 {
 	uint64_t wait = conf(fd)->ack_wait_ms;
 	for (uint32_t i = 1; i < deliveries && wait < conf(fd)->ack_wait_max_ms; i++)
@@ -130,7 +130,7 @@ static int window_full(const struct sx_subscr *sb)
 	return sb->ninf >= sb->window_count || sb->inf_bytes >= sb->window_bytes;
 }
 
-static int out_full(const struct sx_feed *fd, const struct sx_subscr *sb)
+static int out_full(const struct sx_feeds *fd, const struct sx_subscr *sb)
 {
 	return sx_peer_out_pending(sb->ss->peer) > conf(fd)->out_high;
 }
@@ -196,7 +196,7 @@ static void send_gap(struct sx_subscr *sb, int64_t from, int64_t to)
 		    sb->row.name, (long long)from, (long long)to);
 }
 
-int sx_feed_park(struct sx_feed *fd, struct sx_subscr *sb, size_t i, const char *reason)
+int sx_feed_park(struct sx_feeds *fd, struct sx_subscr *sb, size_t i, const char *reason)
 {
 	struct sx_inflight in = sb->inf[i];
 	inflight_remove(sb, i, 1);
@@ -225,7 +225,7 @@ int sx_feed_park(struct sx_feed *fd, struct sx_subscr *sb, size_t i, const char 
 /* Sends e as delivery number `deliveries` of entry in (already in the
  * inflight list at index i). A report over the session's frame limit can
  * never be delivered on it: parked at once. */
-static int send_report(struct sx_feed *fd, struct sx_subscr *sb, size_t i,
+static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 		       const struct sx_rentry *e)
 {
 	struct sx_inflight *in = &sb->inf[i];
@@ -254,7 +254,7 @@ static int send_report(struct sx_feed *fd, struct sx_subscr *sb, size_t i,
 /* ------------------------------------------------------------ reading */
 
 struct lag_ctx {
-	struct sx_feed *fd;
+	struct sx_feeds *fd;
 	struct sx_subscr *sb;
 	size_t rows;
 	int64_t last;
@@ -287,7 +287,7 @@ static int lag_cb(void *ctx, const struct sx_report_row *r)
 }
 
 /* Reads ahead from the store for a subscription behind the cache. */
-static int lag_fill(struct sx_feed *fd, struct sx_subscr *sb)
+static int lag_fill(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	struct lag_ctx x = { .fd = fd, .sb = sb, .last = sb->row.position - 1 };
 	int rc = sx_store_report_each(fd->store, sb->row.position - 1, SX_REPORT_READY, LAG_SCAN,
@@ -309,7 +309,7 @@ static int lag_fill(struct sx_feed *fd, struct sx_subscr *sb)
 }
 
 /* The next report sb may receive, referenced, or NULL for none now. */
-static struct sx_rentry *next_report(struct sx_feed *fd, struct sx_subscr *sb)
+static struct sx_rentry *next_report(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	for (;;) {
 		if (sb->nlag) {
@@ -344,7 +344,7 @@ static struct sx_rentry *next_report(struct sx_feed *fd, struct sx_subscr *sb)
 }
 
 /* A subscription behind the purge horizon is told, never silently moved. */
-static void check_gap(struct sx_feed *fd, struct sx_subscr *sb)
+static void check_gap(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	if (sb->row.position <= fd->purged_through) {
 		send_gap(sb, sb->row.position, fd->purged_through);
@@ -367,7 +367,7 @@ static void check_gap(struct sx_feed *fd, struct sx_subscr *sb)
 	}
 }
 
-void sx_feed_pump(struct sx_feed *fd, struct sx_subscr *sb)
+void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	if (!session_live(sb))
 		return;
@@ -392,13 +392,13 @@ void sx_feed_pump(struct sx_feed *fd, struct sx_subscr *sb)
 	sb->stalled = window_full(sb);
 }
 
-static void pump_all(struct sx_feed *fd)
+static void pump_all(struct sx_feeds *fd)
 {
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
 		sx_feed_pump(fd, sb);
 }
 
-void sx_feed_pump_session(struct sx_feed *fd, struct sx_session *ss)
+void sx_feed_pump_session(struct sx_feeds *fd, struct sx_session *ss)
 {
 	for (struct sx_subscr *sb = ss->subs; sb; sb = sb->snext)
 		sx_feed_pump(fd, sb);
@@ -407,7 +407,7 @@ void sx_feed_pump_session(struct sx_feed *fd, struct sx_session *ss)
 /* ------------------------------------------------------------ redelivery */
 
 /* The report of an inflight entry: from the cache, else the store. */
-static int entry_for(struct sx_feed *fd, const struct sx_inflight *in, struct sx_rentry **out)
+static int entry_for(struct sx_feeds *fd, const struct sx_inflight *in, struct sx_rentry **out)
 {
 	if (in->seq > fd->cache.lo) {
 		struct sx_rentry *e = sx_rcache_find(&fd->cache, in->seq);
@@ -419,7 +419,7 @@ static int entry_for(struct sx_feed *fd, const struct sx_inflight *in, struct sx
 	return sx_rentry_load(fd->store, in->id, out);
 }
 
-static void redeliver_sub(struct sx_feed *fd, struct sx_subscr *sb, int64_t now)
+static void redeliver_sub(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now)
 {
 	for (size_t i = 0; i < sb->ninf && !out_full(fd, sb);) {
 		struct sx_inflight *in = &sb->inf[i];
@@ -466,7 +466,7 @@ static void redeliver_sub(struct sx_feed *fd, struct sx_subscr *sb, int64_t now)
 
 static void redeliver_cb(uv_timer_t *t)
 {
-	struct sx_feed *fd = t->data;
+	struct sx_feeds *fd = t->data;
 	int64_t now = sx_feed_now();
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
 		if (session_live(sb)) {
@@ -477,7 +477,7 @@ static void redeliver_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------------ attach */
 
-struct sx_subscr *sx_feed_find(struct sx_feed *fd, int64_t sub_row_id)
+struct sx_subscr *sx_feed_find(struct sx_feeds *fd, int64_t sub_row_id)
 {
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
 		if (sb->row.id == sub_row_id)
@@ -493,7 +493,7 @@ struct sx_subscr *sx_feed_by_handle(struct sx_session *ss, uint32_t sub_id)
 	return NULL;
 }
 
-static void detach(struct sx_feed *fd, struct sx_subscr *sb)
+static void detach(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	if (sb->dirty && sx_feed_batch(fd) == 0 &&
 	    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0)
@@ -520,7 +520,7 @@ static void detach(struct sx_feed *fd, struct sx_subscr *sb)
 
 struct load_ctx {
 	struct sx_subscr *sb;
-	struct sx_feed *fd;
+	struct sx_feeds *fd;
 	int64_t now;
 	int err;
 };
@@ -540,14 +540,14 @@ static int load_cb(void *ctx, const struct sx_pending *p)
 	return x->err = inflight_add(x->sb, &in);
 }
 
-int sx_feed_reload_pending(struct sx_feed *fd, struct sx_subscr *sb)
+int sx_feed_reload_pending(struct sx_feeds *fd, struct sx_subscr *sb)
 {
 	struct load_ctx x = { .sb = sb, .fd = fd, .now = sx_feed_now() };
 	int rc = sx_store_pending_each(fd->store, sb->row.id, 0, load_cb, &x);
 	return rc < 0 ? rc : x.err;
 }
 
-int sx_feed_attach(struct sx_feed *fd, struct sx_session *ss, const struct sx_sub *row,
+int sx_feed_attach(struct sx_feeds *fd, struct sx_session *ss, const struct sx_sub *row,
 		   const struct sx_filter *filter, uint32_t window_count, uint64_t window_bytes,
 		   struct sx_subscr **out)
 {
@@ -593,14 +593,14 @@ int sx_feed_attach(struct sx_feed *fd, struct sx_session *ss, const struct sx_su
 	return 0;
 }
 
-void sx_feed_session_closed(struct sx_feed *fd, struct sx_session *ss)
+void sx_feed_session_closed(struct sx_feeds *fd, struct sx_session *ss)
 {
 	while (ss->subs)
 		detach(fd, ss->subs);
 	sx_feed_flush(fd);
 }
 
-int sx_feed_ack_range(struct sx_feed *fd, struct sx_subscr *sb, int64_t first, int64_t last)
+int sx_feed_ack_range(struct sx_feeds *fd, struct sx_subscr *sb, int64_t first, int64_t last)
 {
 	size_t i = 0;
 	while (i < sb->ninf && sb->inf[i].seq < first)
@@ -619,7 +619,7 @@ int sx_feed_ack_range(struct sx_feed *fd, struct sx_subscr *sb, int64_t first, i
 
 /* ------------------------------------------------------------ heartbeat */
 
-void sx_feed_heartbeat(struct sx_feed *fd, struct sx_session *ss)
+void sx_feed_heartbeat(struct sx_feeds *fd, struct sx_session *ss)
 {
 	if (!ss->subs)
 		return;
@@ -653,7 +653,7 @@ void sx_feed_heartbeat(struct sx_feed *fd, struct sx_session *ss)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static void apply_horizon(struct sx_feed *fd)
+static void apply_horizon(struct sx_feeds *fd)
 {
 	int64_t h = 0;
 	if (sx_store_purged_through(fd->store, &h) < 0 || h <= fd->purged_through)
@@ -665,7 +665,7 @@ static void apply_horizon(struct sx_feed *fd)
 
 static void idle_cb(uv_idle_t *h)
 {
-	struct sx_feed *fd = h->data;
+	struct sx_feeds *fd = h->data;
 	if (fd->wake) {
 		fd->wake = 0;
 		int more = 0;
@@ -682,14 +682,14 @@ static void idle_cb(uv_idle_t *h)
 		uv_idle_stop(h);
 }
 
-void sx_feed_wake(struct sx_feed *fd)
+void sx_feed_wake(struct sx_feeds *fd)
 {
 	fd->wake = 1;
 	if (fd->started)
 		uv_idle_start(&fd->idle, idle_cb);
 }
 
-void sx_feed_changed(struct sx_feed *fd)
+void sx_feed_changed(struct sx_feeds *fd)
 {
 	apply_horizon(fd);
 	sx_feed_wake(fd);
@@ -697,7 +697,7 @@ void sx_feed_changed(struct sx_feed *fd)
 
 static void retention_cb(uv_timer_t *t)
 {
-	struct sx_feed *fd = t->data;
+	struct sx_feeds *fd = t->data;
 	uint32_t days = conf(fd)->retention_days;
 	if (!days)
 		return;
@@ -716,7 +716,7 @@ static void retention_cb(uv_timer_t *t)
 	sx_feed_wake(fd);
 }
 
-int sx_feed_init(struct sx_feed *fd, struct sx_server *srv, char *err, size_t errlen)
+int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t errlen)
 {
 	memset(fd, 0, sizeof *fd);
 	fd->srv = srv;
@@ -734,7 +734,7 @@ int sx_feed_init(struct sx_feed *fd, struct sx_server *srv, char *err, size_t er
 			      srv->conf->cache_bytes);
 }
 
-void sx_feed_start(struct sx_feed *fd)
+void sx_feed_start(struct sx_feeds *fd)
 {
 	uv_loop_t *loop = fd->srv->loop;
 	uv_idle_init(loop, &fd->idle);
@@ -752,11 +752,11 @@ void sx_feed_start(struct sx_feed *fd)
 
 static void handle_closed(uv_handle_t *h)
 {
-	struct sx_feed *fd = h->data;
+	struct sx_feeds *fd = h->data;
 	fd->handles_open--;
 }
 
-void sx_feed_stop(struct sx_feed *fd)
+void sx_feed_stop(struct sx_feeds *fd)
 {
 	if (!fd->started)
 		return;
@@ -770,7 +770,7 @@ void sx_feed_stop(struct sx_feed *fd)
 	}
 }
 
-void sx_feed_finish(struct sx_feed *fd)
+void sx_feed_finish(struct sx_feeds *fd)
 {
 	while (fd->subs)
 		detach(fd, fd->subs);

@@ -57,7 +57,7 @@ struct sx_subscr {
 	unsigned stalled : 1;           /* window full */
 };
 
-struct sx_feed {
+struct sx_feeds {
 	struct sx_server *srv;
 	struct sx_store *store;
 	struct sx_rcache cache;
@@ -76,37 +76,37 @@ struct sx_feed {
 
 /* Sets fd up over the server's store (the cache starts at the head).
  * Returns 0 or a store error with the reason in err. */
-int sx_feed_init(struct sx_feed *fd, struct sx_server *srv, char *err, size_t errlen);
+int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t errlen);
 /* Starts the timers and the idle handle. */
-void sx_feed_start(struct sx_feed *fd);
+void sx_feed_start(struct sx_feeds *fd);
 /* Flushes, detaches everything and closes the handles (the loop then ends
  * them). */
-void sx_feed_stop(struct sx_feed *fd);
+void sx_feed_stop(struct sx_feeds *fd);
 /* Frees the cache; after the loop ended. */
-void sx_feed_finish(struct sx_feed *fd);
+void sx_feed_finish(struct sx_feeds *fd);
 
 /* New reports may have been committed (by this process or another). */
-void sx_feed_wake(struct sx_feed *fd);
+void sx_feed_wake(struct sx_feeds *fd);
 /* The store changed under us (another process committed): re-reads the
  * purge horizon and wakes. */
-void sx_feed_changed(struct sx_feed *fd);
+void sx_feed_changed(struct sx_feeds *fd);
 /* Commits the writes gathered so far, so the caller may run a transaction
  * of its own. Returns 0 or the store error (logged here). */
-int sx_feed_flush(struct sx_feed *fd);
+int sx_feed_flush(struct sx_feeds *fd);
 
 /* Session hooks. */
-void sx_feed_session_closed(struct sx_feed *fd, struct sx_session *ss);
-void sx_feed_pump_session(struct sx_feed *fd, struct sx_session *ss);
-void sx_feed_heartbeat(struct sx_feed *fd, struct sx_session *ss);
+void sx_feed_session_closed(struct sx_feeds *fd, struct sx_session *ss);
+void sx_feed_pump_session(struct sx_feeds *fd, struct sx_session *ss);
+void sx_feed_heartbeat(struct sx_feeds *fd, struct sx_session *ss);
 
 /* Requests, each answered (or refused with an Error) on the session. */
-void sx_feed_subscribe(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		       const Sprex__Subscribe *m);
-void sx_feed_ack(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const Sprex__Ack *m);
-void sx_feed_nak(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const Sprex__Nak *m);
-void sx_feed_reject(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_ack(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const Sprex__Ack *m);
+void sx_feed_nak(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const Sprex__Nak *m);
+void sx_feed_reject(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		    const Sprex__Reject *m);
-void sx_feed_parked(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_parked(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		    const Sprex__ParkedQuery *m);
 
 #endif

@@ -12,26 +12,26 @@
 /* Wall-clock milliseconds (due times are stored, so they survive restarts). */
 int64_t sx_feed_now(void);
 /* Opens the iteration's transaction if none is open. 0 or a store error. */
-int sx_feed_batch(struct sx_feed *fd);
+int sx_feed_batch(struct sx_feeds *fd);
 /* Attaches row to ss (loading its unacked reports for redelivery) and sends
  * what it may; supersedes another session holding it. 0, SX_ENOMEM or a
  * store error; *out is the new subscription. */
-int sx_feed_attach(struct sx_feed *fd, struct sx_session *ss, const struct sx_sub *row,
+int sx_feed_attach(struct sx_feeds *fd, struct sx_session *ss, const struct sx_sub *row,
 		   const struct sx_filter *filter, uint32_t window_count, uint64_t window_bytes,
 		   struct sx_subscr **out);
 /* The attached subscription of member with this durable id, or NULL. */
-struct sx_subscr *sx_feed_find(struct sx_feed *fd, int64_t sub_row_id);
+struct sx_subscr *sx_feed_find(struct sx_feeds *fd, int64_t sub_row_id);
 /* The session's subscription with handle sub_id, or NULL. */
 struct sx_subscr *sx_feed_by_handle(struct sx_session *ss, uint32_t sub_id);
 /* Acks first..last on sb (memory and store) and refills its window. */
-int sx_feed_ack_range(struct sx_feed *fd, struct sx_subscr *sb, int64_t first, int64_t last);
+int sx_feed_ack_range(struct sx_feeds *fd, struct sx_subscr *sb, int64_t first, int64_t last);
 /* Index of seq in sb's inflight list, or -1. */
 ssize_t sx_feed_inflight_find(const struct sx_subscr *sb, int64_t seq);
 /* Parks inflight entry i of sb with reason and tells the session. */
-int sx_feed_park(struct sx_feed *fd, struct sx_subscr *sb, size_t i, const char *reason);
+int sx_feed_park(struct sx_feeds *fd, struct sx_subscr *sb, size_t i, const char *reason);
 /* Sends what sb may receive now. */
-void sx_feed_pump(struct sx_feed *fd, struct sx_subscr *sb);
+void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb);
 /* Reloads sb's unparked pending rows that are not inflight (after a replay). */
-int sx_feed_reload_pending(struct sx_feed *fd, struct sx_subscr *sb);
+int sx_feed_reload_pending(struct sx_feeds *fd, struct sx_subscr *sb);
 
 #endif

@@ -40,7 +40,7 @@ static int64_t resolve_isp(void *ctx, const char *name)
 }
 
 /* Where a new subscription starts. */
-static int start_position(struct sx_feed *fd, const Sprex__Start *st, int64_t *pos)
+static int start_position(struct sx_feeds *fd, const Sprex__Start *st, int64_t *pos)
 {
 	int64_t head = 0;
 	int rc = sx_store_head_seq(fd->store, &head);
@@ -78,7 +78,7 @@ static void store_error(struct sx_session *ss, uint64_t id, int rc, const char *
 			 "%s failed: %s", what, rc == SX_EBUSY ? "store busy, try again" : "server fault");
 }
 
-void sx_feed_subscribe(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		       const Sprex__Subscribe *m)
 {
 	const struct sx_srvconf *cf = ss->srv->conf;
@@ -205,7 +205,7 @@ void sx_feed_subscribe(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
 /* The subscription an Ack/Nak/Reject names: by handle on this session, or
  * by name for any session of the same member. NULL with *row_id set when it
  * exists but is not attached; NULL with *row_id 0 when unknown. */
-static struct sx_subscr *target(struct sx_feed *fd, struct sx_session *ss, uint32_t sub_id,
+static struct sx_subscr *target(struct sx_feeds *fd, struct sx_session *ss, uint32_t sub_id,
 				const char *name, int64_t *row_id)
 {
 	*row_id = 0;
@@ -227,7 +227,7 @@ static struct sx_subscr *target(struct sx_feed *fd, struct sx_session *ss, uint3
 	return sb;
 }
 
-void sx_feed_ack(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const Sprex__Ack *m)
+void sx_feed_ack(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const Sprex__Ack *m)
 {
 	if (m->n_ranges == 0 || m->n_ranges > ACK_RANGES_MAX) {
 		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID,
@@ -260,7 +260,7 @@ void sx_feed_ack(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const S
 		sx_feed_pump(fd, sb);
 }
 
-static struct sx_subscr *attached_or_error(struct sx_feed *fd, struct sx_session *ss,
+static struct sx_subscr *attached_or_error(struct sx_feeds *fd, struct sx_session *ss,
 					   uint64_t id, uint32_t sub_id, uint64_t seq,
 					   ssize_t *idx)
 {
@@ -281,7 +281,7 @@ static struct sx_subscr *attached_or_error(struct sx_feed *fd, struct sx_session
 	return sb;
 }
 
-void sx_feed_nak(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const Sprex__Nak *m)
+void sx_feed_nak(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const Sprex__Nak *m)
 {
 	ssize_t i;
 	struct sx_subscr *sb = attached_or_error(fd, ss, id, m->sub_id, m->seq, &i);
@@ -294,7 +294,7 @@ void sx_feed_nak(struct sx_feed *fd, struct sx_session *ss, uint64_t id, const S
 		sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries, in->due_ms);
 }
 
-void sx_feed_reject(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_reject(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		    const Sprex__Reject *m)
 {
 	ssize_t i;
@@ -332,7 +332,7 @@ static int parked_cb(void *ctx, const struct sx_pending *p)
 	return 0;
 }
 
-void sx_feed_parked(struct sx_feed *fd, struct sx_session *ss, uint64_t id,
+void sx_feed_parked(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		    const Sprex__ParkedQuery *m)
 {
 	struct sx_sub row;

@@ -33,7 +33,7 @@ struct sx_server {
 	struct sx_members *members;
 	struct sx_intake_ctx intake;  /* pipeline settings and the ISP prefix table */
 	int intake_ready;
-	struct sx_feed feed;          /* subscriptions and delivery */
+	struct sx_feeds feed;          /* subscriptions and delivery */
 	int feed_ready;
 	uint64_t data_version;
 	uv_tcp_t listeners[SX_LISTENERS_MAX];

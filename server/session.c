@@ -343,13 +343,11 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 			    sx_error_name(f->error->code), f->error->message);
 		sx_peer_close(p, SX_EPROTO, "peer sent an error");
 		return;
-	default: {
+	default:
 		/* Allowed for the role but not served by this version: say so
 		 * and keep the session. */
-		char msg[96];
-		snprintf(msg, sizeof msg, "%s is not served by this server version", frame_name(f));
-		answer_error(ss, f->id, SPREX__ERROR_CODE__ERROR_INVALID, msg);
-	}
+		sx_session_error(ss, f->id, SPREX__ERROR_CODE__ERROR_INVALID,
+				 "%s is not served by this server version", frame_name(f));
 	}
 }
 
