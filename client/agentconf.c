@@ -100,16 +100,15 @@ static int split_list(const char *v, char items[][SX_AGENT_LIST_ITEM_MAX + 1], c
 			end--;
 		size_t len = (size_t)(end - p);
 		if (len == 0) {
-			snprintf(err, errlen, "empty item in the %s list", what);
+			snprintf(err, errlen, "empty item in the list");
 			return SX_EINVAL;
 		}
 		if (len > SX_AGENT_LIST_ITEM_MAX) {
-			snprintf(err, errlen, "%s item longer than %d bytes", what,
-				 SX_AGENT_LIST_ITEM_MAX);
+			snprintf(err, errlen, "item longer than %d bytes", SX_AGENT_LIST_ITEM_MAX);
 			return SX_EINVAL;
 		}
 		if (n == ITEMS_MAX) {
-			snprintf(err, errlen, "more than %d items in the %s list", ITEMS_MAX, what);
+			snprintf(err, errlen, "more than %d items", ITEMS_MAX);
 			return SX_EINVAL;
 		}
 		memcpy(items[n], p, len);
@@ -238,7 +237,7 @@ static int parse_isps(void *field, const char *v, char *err, size_t errlen)
 		for (const char *c = items[i]; *c; c++) {
 			if (!isalnum((unsigned char)*c) && !strchr("._-", *c)) {
 				snprintf(err, errlen,
-					 "isps: \"%s\" is not a member name ([A-Za-z0-9._-])",
+					 "\"%s\" is not a member name ([A-Za-z0-9._-])",
 					 items[i]);
 				return SX_EINVAL;
 			}
@@ -257,8 +256,7 @@ static int parse_countries(void *field, const char *v, char *err, size_t errlen)
 		char *c = items[i];
 		if (strlen(c) != 2 || !isalpha((unsigned char)c[0]) ||
 		    !isalpha((unsigned char)c[1])) {
-			snprintf(err, errlen, "countries: \"%s\" is not an ISO 3166 alpha-2 code",
-				 c);
+			snprintf(err, errlen, "\"%s\" is not an ISO 3166 alpha-2 code", c);
 			return SX_EINVAL;
 		}
 		c[0] = (char)toupper((unsigned char)c[0]);
@@ -307,8 +305,7 @@ static int parse_start(void *field, const char *v, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen,
-		 "bad start \"%s\"; expected earliest, new, seq:N or time:YYYY-MM-DDTHH:MM:SSZ",
-		 v);
+		 "expected earliest, new, seq:N or time:YYYY-MM-DDTHH:MM:SSZ, got \"%s\"", v);
 	return SX_EINVAL;
 }
 
