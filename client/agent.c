@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "agentconn.h"
+#include "agentsub.h"
 #include "err.h"
 #include "log.h"
 #include "tlsctx.h"
@@ -24,6 +25,7 @@ struct agent {
 	const struct sx_agentconf *conf;
 	SSL_CTX *tls;
 	struct sx_agentconn *ac;   /* the current attempt, or NULL while waiting */
+	struct sx_agentsubs subs;
 	uv_timer_t retry;
 	uv_signal_t sig_term, sig_int;
 	unsigned attempt;          /* failed attempts since the last ready session */
@@ -60,6 +62,13 @@ static void run_ready(struct sx_agentconn *ac, const Sprex__Welcome *w)
 	struct agent *a = sx_agentconn_udata(ac);
 	(void)w;
 	a->attempt = 0;
+	sx_agentsubs_attach(&a->subs, ac);
+}
+
+static void run_frame(struct sx_agentconn *ac, const Sprex__Frame *f)
+{
+	struct agent *a = sx_agentconn_udata(ac);
+	sx_agentsubs_frame(&a->subs, f);
 }
 
 static void run_closed(struct sx_agentconn *ac, int ready, int refused, uint32_t retry_after_ms,
@@ -70,6 +79,7 @@ static void run_closed(struct sx_agentconn *ac, int ready, int refused, uint32_t
 	(void)refused;
 	(void)why;
 	a->ac = NULL;
+	sx_agentsubs_detach(&a->subs);
 	if (a->stopping) {
 		close_handles(a);
 		return;
@@ -82,6 +92,7 @@ static void run_closed(struct sx_agentconn *ac, int ready, int refused, uint32_t
 
 static const struct sx_agentconn_cbs run_cbs = {
 	.on_ready = run_ready,
+	.on_frame = run_frame,
 	.on_close = run_closed,
 };
 
@@ -128,6 +139,13 @@ int sx_agent_cmd_run(struct sx_agent_opts *o, int argc, char **argv)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct agent a = { .loop = &loop, .conf = conf, .tls = tls };
+	char err[512];
+	if (sx_agentsubs_init(&a.subs, &loop, conf, err, sizeof err) < 0) {
+		sx_log_err("%s", err);
+		uv_loop_close(&loop);
+		sx_agent_teardown(&conf_, tls);
+		return EX_CANTCREAT;
+	}
 	uv_timer_init(&loop, &a.retry);
 	uv_signal_init(&loop, &a.sig_term);
 	uv_signal_init(&loop, &a.sig_int);
@@ -138,6 +156,7 @@ int sx_agent_cmd_run(struct sx_agent_opts *o, int argc, char **argv)
 		    conf->port, conf->tls_cert);
 	uv_timer_start(&a.retry, connect_now, 0, 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	sx_agentsubs_finish(&a.subs);
 	uv_loop_close(&loop);
 	sx_log_info("stopped");
 	sx_agent_teardown(&conf_, tls);
@@ -150,6 +169,9 @@ static void usage(FILE *f)
 		   "       sprex-agent submit --config FILE --source monitor|public|chain\n"
 		   "                   [--consent association,isp,enforcement] [--reporter ADDR]...\n"
 		   "                   [--id CLIENT_ID] FILE...\n"
+		   "       sprex-agent parked list|replay --config FILE --subscription NAME [SEQ...]\n"
+		   "       sprex-agent action --config FILE REPORT_ID --taken ACTION [--note TEXT]\n"
+		   "       sprex-agent status --config FILE\n"
 		   "  -c, --config FILE  agent configuration (see sprex-agent(1))\n"
 		   "  -v, --verbose      log debug records (heartbeats)\n"
 		   "  -V, --version      print the version\n");
@@ -223,6 +245,9 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "run", sx_agent_cmd_run },
 		{ "submit", sx_agent_cmd_submit },
+		{ "parked", sx_agent_cmd_parked },
+		{ "action", sx_agent_cmd_action },
+		{ "status", sx_agent_cmd_status },
 	};
 	struct sx_agent_opts o = { NULL, 0 };
 	int ch;
@@ -247,7 +272,10 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (strcmp(sub_argv[0], cmds[i].name) == 0) {
-			optind = 1;
+			/* 0, not 1: glibc then forgets the "+" (stop at the first
+			 * operand) of the parse above, so a subcommand's options
+			 * may follow its operands. */
+			optind = 0;
 			return cmds[i].run(&o, sub_argc, sub_argv);
 		}
 	}

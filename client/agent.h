@@ -32,5 +32,8 @@ void sx_agent_teardown(struct sx_agentconf *conf, SSL_CTX *tls);
 /* Subcommands: argv[0] is the subcommand's name; return an exit status. */
 int sx_agent_cmd_run(struct sx_agent_opts *o, int argc, char **argv);
 int sx_agent_cmd_submit(struct sx_agent_opts *o, int argc, char **argv);
+int sx_agent_cmd_parked(struct sx_agent_opts *o, int argc, char **argv);
+int sx_agent_cmd_action(struct sx_agent_opts *o, int argc, char **argv);
+int sx_agent_cmd_status(struct sx_agent_opts *o, int argc, char **argv);
 
 #endif

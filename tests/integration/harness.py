@@ -321,7 +321,7 @@ class World(unittest.TestCase):
         rc = self.server.wait(15)
         self.assertEqual(rc, 0, self.server.output())
 
-    def write_agent_conf(self, name, **over):
+    def write_agent_conf(self, name, sections="", **over):
         conf = {
             "server": "localhost:%d" % self.port,
             "tls_cert": self.pki.cert(name),
@@ -337,10 +337,11 @@ class World(unittest.TestCase):
             for k, v in conf.items():
                 if v is not None:
                     f.write("%s = %s\n" % (k, v))
+            f.write(sections)
         return path
 
-    def start_agent(self, name, **over):
-        path = self.write_agent_conf(name, **over)
+    def start_agent(self, name, sections="", **over):
+        path = self.write_agent_conf(name, sections, **over)
         p = Proc([SPREX_AGENT, "-v", "--config", path])
         self.procs.append(p)
         return p
