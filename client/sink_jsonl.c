@@ -263,7 +263,7 @@ static int jsonl_create(const struct sx_sink_conf *conf, void **impl, char *err,
 		snprintf(err, errlen, "out of memory");
 		return SX_ENOMEM;
 	}
-	j->fd = open(conf->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	j->fd = open(conf->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (j->fd < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", conf->path, strerror(errno));
 		jsonl_destroy(j);
