@@ -84,8 +84,8 @@ static const struct word sinks[] = {
 
 /* "a, b, c" -> items without blanks; returns the count or SX_EINVAL. */
 #define ITEMS_MAX SX_AGENT_LIST_MAX
-static int split_list(const char *v, char items[][SX_AGENT_LIST_ITEM_MAX + 1], const char *what,
-		      char *err, size_t errlen)
+static int split_list(const char *v, char items[][SX_AGENT_LIST_ITEM_MAX + 1], char *err,
+		      size_t errlen)
 {
 	int n = 0;
 	const char *p = v;
@@ -162,7 +162,7 @@ static int parse_bits(const struct word *w, const char *what, const char *v, uin
 		      char *err, size_t errlen)
 {
 	char items[ITEMS_MAX][SX_AGENT_LIST_ITEM_MAX + 1];
-	int n = split_list(v, items, what, err, errlen);
+	int n = split_list(v, items, err, errlen);
 	if (n < 0)
 		return n;
 	uint32_t bits = 0;
@@ -230,7 +230,7 @@ oom:
 static int parse_isps(void *field, const char *v, char *err, size_t errlen)
 {
 	char items[ITEMS_MAX][SX_AGENT_LIST_ITEM_MAX + 1];
-	int n = split_list(v, items, "isps", err, errlen);
+	int n = split_list(v, items, err, errlen);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
@@ -249,7 +249,7 @@ static int parse_isps(void *field, const char *v, char *err, size_t errlen)
 static int parse_countries(void *field, const char *v, char *err, size_t errlen)
 {
 	char items[ITEMS_MAX][SX_AGENT_LIST_ITEM_MAX + 1];
-	int n = split_list(v, items, "countries", err, errlen);
+	int n = split_list(v, items, err, errlen);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {

@@ -12,6 +12,15 @@
 /* Longest report id a sink accepts as a file name or set key. */
 #define SX_SINK_ID_MAX 64
 
+/*
+ * Report ids a JSON Lines sink remembers per generation. Two generations
+ * are kept: when the current one fills, it becomes the previous one and the
+ * oldest is dropped, so memory stays bounded and at least the last
+ * SX_SINK_JSONL_IDS ids are known. A redelivery older than that is appended
+ * again (readers key by report_id).
+ */
+#define SX_SINK_JSONL_IDS (1u << 19)
+
 /* One sink kind: its state behind struct sx_sink.impl. */
 struct sx_sink_ops {
 	int (*create)(const struct sx_sink_conf *conf, void **impl, char *err, size_t errlen);

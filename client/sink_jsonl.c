@@ -22,13 +22,6 @@
 #include "json.h"
 #include "sink_impl.h"
 
-/*
- * Ids remembered per generation. Two generations are kept: when the
- * current one fills, it becomes the previous one and the oldest is dropped,
- * so memory stays bounded and at least the last SET_GEN_MAX ids are known.
- * A redelivery older than that is appended again (readers key by report_id).
- */
-#define SET_GEN_MAX (1u << 19)
 /* Bytes of a line beyond its base64 mail: metadata, manifest, escaping. */
 #define LINE_EXTRA_MAX (8u << 20)
 #define SCAN_CHUNK (64u * 1024u)
@@ -91,7 +84,7 @@ static int remember(struct jsonl *j, const char *id)
 {
 	if (set_has(&j->cur, id) || set_has(&j->prev, id))
 		return 0;
-	if (j->cur.n >= SET_GEN_MAX) {
+	if (j->cur.n >= SX_SINK_JSONL_IDS) {
 		set_free(&j->prev);
 		j->prev = j->cur;
 		memset(&j->cur, 0, sizeof j->cur);
@@ -270,7 +263,7 @@ static int jsonl_create(const struct sx_sink_conf *conf, void **impl, char *err,
 		snprintf(err, errlen, "out of memory");
 		return SX_ENOMEM;
 	}
-	j->fd = open(conf->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	j->fd = open(conf->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (j->fd < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", conf->path, strerror(errno));
 		jsonl_destroy(j);

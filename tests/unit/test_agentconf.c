@@ -259,6 +259,19 @@ static void test_limits(void **state)
 	assert_non_null(strstr(err, "agent.conf:5: "));
 	sx_agentconf_finish(&c);
 
+	/* one item: 63 bytes accepted, 64 refused */
+	name[63] = '\0';
+	snprintf(text, cap, "%s[subscription a]\nfeed = enforcement\nisps = %s\nsink = exec\n"
+		 "command = x\n", TOP, name);
+	assert_int_equal(load(&c, text, err), 0);
+	assert_string_equal(c.subs[0].isps.v[0], name);
+	sx_agentconf_finish(&c);
+	name[63] = 'n';
+	snprintf(text, cap, "%s[subscription a]\nfeed = enforcement\nisps = %s\n", TOP, name);
+	assert_int_equal(load(&c, text, err), SX_ECONFIG);
+	assert_string_equal(err, "agent.conf:7: isps: item longer than 63 bytes");
+	sx_agentconf_finish(&c);
+
 	/* list items: SX_AGENT_LIST_MAX accepted, one more refused */
 	pos = (size_t)snprintf(text, cap, "%s[subscription a]\nfeed = enforcement\nisps = ", TOP);
 	for (int i = 0; i < SX_AGENT_LIST_MAX; i++)
