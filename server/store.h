@@ -210,7 +210,9 @@ int sx_store_report_each(struct sx_store *s, int64_t after, int state, size_t li
 /* Highest seq stored, 0 when none. Returns 0 or SX_EBUSY / SX_EDB. */
 int sx_store_head_seq(struct sx_store *s, int64_t *seq);
 /* The first seq received at or after t_ms, or head + 1 when none (a
- * subscription starting "from time" resolves it once). 0, SX_EBUSY, SX_EDB. */
+ * subscription starting "from time" resolves it once). head is the highest
+ * seq ever issued, so after a purge of every report it is still the next seq
+ * to come. 0, SX_EBUSY, SX_EDB. */
 int sx_store_seq_at_time(struct sx_store *s, int64_t t_ms, int64_t *seq);
 /* Non-zero when id has the form of a report id (SX_REPORT_ID_LEN). */
 int sx_report_id_ok(const char *id);
@@ -248,7 +250,9 @@ struct sx_sub {
 int sx_store_sub_get(struct sx_store *s, int64_t member, const char *name, struct sx_sub *out);
 /* Creates sub (id ignored on input, set on success; created_ms must be > 0).
  * Returns 0, SX_EEXIST (the member has one of that name), SX_EINVAL (bad
- * name, feed, window or filter length; reason in errmsg), SX_EBUSY, SX_EDB. */
+ * name, feed, window, filter length, position, creation time, or no such
+ * member; reason in errmsg), SX_EBUSY, SX_EDB. Windows are 1.., bytes at most
+ * INT64_MAX. */
 int sx_store_sub_create(struct sx_store *s, struct sx_sub *sub);
 /* The explicit reset: replaces feed, filter, position and windows of sub->id
  * with sub's, sets reset_ms, and drops every pending and parked row. Returns
@@ -273,15 +277,17 @@ struct sx_pending {
 };
 
 /* Records a delivery of seq on subscription sub: inserts the pending row or
- * updates deliveries and due_ms of an unparked one. 0, SX_EBUSY, SX_EDB. */
+ * updates deliveries and due_ms of an unparked one. 0, SX_EBUSY, SX_EDB;
+ * SX_ENOTFOUND when there is no subscription sub, SX_EINVAL for seq < 1. */
 int sx_store_pending_put(struct sx_store *s, int64_t sub, int64_t seq, uint32_t deliveries,
 			 int64_t due_ms);
 /* Acks first..last (inclusive): deletes the unparked pending rows in the
  * range; *removed (may be NULL) says how many. Idempotent. 0, SX_EBUSY, SX_EDB. */
 int sx_store_pending_ack(struct sx_store *s, int64_t sub, int64_t first, int64_t last,
 			 int64_t *removed);
-/* Parks seq (inserting the row if needed) with reason (truncated to fit).
- * 0, SX_EBUSY, SX_EDB. */
+/* Parks seq (inserting the row if needed) with reason (truncated to fit,
+ * at a UTF-8 character boundary; NULL is ""). now_ms > 0. 0, SX_EBUSY,
+ * SX_EDB; SX_ENOTFOUND (no subscription sub), SX_EINVAL (seq < 1, now_ms). */
 int sx_store_pending_park(struct sx_store *s, int64_t sub, int64_t seq, uint32_t deliveries,
 			  const char *reason, int64_t now_ms);
 /* Unparks the parked rows of sub (only seqs[0..n) when n > 0): deliveries 0,
@@ -297,8 +303,9 @@ int sx_store_pending_each(struct sx_store *s, int64_t sub, int parked, sx_pendin
 /* ------------------------------------------------------------ notices */
 
 /* Records that report seq was delivered to ISP member isp on the notices
- * feed (the first delivery only; later ones change nothing). 0, SX_EBUSY,
- * SX_EDB. */
+ * feed (the first delivery only; later ones change nothing; a seq no longer
+ * stored, purged meanwhile, records nothing). 0, SX_EBUSY, SX_EDB; SX_EINVAL
+ * for no such member or a seq, isp or now_ms below 1. */
 int sx_store_notice_sent(struct sx_store *s, int64_t seq, int64_t isp, int64_t now_ms);
 /* Records an action of isp on report id. SX_ENOTFOUND when that report was
  * never sent to isp on the notices feed (or is gone). action is 1..6 (the
@@ -330,7 +337,10 @@ int sx_store_notice_each(struct sx_store *s, int64_t isp, int open_only, sx_noti
  * pending rows (not their notices' actions history: notices of purged
  * reports go too). Records X as the purge horizon, then checkpoints the WAL
  * (TRUNCATE) after the commit. *count (may be NULL) gets the reports
- * deleted. 0, SX_EBUSY, SX_EDB, SX_EIO. */
+ * deleted. 0, SX_EBUSY, SX_EDB, SX_EIO, SX_EPERM (read-only), SX_EINVAL
+ * (inside a batch). SX_EBUSY with *count set (and the horizon moved) means
+ * the purge committed but a reader kept the WAL from being emptied: purge
+ * again later to finish (a purge with nothing to delete still checkpoints). */
 int sx_store_purge(struct sx_store *s, int64_t before_ms, int64_t *count);
 /* The purge horizon: every seq <= *seq is gone (0: nothing purged yet). */
 int sx_store_purged_through(struct sx_store *s, int64_t *seq);

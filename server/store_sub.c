@@ -45,8 +45,8 @@ static const char *const sub_sql[] = {
 	[SX_STMT_PENDING_ACK] =
 		"DELETE FROM sub_pending WHERE sub = ?1 AND seq BETWEEN ?2 AND ?3 AND parked = 0",
 	[SX_STMT_PENDING_PARK] =
-		"INSERT INTO sub_pending (sub, seq, deliveries, due_ms, parked, parked_ms, reason) "
-		"VALUES (?1, ?2, ?3, 0, 1, ?4, ?5) ON CONFLICT (sub, seq) DO UPDATE SET "
+		"INSERT INTO sub_pending (sub, seq, deliveries, due_ms, parked, parked_ms, "
+		"reason) VALUES (?1, ?2, ?3, 0, 1, ?4, ?5) ON CONFLICT (sub, seq) DO UPDATE SET "
 		"deliveries = excluded.deliveries, due_ms = 0, parked = 1, "
 		"parked_ms = excluded.parked_ms, reason = excluded.reason",
 	[SX_STMT_PENDING_REPLAY] =

@@ -296,6 +296,70 @@ class Intake(World):
         r = self.ingest("--source", "monitor", "-", input=sample("monitor.eml"))
         self.assertEqual(r.returncode, 0)
 
+    # ---------------------------------------------------------- retention
+
+    def test_notices_and_purge(self):
+        """notices lists what ISPs were sent and did; purge deletes a prefix
+        of the sequence with its notices, and its content leaves the disk."""
+        self.add_member("isp-b", "isp", "203.0.113.0/24")
+        fwd = self.put("fwd.eml", sample("forwarded.eml"))
+        mon = self.put("mon.eml", sample("monitor.eml"))
+        [old] = self.parse_lines(self.ingest("--source", "public", "--consent", "isp",
+                                             fwd).stdout)
+        [new] = self.parse_lines(self.ingest("--source", "monitor", mon).stdout)
+        self.assertIn(b"SPAM-TOKEN-7731", self.raw(old.group("id")))
+        # The notices feed is not served yet by this branch: record the
+        # deliveries and one action as the server will, and age the first
+        # report past retention.
+        db = sqlite3.connect(self.db)
+        with db:
+            isp = db.execute("SELECT id FROM members WHERE name = 'isp-b'").fetchone()[0]
+            db.execute("UPDATE reports SET received_ms = received_ms - 40 * 86400000 "
+                       "WHERE seq = ?", (int(old.group("seq")),))
+            for m in (old, new):
+                db.execute("INSERT INTO notices (seq, isp, sent_ms) VALUES (?, ?, ?)",
+                           (int(m.group("seq")), isp, 1764345600000))
+            db.execute("INSERT INTO notice_actions (seq, isp, action, note, time_ms) "
+                       "VALUES (?, ?, 2, 'warned', 1764345660000)", (int(new.group("seq")), isp))
+            db.execute("UPDATE notices SET actions = 1 WHERE seq = ?", (int(new.group("seq")),))
+        db.close()
+
+        lines = self.ctl("notices").stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["REPORT", "SEQ", "ISP", "SENT", "ACTION", "AT"])
+        self.assertEqual(len(lines), 3, lines)
+        self.assertEqual(lines[1].split(), [old.group("id"), old.group("seq"), "isp-b",
+                                            "2025-11-28T16:00:00Z", "open", "-"])
+        self.assertEqual(lines[2].split(), [new.group("id"), new.group("seq"), "isp-b",
+                                            "2025-11-28T16:00:00Z", "warning",
+                                            "2025-11-28T16:01:00Z"])
+        lines = self.ctl("notices", "--open", "--isp", "isp-b").stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines[1:]], [old.group("id")])
+        r = self.ctl("notices", "--isp", "nobody", check=False)
+        self.assertEqual(r.returncode, 65)
+
+        r = self.ctl("purge", "--days", "30")
+        self.assertRegex(r.stdout, r"^purged 1 reports received before "
+                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; horizon: seq %s\n$"
+                         % old.group("seq"))
+        self.assertEqual(self.ctl("report", "show", old.group("id"), check=False).returncode,
+                         65)
+        self.show(new.group("id"))
+        lines = self.ctl("notices").stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines[1:]], [new.group("id")])
+        self.assert_disk_clean([b"SPAM-TOKEN-7731"])
+        # Again: nothing more is that old, and the horizon stays.
+        r = self.ctl("purge", "--days", "30")
+        self.assertIn("purged 0 reports", r.stdout)
+        self.assertIn("horizon: seq %s" % old.group("seq"), r.stdout)
+        for args, needle in [([], "either"), (["--days", "0"], "1 to 36500"),
+                             (["--days", "1", "--before", "2025-01-01"], "either"),
+                             (["--before", "2025-02-29"], "UTC time"),
+                             (["--before", "2999-01-01"], "future")]:
+            with self.subTest(args=args):
+                r = self.ctl("purge", *args, check=False)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertIn(needle, r.stderr)
+
     def test_with_server_running(self):
         self.start_server()
         r = self.ingest("--source", "monitor", "-", input=sample("monitor.eml"))
