@@ -730,6 +730,8 @@ int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t e
 			 sx_store_errmsg(fd->store));
 		return rc;
 	}
+	if (head < fd->purged_through)
+		head = fd->purged_through;
 	return sx_rcache_init(&fd->cache, head, srv->conf->cache_reports,
 			      srv->conf->cache_bytes);
 }

@@ -46,6 +46,8 @@ static int start_position(struct sx_feeds *fd, const Sprex__Start *st, int64_t *
 	int rc = sx_store_head_seq(fd->store, &head);
 	if (rc < 0)
 		return rc;
+	if (head < fd->purged_through)
+		head = fd->purged_through; /* everything was purged: seqs go on */
 	if (!st || st->at_case == SPREX__START__AT_NEW_ONLY) {
 		*pos = head + 1;
 		return 0;

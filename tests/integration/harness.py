@@ -259,7 +259,7 @@ class World(unittest.TestCase):
                 try:
                     rc = p.wait(10)
                     if rc != 0:
-                        problems.append("%s exited %d after SIGTERM" % (p.argv[0], rc))
+                        problems.append("%s exited %d after SIGTERM; its output:\n%s" % (p.argv[0], rc, p.output()[-3000:]))
                 except subprocess.TimeoutExpired:
                     p.kill()
                     problems.append("%s ignored SIGTERM" % p.argv[0])
