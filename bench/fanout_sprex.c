@@ -286,11 +286,14 @@ static void on_deliver(struct sub *s, const Sprex__Deliver *d)
 		return;
 	}
 	note_ack(s, d->seq);
-	if (d->seq <= s->max_seq) {
+	/* A redelivery says so in delivery_count; without it, a seq at or
+	 * below the highest seen is taken for one. */
+	if (d->delivery_count > 1 || (d->delivery_count == 0 && d->seq <= s->max_seq)) {
 		s->redelivered++;
 		return;
 	}
-	s->max_seq = d->seq;
+	if (d->seq > s->max_seq)
+		s->max_seq = d->seq;
 	/* Throughput counts the first N (seqs 1..N); reports stored after them
 	 * (the Submit runs) are acked but not counted. */
 	if (a->expect >= 0 && s->got >= a->expect)
