@@ -24,7 +24,8 @@
  *   (H defaults to 127.0.0.1; the broker's own max_inflight_messages is the
  *   delivery window; --inflight is the publisher's).
  *
- * The subscribers share one thread and one poll(2) loop over their sockets;
+ * The subscribers share one thread and one poll(2) loop over their sockets
+ * (what OpenSSL has already buffered is read before polling again);
  * the publisher of --latency is a thread of its own (mosquitto_loop_start),
  * so that its pacing does not wait for the subscribers' work.
  *
@@ -45,6 +46,7 @@
 #include <unistd.h>
 
 #include <mosquitto.h>
+#include <openssl/ssl.h>
 
 #include "fanout_common.h"
 
@@ -185,8 +187,17 @@ static void pump(struct run *r, int timeout_ms)
 		die("poll: %s", strerror(errno));
 	for (int j = 0; j < k; j++) {
 		struct mosquitto *m = r->subs[idx[j]].m;
-		if (pfd[j].revents & (POLLIN | POLLERR | POLLHUP))
-			mosquitto_loop_read(m, 1);
+		if (pfd[j].revents & (POLLIN | POLLERR | POLLHUP)) {
+			mosquitto_loop_read(m, 64);
+			/* A TLS record may hold more packets than one read took;
+			 * poll(2) cannot see what OpenSSL has buffered. */
+			for (int g = 0; g < 1024 && mosquitto_socket(m) >= 0; g++) {
+				SSL *ssl = mosquitto_ssl_get(m);
+				if (!ssl || !SSL_has_pending(ssl))
+					break;
+				mosquitto_loop_read(m, 64);
+			}
+		}
 		if (mosquitto_socket(m) >= 0 && mosquitto_want_write(m))
 			mosquitto_loop_write(m, 1);
 		mosquitto_loop_misc(m);
