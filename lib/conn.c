@@ -14,6 +14,10 @@ static uint8_t read_buf[64 * 1024];
 /* Decrypted records are handed to on_data from here (a record is <= 16 KiB). */
 static uint8_t plain_buf[16 * 1024];
 
+/* Buffers at or below TRIM_IDLE are given back whenever output drains;
+ * between it and TRIM_HUGE they are kept for the next burst. */
+#define TRIM_IDLE (64u * 1024u)
+#define TRIM_HUGE (2u * 1024u * 1024u)
 /* Largest chunk copied out of the engine for one asynchronous uv_write. */
 #define WRITE_CHUNK (256u * 1024u)
 
@@ -36,6 +40,7 @@ struct sx_conn {
 	unsigned closing : 1;   /* close or abort requested, or the peer left */
 	unsigned flush_close : 1; /* close the handles once output is written */
 	unsigned shut : 1;      /* handles are being closed */
+	unsigned corked : 1;    /* writes gather in the engine until uncorked */
 	char peer[64];
 	char err[SX_CONN_ERR_MAX];
 };
@@ -221,8 +226,15 @@ static void flush(struct sx_conn *c)
 		return;
 	}
 	backpressure(c);
-	if (sx_conn_out_pending(c) == 0)
-		sx_tlse_trim(c->tls);
+	/* An idle connection gives its buffers back (idle memory stays small);
+	 * one in the middle of a stream of deliveries keeps them, since
+	 * freeing (OpenSSL wipes on free) and regrowing them per burst costs
+	 * more than the sending. A huge one is given back either way. */
+	if (sx_conn_out_pending(c) == 0) {
+		size_t held = sx_tlse_buffered(c->tls);
+		if (held <= TRIM_IDLE || held >= TRIM_HUGE)
+			sx_tlse_trim(c->tls);
+	}
 }
 
 int sx_conn_write(struct sx_conn *c, const uint8_t *p, size_t n)
@@ -234,8 +246,16 @@ int sx_conn_write(struct sx_conn *c, const uint8_t *p, size_t n)
 		sx_conn_abort(c, rc, sx_tlse_errstr(c->tls));
 		return rc;
 	}
-	flush(c);
+	if (!c->corked)
+		flush(c);
 	return 0;
+}
+
+void sx_conn_cork(struct sx_conn *c, int on)
+{
+	c->corked = on != 0;
+	if (!on && c->open)
+		flush(c);
 }
 
 /* Runs the engine over what was fed: handshake, then records. */

@@ -75,6 +75,10 @@ int sx_conn_write(struct sx_conn *c, const uint8_t *p, size_t n);
 
 /* Bytes queued and not yet written to the socket. */
 size_t sx_conn_out_pending(const struct sx_conn *c);
+/* Corked, writes gather in the TLS engine's output and go to the socket
+ * only when uncorked: a burst of frames costs one system call, not one
+ * each. Output still counts for sx_conn_out_pending. */
+void sx_conn_cork(struct sx_conn *c, int on);
 
 /* Orderly close: stop reading, send close_notify after what is queued, close
  * once it is written or after linger_ms. reason is passed to on_close. */

@@ -99,6 +99,30 @@ int sx_peer_send(struct sx_peer *p, const Sprex__Frame *f)
 	return s.rc;
 }
 
+int sx_peer_send_packed(struct sx_peer *p, const uint8_t *head, size_t headlen,
+			const uint8_t *body, size_t bodylen)
+{
+	if (!p->conn || sx_conn_closing(p->conn))
+		return SX_ECLOSED;
+	size_t len = headlen + bodylen;
+	if (len > p->max_frame || len == 0)
+		return SX_ETOOBIG;
+	struct sink s = { .base = { .append = sink_append }, .conn = p->conn };
+	uint8_t hdr[SX_FRAME_HDR] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+				      (uint8_t)(len >> 8), (uint8_t)len };
+	sink_append(&s.base, sizeof hdr, hdr);
+	sink_append(&s.base, headlen, head);
+	sink_append(&s.base, bodylen, body);
+	sink_flush(&s);
+	return s.rc;
+}
+
+void sx_peer_cork(struct sx_peer *p, int on)
+{
+	if (p->conn)
+		sx_conn_cork(p->conn, on);
+}
+
 void sx_peer_close(struct sx_peer *p, int reason, const char *why)
 {
 	if (!p->conn || sx_conn_closing(p->conn))

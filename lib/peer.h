@@ -56,6 +56,14 @@ void sx_peer_negotiated(struct sx_peer *p, uint32_t max_frame, uint32_t heartbea
  */
 int sx_peer_send(struct sx_peer *p, const Sprex__Frame *f);
 
+/* Sends a frame already encoded by the caller as head then body (a valid
+ * Frame encoding together): for a message framed once and sent to many.
+ * Returns as sx_peer_send. */
+int sx_peer_send_packed(struct sx_peer *p, const uint8_t *head, size_t headlen,
+			const uint8_t *body, size_t bodylen);
+/* Gathers the frames sent until uncorked into as few writes as possible. */
+void sx_peer_cork(struct sx_peer *p, int on);
+
 /* Sends Error(code, message) and closes in order; reason SX_EPROTO unless
  * the code says the peer is not allowed (then SX_EPERM). */
 void sx_peer_error(struct sx_peer *p, Sprex__ErrorCode code, const char *fmt, ...)

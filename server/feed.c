@@ -14,6 +14,8 @@
 /* Reports loaded into the cache per loop iteration: bounds the time one
  * iteration spends reading while sessions wait. */
 #define REFILL_BATCH 512
+/* Reports of the recent past loaded per loop iteration while warming up. */
+#define WARM_BATCH 256
 /* Ready rows a lagging subscription examines per store read. */
 #define LAG_SCAN 256
 /* How often due redeliveries are looked for. */
@@ -40,7 +42,10 @@ int sx_feed_batch(struct sx_feeds *fd)
 {
 	if (fd->batch_open)
 		return 0;
-	int rc = sx_store_batch_begin(fd->store);
+	/* Losing the newest delivery state to a power cut only means reports
+	 * are sent again: at least once still holds, and no fsync per loop
+	 * iteration is paid for it. */
+	int rc = sx_store_batch_begin_relaxed(fd->store);
 	if (rc < 0) {
 		sx_log_err("delivery state not written (%s); it will be rewritten",
 			   sx_store_errmsg(fd->store));
@@ -48,28 +53,50 @@ int sx_feed_batch(struct sx_feeds *fd)
 		return rc;
 	}
 	fd->batch_open = 1;
-	if (fd->started)
-		uv_idle_start(&fd->idle, idle_cb);
+	sx_feed_touch(fd);
 	return 0;
 }
 
-static void write_positions(struct sx_feeds *fd)
+static void commit_cb(uv_timer_t *t)
 {
-	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
-		if (!sb->dirty)
+	sx_feed_flush(t->data);
+}
+
+void sx_feed_touch(struct sx_feeds *fd)
+{
+	if (fd->started && !uv_is_active((uv_handle_t *)&fd->commit))
+		uv_timer_start(&fd->commit, commit_cb, SX_FEED_COMMIT_MS, 0);
+}
+
+/* Writes what the store does not know of sb yet: its unacked reports, then
+ * its position (one transaction, so a position never passes a report the
+ * store does not hold as pending). */
+static int write_sub(struct sx_feeds *fd, struct sx_subscr *sb)
+{
+	for (size_t i = 0; i < sb->ninf; i++) {
+		struct sx_inflight *in = &sb->inf[i];
+		if (in->stored == SX_INF_STORED)
 			continue;
 		if (sx_feed_batch(fd) < 0 ||
-		    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0) {
-			fd->resync = 1;
-			return;
-		}
-		sb->dirty = 0;
+		    sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries,
+					 in->due_ms) < 0)
+			return fd->resync = 1, SX_EDB;
+		in->stored = SX_INF_STORED;
 	}
+	if (!sb->dirty)
+		return 0;
+	if (sx_feed_batch(fd) < 0 ||
+	    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0)
+		return fd->resync = 1, SX_EDB;
+	sb->dirty = 0;
+	return 0;
 }
 
 int sx_feed_flush(struct sx_feeds *fd)
 {
-	write_positions(fd);
+	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
+		if (write_sub(fd, sb) < 0)
+			break;
 	if (!fd->batch_open)
 		return 0;
 	fd->batch_open = 0;
@@ -89,16 +116,11 @@ static void resync(struct sx_feeds *fd)
 {
 	fd->resync = 0;
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
-		if (sx_feed_batch(fd) < 0)
-			return;
 		for (size_t i = 0; i < sb->ninf; i++)
-			if (sx_store_pending_put(fd->store, sb->row.id, sb->inf[i].seq,
-						 sb->inf[i].deliveries, sb->inf[i].due_ms) < 0) {
-				fd->resync = 1;
-				return;
-			}
+			sb->inf[i].stored = SX_INF_NEW;
 		sb->dirty = 1;
 	}
+	sx_feed_touch(fd);
 }
 
 /* Backoff: ack_wait, doubled per delivery, capped. */
@@ -229,24 +251,21 @@ static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 		       const struct sx_rentry *e)
 {
 	struct sx_inflight *in = &sb->inf[i];
-	Sprex__Deliver d;
-	sx_rentry_deliver(e, &d, sb->sub_id, in->deliveries);
-	Sprex__Frame f = SPREX__FRAME__INIT;
-	f.msg_case = SPREX__FRAME__MSG_DELIVER;
-	f.deliver = &d;
-	int rc = sx_peer_send(sb->ss->peer, &f);
+	uint8_t head[SX_RENTRY_HEAD_MAX];
+	size_t hl = sx_rentry_frame_head(e, sb->sub_id, in->deliveries, head);
+	int rc = sx_peer_send_packed(sb->ss->peer, head, hl, e->packed, e->packed_len);
 	if (rc == SX_ETOOBIG)
 		return sx_feed_park(fd, sb, i, "report larger than the session's max_frame");
 	if (rc < 0)
 		return rc;
 	if (in->seq > sb->last_seq)
 		sb->last_seq = in->seq;
-	rc = sx_feed_batch(fd);
-	if (rc == 0)
-		rc = sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries, in->due_ms);
-	if (rc == 0 && in->deliveries == 1 && sb->row.feed == SX_FEED_NOTICES)
-		rc = sx_store_notice_sent(fd->store, in->seq, sb->ss->member.id, sx_feed_now());
-	if (rc < 0)
+	if (in->stored == SX_INF_STORED)
+		in->stored = SX_INF_STALE;
+	sx_feed_touch(fd);
+	if (in->deliveries == 1 && sb->row.feed == SX_FEED_NOTICES &&
+	    (sx_feed_batch(fd) < 0 ||
+	     sx_store_notice_sent(fd->store, in->seq, sb->ss->member.id, sx_feed_now()) < 0))
 		fd->resync = 1;
 	return 0;
 }
@@ -372,6 +391,7 @@ void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb)
 	if (!session_live(sb))
 		return;
 	check_gap(fd, sb);
+	sx_peer_cork(sb->ss->peer, 1);
 	while (!window_full(sb) && !out_full(fd, sb)) {
 		struct sx_rentry *e = next_report(fd, sb);
 		if (!e)
@@ -389,6 +409,7 @@ void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb)
 		if (rc < 0)
 			break;
 	}
+	sx_peer_cork(sb->ss->peer, 0);
 	sb->stalled = window_full(sb);
 }
 
@@ -419,7 +440,7 @@ static int entry_for(struct sx_feeds *fd, const struct sx_inflight *in, struct s
 	return sx_rentry_load(fd->store, in->id, out);
 }
 
-static void redeliver_sub(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now)
+static void redeliver_due(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now)
 {
 	for (size_t i = 0; i < sb->ninf && !out_full(fd, sb);) {
 		struct sx_inflight *in = &sb->inf[i];
@@ -464,6 +485,13 @@ static void redeliver_sub(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now
 	}
 }
 
+static void redeliver_sub(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now)
+{
+	sx_peer_cork(sb->ss->peer, 1);
+	redeliver_due(fd, sb, now);
+	sx_peer_cork(sb->ss->peer, 0);
+}
+
 static void redeliver_cb(uv_timer_t *t)
 {
 	struct sx_feeds *fd = t->data;
@@ -495,9 +523,9 @@ struct sx_subscr *sx_feed_by_handle(struct sx_session *ss, uint32_t sub_id)
 
 static void detach(struct sx_feeds *fd, struct sx_subscr *sb)
 {
-	if (sb->dirty && sx_feed_batch(fd) == 0 &&
-	    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0)
-		fd->resync = 1;
+	/* Its unacked reports must be pending in the store before it goes,
+	 * or the position would pass them. */
+	write_sub(fd, sb);
 	for (size_t i = 0; i < sb->nlag; i++)
 		sx_rentry_unref(sb->lag[i]);
 	if (sb->prev)
@@ -532,7 +560,8 @@ static int load_cb(void *ctx, const struct sx_pending *p)
 		return 0;
 	/* A purged report (no id any more) is below the horizon: the gap
 	 * check tells the member. */
-	struct sx_inflight in = { .seq = p->seq, .deliveries = p->deliveries, .due_ms = x->now };
+	struct sx_inflight in = { .seq = p->seq, .deliveries = p->deliveries, .due_ms = x->now,
+				  .stored = SX_INF_STORED };
 	memcpy(in.id, p->report_id, sizeof in.id);
 	/* Bytes are unknown until resent; count a nominal size so a window of
 	 * bytes is not blind to them. */
@@ -605,15 +634,20 @@ int sx_feed_ack_range(struct sx_feeds *fd, struct sx_subscr *sb, int64_t first, 
 	size_t i = 0;
 	while (i < sb->ninf && sb->inf[i].seq < first)
 		i++;
-	size_t k = 0;
+	size_t k = 0, stored = 0;
 	while (i + k < sb->ninf && sb->inf[i + k].seq <= last)
-		k++;
+		stored += sb->inf[i + k++].stored != SX_INF_NEW;
 	inflight_remove(sb, i, k);
-	int rc = sx_feed_batch(fd);
-	if (rc == 0)
-		rc = sx_store_pending_ack(fd->store, sb->row.id, first, last, NULL);
-	if (rc < 0)
-		fd->resync = 1;
+	/* Reports the store never heard of cost nothing to ack; a range past
+	 * what is in memory may still name rows of an earlier session. */
+	int rc = 0;
+	if (stored || k == 0) {
+		rc = sx_feed_batch(fd);
+		if (rc == 0)
+			rc = sx_store_pending_ack(fd->store, sb->row.id, first, last, NULL);
+		if (rc < 0)
+			fd->resync = 1;
+	}
 	return rc;
 }
 
@@ -666,6 +700,18 @@ static void apply_horizon(struct sx_feeds *fd)
 static void idle_cb(uv_idle_t *h)
 {
 	struct sx_feeds *fd = h->data;
+	if (fd->warming) {
+		int more = 0;
+		if (sx_rcache_warm(&fd->cache, fd->store, WARM_BATCH, &more) < 0)
+			sx_log_warn("loading recent reports failed (%s); delivering from the "
+				    "store instead", sx_store_errmsg(fd->store));
+		fd->warming = more;
+		fd->wake = 1;
+		if (!more)
+			sx_log_info("report cache: %zu recent reports in memory (seq %lld..%lld, "
+				    "%.1f MiB)", fd->cache.n, (long long)fd->cache.lo + 1,
+				    (long long)fd->cache.hi, (double)fd->cache.bytes / 1048576.0);
+	}
 	if (fd->wake) {
 		fd->wake = 0;
 		int more = 0;
@@ -677,8 +723,7 @@ static void idle_cb(uv_idle_t *h)
 	}
 	if (fd->resync)
 		resync(fd);
-	sx_feed_flush(fd);
-	if (!fd->wake && !fd->batch_open && !fd->resync)
+	if (!fd->wake && !fd->warming)
 		uv_idle_stop(h);
 }
 
@@ -742,8 +787,11 @@ void sx_feed_start(struct sx_feeds *fd)
 	uv_idle_init(loop, &fd->idle);
 	uv_timer_init(loop, &fd->redeliver);
 	uv_timer_init(loop, &fd->retention);
-	fd->idle.data = fd->redeliver.data = fd->retention.data = fd;
+	uv_timer_init(loop, &fd->commit);
+	fd->idle.data = fd->redeliver.data = fd->retention.data = fd->commit.data = fd;
 	fd->started = 1;
+	fd->warming = 1;
+	uv_idle_start(&fd->idle, idle_cb);
 	uv_timer_start(&fd->redeliver, redeliver_cb, REDELIVER_TICK_MS, REDELIVER_TICK_MS);
 	if (conf(fd)->retention_days)
 		uv_timer_start(&fd->retention, retention_cb, RETENTION_FIRST_MS,
@@ -765,7 +813,7 @@ void sx_feed_stop(struct sx_feeds *fd)
 	sx_feed_flush(fd);
 	fd->started = 0;
 	uv_handle_t *hs[] = { (uv_handle_t *)&fd->idle, (uv_handle_t *)&fd->redeliver,
-			      (uv_handle_t *)&fd->retention };
+			      (uv_handle_t *)&fd->retention, (uv_handle_t *)&fd->commit };
 	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
 		fd->handles_open++;
 		uv_close(hs[i], handle_closed);

@@ -32,7 +32,19 @@ struct sx_inflight {
 	uint32_t deliveries;
 	int64_t due_ms;               /* wall clock: redeliver (or park) at */
 	uint32_t bytes;
+	uint8_t stored;               /* SX_INF_*: what the store knows of it */
 };
+
+enum {
+	SX_INF_NEW = 0,               /* not in the store yet */
+	SX_INF_STORED = 1,            /* the store's pending row is current */
+	SX_INF_STALE = 2,             /* the store's row has old deliveries/due */
+};
+
+/* Delivery state reaches the store at most this long after it changed (one
+ * transaction for everything that changed meanwhile). A report acked within
+ * it never costs a write. */
+#define SX_FEED_COMMIT_MS 100
 
 #define SX_FEED_LAG_MAX 16        /* reports a lagging subscription reads ahead */
 
@@ -66,11 +78,13 @@ struct sx_feeds {
 	uv_idle_t idle;                 /* end-of-iteration work: refill, pump, commit */
 	uv_timer_t redeliver;
 	uv_timer_t retention;
+	uv_timer_t commit;              /* write-behind of the delivery state */
 	int64_t purged_through;
 	unsigned batch_open : 1;
 	unsigned wake : 1;              /* new reports may be in the store */
 	unsigned resync : 1;            /* a commit failed: rewrite every live state */
 	unsigned started : 1;
+	unsigned warming : 1;           /* loading the recent past into the cache */
 	int handles_open;
 };
 

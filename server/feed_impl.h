@@ -13,6 +13,8 @@
 int64_t sx_feed_now(void);
 /* Opens the iteration's transaction if none is open. 0 or a store error. */
 int sx_feed_batch(struct sx_feeds *fd);
+/* Memory changed: the store is brought up to date within SX_FEED_COMMIT_MS. */
+void sx_feed_touch(struct sx_feeds *fd);
 /* Attaches row to ss (loading its unacked reports for redelivery) and sends
  * what it may; supersedes another session holding it. 0, SX_ENOMEM or a
  * store error; *out is the new subscription. */

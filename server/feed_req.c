@@ -292,8 +292,9 @@ void sx_feed_nak(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const 
 	uint32_t delay = m->delay_ms > NAK_DELAY_MAX_MS ? NAK_DELAY_MAX_MS : m->delay_ms;
 	struct sx_inflight *in = &sb->inf[i];
 	in->due_ms = sx_feed_now() + delay;
-	if (sx_feed_batch(fd) == 0)
-		sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries, in->due_ms);
+	if (in->stored == SX_INF_STORED)
+		in->stored = SX_INF_STALE;
+	sx_feed_touch(fd);
 }
 
 void sx_feed_reject(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,

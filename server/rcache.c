@@ -102,6 +102,69 @@ static int build_meta(struct sx_rentry *e)
 	return 0;
 }
 
+/* The per-report part of every Deliver, encoded once: fields 5-7. */
+static int pack_body(struct sx_rentry *e)
+{
+	Sprex__Deliver d = SPREX__DELIVER__INIT;
+	d.meta = &e->meta;
+	d.n_manifest = e->full.nmanifest;
+	d.manifest = e->manp;
+	d.raw_mail.data = e->full.mail;
+	d.raw_mail.len = e->full.mail_len;
+	size_t n = sprex__deliver__get_packed_size(&d);
+	e->packed = malloc(n ? n : 1);
+	if (!e->packed)
+		return SX_ENOMEM;
+	e->packed_len = sprex__deliver__pack(&d, e->packed);
+	/* The encoding holds the mail now: one copy per report is enough. */
+	e->bytes += e->packed_len;
+	e->bytes -= e->full.mail_len;
+	free(e->full.mail);
+	e->full.mail = NULL;
+	return 0;
+}
+
+static size_t varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+size_t sx_rentry_frame_head(const struct sx_rentry *e, uint32_t sub_id, uint32_t delivery_count,
+			    uint8_t out[SX_RENTRY_HEAD_MAX])
+{
+	uint8_t f[48];
+	size_t n = 0;
+	size_t idlen = strlen(e->full.row.id);
+	/* Deliver fields 1-4 (proto3: zero values are left out). */
+	if (sub_id) {
+		f[n++] = 0x08;
+		n += varint(f + n, sub_id);
+	}
+	f[n++] = 0x10;
+	n += varint(f + n, (uint64_t)e->seq);
+	f[n++] = 0x1a;
+	n += varint(f + n, idlen);
+	memcpy(f + n, e->full.row.id, idlen);
+	n += idlen;
+	if (delivery_count) {
+		f[n++] = 0x20;
+		n += varint(f + n, delivery_count);
+	}
+	/* Frame field 22 (deliver), length-delimited. */
+	size_t h = 0;
+	out[h++] = (22 << 3 | 2) | 0x80;
+	out[h++] = (22 << 3 | 2) >> 7;
+	h += varint(out + h, n + e->packed_len);
+	memcpy(out + h, f, n);
+	return h + n;
+}
+
 int sx_rentry_load(struct sx_store *s, const char *id, struct sx_rentry **out)
 {
 	*out = NULL;
@@ -114,6 +177,8 @@ int sx_rentry_load(struct sx_store *s, const char *id, struct sx_rentry **out)
 		e->seq = e->full.row.seq;
 		rc = build_meta(e);
 	}
+	if (rc == 0)
+		rc = pack_body(e);
 	if (rc < 0) {
 		sx_rentry_unref(e);
 		return rc;
@@ -138,22 +203,8 @@ void sx_rentry_unref(struct sx_rentry *e)
 	free(e->vtext);
 	free(e->man);
 	free(e->manp);
+	free(e->packed);
 	free(e);
-}
-
-void sx_rentry_deliver(const struct sx_rentry *e, Sprex__Deliver *d, uint32_t sub_id,
-		       uint32_t delivery_count)
-{
-	sprex__deliver__init(d);
-	d->sub_id = sub_id;
-	d->seq = (uint64_t)e->seq;
-	d->report_id = (char *)e->full.row.id;
-	d->delivery_count = delivery_count;
-	d->meta = (Sprex__ReportMeta *)&e->meta;
-	d->n_manifest = e->full.nmanifest;
-	d->manifest = e->manp;
-	d->raw_mail.data = e->full.mail;
-	d->raw_mail.len = e->full.mail_len;
 }
 
 int sx_rcache_init(struct sx_rcache *c, int64_t head, size_t max_reports, size_t max_bytes)
@@ -242,6 +293,75 @@ int sx_rcache_refill(struct sx_rcache *c, struct sx_store *s, size_t max, int *m
 		*more = x.last < head;
 	evict(c);
 	return rc < 0 ? rc : 0;
+}
+
+struct warm_ctx {
+	struct sx_store *s;
+	struct sx_rentry **v;           /* descending seq */
+	size_t n, max;
+	size_t bytes, room;
+	int err;
+};
+
+static int warm_cb(void *ctx, const struct sx_report_row *r)
+{
+	struct warm_ctx *x = ctx;
+	struct sx_rentry *e;
+	int rc = sx_rentry_load(x->s, r->id, &e);
+	if (rc < 0)
+		return x->err = rc;
+	x->v[x->n++] = e;
+	x->bytes += e->bytes;
+	return x->n == x->max || x->bytes >= x->room;
+}
+
+int sx_rcache_warm(struct sx_rcache *c, struct sx_store *s, size_t max, int *more)
+{
+	*more = 0;
+	size_t room_n = c->max_reports > c->n ? c->max_reports - c->n : 0;
+	size_t room_b = c->max_bytes > c->bytes ? c->max_bytes - c->bytes : 0;
+	if (max > room_n)
+		max = room_n;
+	if (max == 0 || room_b == 0 || c->lo <= 0)
+		return 0;
+	struct warm_ctx x = { .s = s, .max = max, .room = room_b };
+	x.v = calloc(max, sizeof *x.v);
+	if (!x.v)
+		return SX_ENOMEM;
+	int rc = sx_store_report_before(s, c->lo + 1, max, warm_cb, &x);
+	if (rc >= 0 && x.err == 0 && c->n + x.n > c->cap) {
+		size_t cap = c->n + x.n;
+		struct sx_rentry **v = realloc(c->v, cap * sizeof *v);
+		if (!v)
+			x.err = SX_ENOMEM;
+		else {
+			c->v = v;
+			c->cap = cap;
+		}
+	}
+	if (rc < 0 || x.err < 0) {
+		for (size_t i = 0; i < x.n; i++)
+			sx_rentry_unref(x.v[i]);
+		free(x.v);
+		return rc < 0 ? rc : x.err;
+	}
+	memmove(c->v + x.n, c->v, c->n * sizeof *c->v);
+	for (size_t i = 0; i < x.n; i++)
+		c->v[i] = x.v[x.n - 1 - i];
+	c->n += x.n;
+	c->bytes += x.bytes;
+	/* Every ready report above the lowest loaded one is now held; fewer
+	 * than asked means none is left below. */
+	if (x.n == max && x.bytes < room_b) {
+		c->lo = c->v[0]->seq - 1;
+		*more = 1;
+	} else if (x.n < max && x.bytes < room_b) {
+		c->lo = 0;
+	} else {
+		c->lo = x.n ? c->v[0]->seq - 1 : c->lo;
+	}
+	free(x.v);
+	return 0;
 }
 
 struct sx_rentry *sx_rcache_find(const struct sx_rcache *c, int64_t seq)

@@ -20,7 +20,7 @@
 struct sx_rentry {
 	unsigned refs;
 	int64_t seq;
-	struct sx_report_full full;
+	struct sx_report_full full;   /* full.mail is freed once packed */
 	struct sx_authz_report az;    /* what the policy looks at */
 	struct sx_filter_report fr;   /* what filters look at */
 	Sprex__ReportMeta meta;
@@ -30,8 +30,18 @@ struct sx_rentry {
 	Sprex__RedactionEntry *man;
 	Sprex__RedactionEntry **manp;
 	char *cats[8];
+	uint8_t *packed;              /* Deliver's meta, manifest and mail, encoded once */
+	size_t packed_len;
 	size_t bytes;                 /* memory it holds, for the cache bound */
 };
+
+#define SX_RENTRY_HEAD_MAX 64
+
+/* Encodes the start of a Frame{deliver} for e: the frame's deliver tag and
+ * length, then Deliver's sub_id, seq, report_id and delivery_count; e->packed
+ * completes it. Returns the head's length (at most SX_RENTRY_HEAD_MAX). */
+size_t sx_rentry_frame_head(const struct sx_rentry *e, uint32_t sub_id, uint32_t delivery_count,
+			    uint8_t out[SX_RENTRY_HEAD_MAX]);
 
 /*
  * Loads report id from the store into a new entry with one reference.
@@ -42,11 +52,6 @@ int sx_rentry_load(struct sx_store *s, const char *id, struct sx_rentry **out);
 void sx_rentry_unref(struct sx_rentry *e);
 /* Takes a reference and returns e. */
 struct sx_rentry *sx_rentry_ref(struct sx_rentry *e);
-/* Fills d for a delivery of e (pointers into e: keep e referenced until d
- * is packed). */
-void sx_rentry_deliver(const struct sx_rentry *e, Sprex__Deliver *d, uint32_t sub_id,
-		       uint32_t delivery_count);
-
 /* The policy's and the filters' view of a stored report's metadata. */
 void sx_rentry_views(const struct sx_report_row *r, struct sx_authz_report *az,
 		     struct sx_filter_report *fr);
@@ -71,6 +76,13 @@ void sx_rcache_finish(struct sx_rcache *c);
  * left. Returns 0 or a store error (entries loaded before it stay).
  */
 int sx_rcache_refill(struct sx_rcache *c, struct sx_store *s, size_t max, int *more);
+/*
+ * Warms the cache downwards after a start: loads up to max ready reports
+ * below lo while it has room, so subscribers starting at the recent past
+ * share one copy instead of each reading the store. *more says whether it
+ * would take more. Returns 0 or a store error.
+ */
+int sx_rcache_warm(struct sx_rcache *c, struct sx_store *s, size_t max, int *more);
 /* The first entry with seq >= seq, or NULL when none up to hi. Only valid
  * when seq > lo (else the report may have been evicted). */
 struct sx_rentry *sx_rcache_find(const struct sx_rcache *c, int64_t seq);

@@ -183,6 +183,13 @@ int sx_store_report_add(struct sx_store *s, const struct sx_report_new *r, int64
  * A batch whose transaction SQLite had to abort (I/O error, disk full)
  * fails every later add and the commit with SX_EDB: roll it back. */
 int sx_store_batch_begin(struct sx_store *s);
+/* A batch whose commit does not wait for the disk (synchronous = NORMAL in
+ * WAL mode): atomic, and durable against a crash of the process, but the
+ * last such commits may be lost to a power failure (until the next full
+ * commit or checkpoint). For state whose loss only repeats work, such as
+ * delivery positions under at-least-once; never for a commit a peer is told
+ * about. The next batch or transaction is FULL again. */
+int sx_store_batch_begin_relaxed(struct sx_store *s);
 int sx_store_batch_commit(struct sx_store *s);
 /* Ends the batch, discarding its adds; no batch open is fine. */
 void sx_store_batch_rollback(struct sx_store *s);
@@ -380,6 +387,10 @@ struct sx_report_full {
  * their stored JSON by SQLite). Returns 0, SX_ENOTFOUND, SX_ENOMEM, SX_EBUSY
  * or SX_EDB; on failure out holds nothing to free. */
 int sx_store_report_full(struct sx_store *s, const char *id, struct sx_report_full *out);
+/* Walks ready (distributable) reports with seq < before in descending seq
+ * order, at most limit; fn as for sx_store_report_each. */
+int sx_store_report_before(struct sx_store *s, int64_t before, size_t limit, sx_report_fn fn,
+			   void *ctx);
 /* Frees what sx_store_report_full allocated; a zeroed struct is fine. */
 void sx_report_full_finish(struct sx_report_full *f);
 

@@ -27,6 +27,10 @@ static const char *const full_sql[] = {
 		"json_extract(j.value, '$.check'), json_extract(j.value, '$.where'), "
 		"json_extract(j.value, '$.detail'), json_extract(j.value, '$.article') "
 		"FROM reports AS r, json_each(r.evidence) AS j WHERE r.id = ?1 ORDER BY j.key",
+	/* Ids only: the caller loads what it keeps. */
+	[SX_STMT_FULL_BEFORE] =
+		"SELECT seq, id FROM reports WHERE state = 0 AND seq < ?1 ORDER BY seq DESC "
+		"LIMIT ?2",
 };
 
 /* Copies column i, truncated to fit (these are labels, never evidence of
@@ -124,6 +128,42 @@ int sx_store_report_full(struct sx_store *s, const char *id, struct sx_report_fu
 		err = read_evidence(s, id, out);
 	if (err)
 		sx_report_full_finish(out);
+	return err;
+}
+
+int sx_store_report_before(struct sx_store *s, int64_t before, size_t limit, sx_report_fn fn,
+			   void *ctx)
+{
+	sqlite3_stmt *st;
+	int err = sx_store_stmt(s, SX_STMT_FULL_BEFORE, full_sql[SX_STMT_FULL_BEFORE], &st);
+	if (err)
+		return err;
+	/* Collected first: fn may look reports up, which a live walk forbids. */
+	enum { CHUNK = 512 };
+	struct { int64_t seq; char id[SX_REPORT_ID_LEN + 1]; } v[CHUNK];
+	size_t n = 0;
+	int rc = sqlite3_bind_int64(st, 1, before);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, (int64_t)(limit < CHUNK ? limit : CHUNK));
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		v[n].seq = sqlite3_column_int64(st, 0);
+		if (sx_store_col_text(st, 1, v[n].id, sizeof v[n].id) < 0) {
+			err = sx_store_failf(s, SX_EDB, "malformed report row");
+			break;
+		}
+		n++;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sx_store_fail(s, rc);
+	sx_store_stmt_done(st);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct sx_report_row r;
+		err = sx_store_report_get(s, v[i].id, &r);
+		if (!err)
+			err = fn(ctx, &r);
+	}
 	return err;
 }
 

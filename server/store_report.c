@@ -364,12 +364,46 @@ int sx_store_batch_begin(struct sx_store *s)
 	return err;
 }
 
+/* synchronous is a connection setting that may change between
+ * transactions: NORMAL for a relaxed batch, FULL again right after it. */
+static int set_sync(struct sx_store *s, int relaxed)
+{
+	int rc = sqlite3_exec(s->db, relaxed ? "PRAGMA synchronous = NORMAL"
+					     : "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : sx_store_fail(s, rc);
+}
+
+int sx_store_batch_begin_relaxed(struct sx_store *s)
+{
+	if (s->batch)
+		return sx_store_failf(s, SX_EINVAL, "a batch is already open");
+	int err = set_sync(s, 1);
+	if (err == 0)
+		err = sx_store_batch_begin(s);
+	if (err) {
+		set_sync(s, 0);
+		return err;
+	}
+	s->relaxed = 1;
+	return 0;
+}
+
+static void end_relaxed(struct sx_store *s)
+{
+	if (s->relaxed) {
+		s->relaxed = 0;
+		set_sync(s, 0);
+	}
+}
+
 int sx_store_batch_commit(struct sx_store *s)
 {
 	if (!s->batch)
 		return sx_store_failf(s, SX_EINVAL, "no batch is open");
 	s->batch = 0;
-	return sx_store_tx_commit(s);
+	int err = sx_store_tx_commit(s);
+	end_relaxed(s);
+	return err;
 }
 
 void sx_store_batch_rollback(struct sx_store *s)
@@ -378,6 +412,7 @@ void sx_store_batch_rollback(struct sx_store *s)
 		return;
 	s->batch = 0;
 	sx_store_tx_rollback(s);
+	end_relaxed(s);
 }
 
 int sx_store_report_get(struct sx_store *s, const char *id, struct sx_report_row *out)

@@ -37,6 +37,7 @@ enum sx_stmt {
 	SX_STMT_REPORT_HEAD,
 	SX_STMT_FULL_MANIFEST,
 	SX_STMT_FULL_EVIDENCE,
+	SX_STMT_FULL_BEFORE,
 	SX_STMT_REPORT_SEQ_AT_TIME,
 	SX_STMT_SAVEPOINT,
 	SX_STMT_RELEASE,
@@ -81,6 +82,7 @@ struct sx_store {
 	int version;                    /* schema version after open */
 	int readonly;
 	int batch;                      /* inside sx_store_batch_begin .. commit */
+	int relaxed;                    /* the batch runs with synchronous = NORMAL */
 	sqlite3_stmt *stmt[SX_STMT_COUNT];
 	char errmsg[SX_STORE_ERRMSG_MAX];
 };
