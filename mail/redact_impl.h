@@ -118,7 +118,14 @@ struct rx_needles {
 	 * other forms likewise in fstart */
 	size_t start[257];
 	size_t fstart[257];
-	size_t minlen;
+	size_t minlen, maxlen;
+	/* Prefilters: bit (a << 8 | b) is set when a needle can start at two
+	 * bytes a, b (lower-cased) of the text; pair for the UTF-8 needles
+	 * (full-width and invisible characters included), fpair for the other
+	 * forms. one[b]: a UTF-8 needle of one byte starts with b. */
+	uint8_t pair[8192];
+	uint8_t fpair[8192];
+	uint8_t one[256];
 };
 
 struct rx_ctx {
@@ -182,11 +189,27 @@ int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_
 int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		       int utf8, int others, size_t minlen, struct rx_edits *out);
 
+/* The same over the needles of every form, for matches that start inside
+ * the windows win[2k] .. win[2k + 1] (sorted, disjoint) only. */
+int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		     const size_t *win, size_t nwin, struct rx_edits *out);
+/* Non-zero when a needle of any form matches somewhere in t. */
+int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n);
+/* Non-zero when t holds a character the UTF-8 matcher skips unseen: a match
+ * can then stretch over any number of bytes. */
+int sx_rx_invisible(const uint8_t *t, size_t n);
+
 /* ---- redact_view.c: the views of a text ---- */
 
 /* One round: every match in every view of t, as edits of t (sorted,
  * disjoint, addresses first) appended to out. */
 int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
+/* The same for a text whose every view was searched before, and found
+ * nothing, but for the spans [spans[2k], spans[2k + 1]) of t (sorted,
+ * disjoint; empty ones mark where bytes went): only matches a changed byte
+ * can make are looked for. */
+int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
+		   size_t nspans, struct rx_edits *out);
 
 /* ---- redact_text.c: the rounds ---- */
 

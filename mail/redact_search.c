@@ -190,7 +190,61 @@ static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t
 	k->whole = (uint8_t)whole;
 	if (n < nd->minlen)
 		nd->minlen = n;
+	if (n > nd->maxlen)
+		nd->maxlen = n;
 	return 0;
+}
+
+static void pair_set(uint8_t *bits, uint8_t a, uint8_t b)
+{
+	unsigned k = (unsigned)a << 8 | b;
+	bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+}
+
+/* The raw bytes a text may hold where a UTF-8 needle has folded byte c
+ * (beside c itself): the lead of a full-width form, of U+3000. */
+static size_t raw_leads(uint8_t c, uint8_t *out)
+{
+	size_t n = 0;
+	out[n++] = c;
+	if (c >= 0x21 && c <= 0x7e)
+		out[n++] = 0xef;
+	if (c == ' ')
+		out[n++] = 0xe3;
+	return n;
+}
+
+/*
+ * Marks the byte pairs a match of UTF-8 needle k can start with: its first
+ * character as it is, full-width or U+3000 (whose second byte is then fixed),
+ * and when as it is, any raw form of its second byte or the lead of an
+ * invisible character match_at skips.
+ */
+static void prefilter_utf8(struct rx_needles *nd, const struct rx_needle *k)
+{
+	uint8_t a[3], b[8] = { 0 };
+	size_t na = raw_leads(k->s[0], a), nb = 0;
+	if (k->n == 1)
+		nd->one[k->s[0]] = 1;
+	else
+		nb = raw_leads(k->s[1], b);
+	b[nb++] = 0xc2;
+	b[nb++] = 0xe2;
+	b[nb++] = 0xef;
+	for (size_t i = 0; i < na; i++) {
+		if (a[i] == 0xef && i > 0) {
+			pair_set(nd->pair, 0xef, 0xbc);
+			pair_set(nd->pair, 0xef, 0xbd);
+		} else if (a[i] == 0xe3 && i > 0) {
+			pair_set(nd->pair, 0xe3, 0x80);
+		} else if (k->n == 1) {
+			for (unsigned c = 0; c < 256; c++)
+				pair_set(nd->pair, a[i], (uint8_t)c);
+		} else {
+			for (size_t j = 0; j < nb; j++)
+				pair_set(nd->pair, a[i], b[j]);
+		}
+	}
 }
 
 int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
@@ -236,6 +290,12 @@ int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 		while (j < nd->n && nd->v[j].s[0] < b)
 			j++;
 		nd->fstart[b] = j;
+	}
+	for (size_t i = 0; i < nd->n; i++) {
+		if (nd->v[i].form == FORM_UTF8)
+			prefilter_utf8(nd, &nd->v[i]);
+		else
+			pair_set(nd->fpair, nd->v[i].s[0], nd->v[i].s[1]);
 	}
 	return 0;
 }
@@ -310,12 +370,26 @@ static size_t placeholder(const struct rx_needle *k, uint8_t *out, size_t max)
 	return n;
 }
 
+/*
+ * Every match of the needles from start[] (UTF-8 ones when folded) of
+ * minlen bytes or more that starts in t[i0, i1), t being n bytes: with found,
+ * added as edits; without, *hit set at the first.
+ */
 static int search_in(const struct rx_needles *nd, const size_t *start, int folded, size_t minlen,
-		     const uint8_t *t, size_t n, uint8_t enc, struct rx_edits *found)
+		     const uint8_t *t, size_t n, size_t i0, size_t i1, uint8_t enc,
+		     struct rx_edits *found, int *hit)
 {
+	const uint8_t *bits = folded ? nd->pair : nd->fpair;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = i0; i < i1 && rc == 0; i++) {
 		uint8_t c = lower(t[i]);
+		if (i + 1 < n) {
+			unsigned key = (unsigned)c << 8 | lower(t[i + 1]);
+			if (!(bits[key >> 3] & (1u << (key & 7))))
+				continue;
+		} else if (!folded || !nd->one[c]) {
+			continue;
+		}
 		if (folded)
 			fold_at(t, n, i, &c);
 		for (size_t k = start[c]; k < start[c + 1] && rc == 0; k++) {
@@ -325,6 +399,10 @@ static int search_in(const struct rx_needles *nd, const size_t *start, int folde
 			size_t len = match_at(nk, t, n, i);
 			if (len == 0)
 				continue;
+			if (!found) {
+				*hit = 1;
+				return 0;
+			}
 			uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
 			size_t pn = placeholder(nk, ph, sizeof ph);
 			int addr = nk->kind == SX_ID_ADDRESS;
@@ -351,13 +429,57 @@ int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, 
 		return 0;
 	sx_rx_edits_init(&found);
 	if (utf8)
-		rc = search_in(nd, nd->start, 1, minlen, t, n, enc, &found);
+		rc = search_in(nd, nd->start, 1, minlen, t, n, 0, n, enc, &found, NULL);
 	if (rc == 0 && others)
-		rc = search_in(nd, nd->fstart, 0, minlen, t, n, enc, &found);
+		rc = search_in(nd, nd->fstart, 0, minlen, t, n, 0, n, enc, &found, NULL);
 	if (rc == 0) {
 		sx_rx_edits_select(&found);
 		rc = sx_rx_edits_move(out, &found);
 	}
 	sx_rx_edits_finish(&found);
 	return rc;
+}
+
+int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		     const size_t *win, size_t nwin, struct rx_edits *out)
+{
+	struct rx_edits found;
+	int rc = 0;
+
+	if (nd->n == 0 || n < nd->minlen)
+		return 0;
+	sx_rx_edits_init(&found);
+	for (size_t w = 0; w < nwin && rc == 0; w++) {
+		size_t a = win[2 * w], b = win[2 * w + 1] < n ? win[2 * w + 1] : n;
+		if (a >= b)
+			continue;
+		rc = search_in(nd, nd->start, 1, 0, t, n, a, b, enc, &found, NULL);
+		if (rc == 0)
+			rc = search_in(nd, nd->fstart, 0, 0, t, n, a, b, enc, &found, NULL);
+	}
+	if (rc == 0) {
+		sx_rx_edits_select(&found);
+		rc = sx_rx_edits_move(out, &found);
+	}
+	sx_rx_edits_finish(&found);
+	return rc;
+}
+
+int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n)
+{
+	int hit = 0;
+	if (nd->n == 0 || n < nd->minlen)
+		return 0;
+	search_in(nd, nd->start, 1, 0, t, n, 0, n, RX_ENC_RAW, NULL, &hit);
+	if (!hit)
+		search_in(nd, nd->fstart, 0, 0, t, n, 0, n, RX_ENC_RAW, NULL, &hit);
+	return hit;
+}
+
+int sx_rx_invisible(const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i] >= 0xc2 && invisible_at(t, n, i) > 0)
+			return 1;
+	return 0;
 }

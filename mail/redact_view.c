@@ -21,10 +21,116 @@
 
 #define CHAIN_MAX 6
 
+/*
+ * Where a view can show what the text the views start from does not: the
+ * spans [v[2k], v[2k + 1]) of the view (empty ones mark a seam, where bytes
+ * of the text were left out) whose bytes are not that text's own bytes in
+ * the same order. Elsewhere the view repeats the text, whose own search
+ * finds whatever is there, so a view is searched around its dirty spans
+ * only. all: the whole view counts as dirty (a decoded token; a text with
+ * characters the matcher skips unseen, so that a match has no bounded
+ * length; a text searched with a raised shortest needle).
+ */
+struct dirty {
+	size_t *v;
+	size_t n, cap;    /* spans */
+	int all;
+};
+
 struct chain {
 	const struct rx_layer *l[CHAIN_MAX];
+	const struct dirty *d[CHAIN_MAX + 1]; /* d[k]: of the view over l[k - 1] */
 	size_t n;
+	size_t margin;     /* bytes a match and its word boundaries can reach */
+	int fresh;         /* the text at the bottom is searched whole: no view of
+			    * it was searched before */
 };
+
+static void dirty_finish(struct dirty *d)
+{
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+}
+
+static int dirty_add(struct dirty *d, size_t a, size_t b)
+{
+	if (d->n > 0 && a <= d->v[2 * d->n - 1]) {
+		if (b > d->v[2 * d->n - 1])
+			d->v[2 * d->n - 1] = b;
+		if (a < d->v[2 * d->n - 2])
+			d->v[2 * d->n - 2] = a;
+		return 0;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		size_t *v = realloc(d->v, cap * 2 * sizeof *v);
+		if (!v)
+			return SX_ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[2 * d->n] = a;
+	d->v[2 * d->n + 1] = b;
+	d->n++;
+	return 0;
+}
+
+/* The dirty spans of the view l makes of a view with dirty spans pd. */
+static int dirty_of(const struct rx_layer *l, const struct dirty *pd, struct dirty *out)
+{
+	int rc = 0;
+	size_t pk = 0;
+	out->all = pd->all;
+	if (out->all)
+		return 0;
+	for (size_t k = 0; k < l->nseg && rc == 0; k++) {
+		const struct rx_seg *s = &l->seg[k];
+		size_t pe = s->p_off + s->p_len;
+		if (s->coded) {
+			rc = dirty_add(out, s->c_off, s->c_off + s->c_len);
+			continue;
+		}
+		int seam = k == 0 ? s->p_off != 0 :
+			   (!l->seg[k - 1].coded &&
+			    l->seg[k - 1].p_off + l->seg[k - 1].p_len != s->p_off);
+		if (seam)
+			rc = dirty_add(out, s->c_off, s->c_off);
+		/* the parent's dirty spans that meet this one, seams at its ends
+		 * included */
+		if (pk > 0 && pd->v[2 * (pk - 1)] > s->p_off)
+			pk = 0;
+		while (pk < pd->n && pd->v[2 * pk + 1] < s->p_off)
+			pk++;
+		for (size_t q = pk; q < pd->n && pd->v[2 * q] <= pe && rc == 0; q++) {
+			size_t a = pd->v[2 * q] > s->p_off ? pd->v[2 * q] : s->p_off;
+			size_t b = pd->v[2 * q + 1] < pe ? pd->v[2 * q + 1] : pe;
+			rc = dirty_add(out, s->c_off + (a - s->p_off), s->c_off + (b - s->p_off));
+		}
+		if (k + 1 == l->nseg && pe != l->plen && rc == 0)
+			rc = dirty_add(out, s->c_off + s->c_len, s->c_off + s->c_len);
+	}
+	return rc;
+}
+
+/* Non-zero when t[a, b) and the bytes a match's word boundaries look at
+ * meet no dirty span of d. */
+static int clean(const struct dirty *d, size_t a, size_t b)
+{
+	if (d->all)
+		return 0;
+	a = a >= 2 ? a - 2 : 0;
+	b += 2;
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->v[2 * mid + 1] < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == d->n || d->v[2 * lo] > b;
+}
 
 /* Lowers edits of the chain's top text down to the text it starts from. */
 static int lower_chain(struct rx_ctx *x, const struct chain *ch, struct rx_edits *e,
@@ -44,12 +150,36 @@ static int lower_chain(struct rx_ctx *x, const struct chain *ch, struct rx_edits
 	return rc;
 }
 
+/* The windows of a view with dirty spans d where a match can start that
+ * the text itself does not show: each span widened by the margin. */
+static int windows(const struct chain *ch, const struct dirty *d, size_t n, struct dirty *w)
+{
+	int rc = 0;
+	for (size_t k = 0; k < d->n && rc == 0; k++) {
+		size_t a = d->v[2 * k], b = d->v[2 * k + 1];
+		a = a > ch->margin ? a - ch->margin : 0;
+		b = b + 3 < n ? b + 3 : n;
+		rc = dirty_add(w, a, b);
+	}
+	return rc;
+}
+
 static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *t, size_t n,
 		       uint8_t enc, struct rx_edits *out)
 {
 	struct rx_edits e;
+	const struct dirty *d = ch->d[ch->n];
+	int rc;
 	sx_rx_edits_init(&e);
-	int rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
+	if ((ch->n == 0 && ch->fresh) || d->all) {
+		rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
+	} else {
+		struct dirty w = { NULL, 0, 0, 0 };
+		rc = windows(ch, d, n, &w);
+		if (rc == 0)
+			rc = sx_rx_search_win(&x->nd, t, n, enc, w.v, w.n, &e);
+		dirty_finish(&w);
+	}
 	if (rc == 0 && e.n > 0)
 		return lower_chain(x, ch, &e, out);
 	sx_rx_edits_finish(&e);
@@ -263,19 +393,38 @@ struct tokinfo {
 	int pad;  /* the token ended in '=' */
 };
 
+/* Value of each byte in base64, either alphabet; -1: none. */
+static const signed char b64vals[256] = {
+	['A'] = 0, ['B'] = 1, ['C'] = 2, ['D'] = 3, ['E'] = 4, ['F'] = 5, ['G'] = 6,
+	['H'] = 7, ['I'] = 8, ['J'] = 9, ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
+	['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
+	['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25,
+	['a'] = 26, ['b'] = 27, ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32,
+	['h'] = 33, ['i'] = 34, ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39,
+	['o'] = 40, ['p'] = 41, ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46,
+	['v'] = 47, ['w'] = 48, ['x'] = 49, ['y'] = 50, ['z'] = 51,
+	['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55, ['4'] = 56, ['5'] = 57, ['6'] = 58,
+	['7'] = 59, ['8'] = 60, ['9'] = 61,
+	['+'] = 62, ['-'] = 62, ['/'] = 63, ['_'] = 63,
+};
+
+/* b64vals marks "none" as 0 too ('A' is 0): this tells them apart. */
+static const uint8_t b64set[256] = {
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['-'] = 1, ['/'] = 1, ['_'] = 1,
+};
+
 static int b64val(uint8_t c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
+	return b64set[c] ? b64vals[c] : -1;
 }
 
 static int tok_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
@@ -323,7 +472,57 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 /* Searches the decodings of the run t[r0, r1) (plus its padding up to r2). */
 static int b64ch(uint8_t c)
 {
-	return b64val(c) >= 0;
+	return b64set[c];
+}
+
+/* Non-zero when b (n bytes) holds a base64 run long enough to be a token:
+ * counted across line breaks, so never fewer than tokens() finds. */
+static int has_run(const uint8_t *b, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (b64ch(b[i])) {
+			if (++m >= RX_B64_TOKEN_MIN)
+				return 1;
+		} else if (b[i] != '\r' && b[i] != '\n') {
+			m = 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Whether the decoding of the run at pos[0 .. m) of t at alignment a can
+ * show anything: a match, a token of its own while levels are left, or a
+ * URL escape. Most runs are words and decode to noise; building their
+ * layer is what costs.
+ */
+static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, size_t m,
+		       size_t a, int tok)
+{
+	uint8_t buf[3 * 256];
+	size_t bn = 0, g = a;
+	for (;;) {
+		for (; g < m && bn + 3 <= sizeof buf; g += 4) {
+			size_t k = m - g < 4 ? m - g : 4;
+			if (k < 2)
+				break;
+			uint32_t v = 0;
+			for (size_t q = 0; q < 4; q++)
+				v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+			buf[bn++] = (uint8_t)(v >> 16);
+			buf[bn++] = (uint8_t)(v >> 8);
+			buf[bn++] = (uint8_t)v;
+			bn -= 4 - k;
+		}
+		if (bn < sizeof buf - 2 || g >= m || m - g < 2)
+			break;
+		/* too long to judge in one buffer: take the whole layer */
+		return 1;
+	}
+	if (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)))
+		return 1;
+	return sx_rx_hit(&x->nd, buf, bn);
 }
 
 /*
@@ -344,6 +543,9 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 	ti.url = safe || !std;
 	/* a token may start anywhere in the run: all four alignments */
 	for (size_t a = 0; a < 4 && rc == 0 && a + 2 <= m; a++) {
+		if (!token_worth(x, t, pos, m, a, tok)) {
+			continue;
+		}
 		struct rx_layer l;
 		sx_rx_layer_init(&l, t, r2, x->scratch);
 		l.encode = tok_encode;
@@ -363,7 +565,9 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 			rc = sx_rx_layer_seg(&l, b, k - 1, p0, p1 - p0, 1, 0);
 		}
 		if (rc == 0 && l.nseg > 0 && ch->n < CHAIN_MAX) {
+			static const struct dirty all = { NULL, 0, 0, 1 };
 			ch->l[ch->n++] = &l;
+			ch->d[ch->n] = &all;
 			rc = view_all(x, ch, sx_buf_head(&l.c), sx_buf_used(&l.c), RX_ENC_URLB64,
 				      tok - 1, out);
 			ch->n--;
@@ -419,7 +623,12 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
 			k++;
-		if (m >= RX_B64_TOKEN_MIN)
+		/* A run that starts after a byte that ends any run, in bytes the
+		 * text itself has around it, is a run of that text too, and was
+		 * searched there. */
+		int seen = (ch->n > 0 || !ch->fresh) && i > 0 && t[i - 1] != '\r' && t[i - 1] != '\n' &&
+			   clean(ch->d[ch->n], i - 1, k + 3);
+		if (m >= RX_B64_TOKEN_MIN && !seen)
 			rc = token_run(x, ch, t, pos, m, k, tok, out);
 		i = k > i ? k : i + 1;
 	}
@@ -476,8 +685,12 @@ static int derived(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t 
 		return 0;
 	sx_rx_layer_init(&l, t, n, x->scratch);
 	rc = build(x, t, n, &l);
+	struct dirty d = { NULL, 0, 0, 0 };
+	if (rc == 0 && l.nseg > 0 && (build == build_tags || sx_rx_layer_coded(&l)))
+		rc = dirty_of(&l, ch->d[ch->n], &d);
 	if (rc == 0 && l.nseg > 0 && (build == build_tags || sx_rx_layer_coded(&l))) {
 		ch->l[ch->n++] = &l;
+		ch->d[ch->n] = &d;
 		const uint8_t *c = sx_buf_head(&l.c);
 		size_t cn = sx_buf_used(&l.c);
 		rc = view_all(x, ch, c, cn, enc, tok, out);
@@ -489,13 +702,33 @@ static int derived(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t 
 			rc = derived(x, ch, c, cn, build_html, RX_ENC_HTML, tok, 2, out);
 		ch->n--;
 	}
+	dirty_finish(&d);
 	sx_rx_layer_finish(&l);
 	return rc;
 }
 
 int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out)
 {
-	struct chain ch = { { NULL }, 0 };
+	return sx_rx_views_in(x, t, n, NULL, 0, out);
+}
+
+int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
+		   size_t nspans, struct rx_edits *out)
+{
+	struct chain ch = { { NULL }, { NULL }, 0, 3 * x->nd.maxlen + 4, 1 };
+	/* Without spans the text is searched whole, and is clean in every view
+	 * but where a match can have no bounded length, or the text's own
+	 * search skips short needles: then every view is searched whole. */
+	struct dirty root = { NULL, 0, 0, x->top_min > 0 || sx_rx_invisible(t, n) };
+	if (spans && !root.all) {
+		root.v = (size_t *)spans;
+		root.n = nspans;
+		ch.n = 0;
+	} else {
+		spans = NULL;
+	}
+	ch.d[0] = &root;
+	ch.fresh = spans == NULL;
 	int rc = view_all(x, &ch, t, n, RX_ENC_RAW, TOKEN_LEVELS, out);
 	if (rc == 0)
 		rc = derived(x, &ch, t, n, build_pct, RX_ENC_URL, TOKEN_LEVELS, 1, out);
