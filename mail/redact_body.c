@@ -41,10 +41,58 @@ static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struc
 	return decode_as(p->cte, e, n, d);
 }
 
+/* Charset readings of one decoded body tried at most. */
+#define READINGS_MAX 5
+/* Rounds over all readings before a body counts as not settling. */
+#define READING_ROUNDS 4
+
+/* What one reading (transfer encoding, charset) left of the text after its
+ * last pass, when every view of it was searched and held nothing: the next
+ * round's pass over that reading looks only at what changed since. */
+struct memo {
+	enum sx_cte cte;
+	char label[SX_MIME_TOKEN];
+	struct sx_buf text;
+	int used;
+};
+
+struct memos {
+	struct memo v[3 * READINGS_MAX];
+	size_t n;
+};
+
+static void memos_finish(struct memos *ms)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		sx_buf_finish(&ms->v[i].text);
+	ms->n = 0;
+}
+
+/* The memo of a reading, made empty when new; NULL when there is no room. */
+static struct memo *memo_of(struct rx_ctx *x, struct memos *ms, enum sx_cte cte,
+			    const char *label)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].cte == cte && strcmp(ms->v[i].label, label) == 0)
+			return &ms->v[i];
+	if (ms->n == sizeof ms->v / sizeof ms->v[0])
+		return NULL;
+	struct memo *m = &ms->v[ms->n++];
+	m->cte = cte;
+	size_t ll = strnlen(label, sizeof m->label - 1);
+	memcpy(m->label, label, ll);
+	m->label[ll] = '\0';
+	sx_buf_init(&m->text, x->scratch);
+	m->used = 0;
+	return m;
+}
+
 /* Text through its layers, body e read in transfer encoding cte and charset
- * label ("" for none): appends edits of e to out. */
+ * label ("" for none): appends edits of e to out. With memo, only what
+ * changed since the text the memo holds is searched, and the memo gets the
+ * text this pass leaves. */
 static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const char *label,
-		     const uint8_t *e, size_t n, struct rx_edits *out)
+		     const uint8_t *e, size_t n, struct memo *memo, struct rx_edits *out)
 {
 	struct rx_layer cte_l, cs;
 	struct rx_cte cti;
@@ -80,8 +128,20 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	}
 	const uint8_t *txt = has_cs ? sx_buf_head(&cs.c) : d;
 	size_t tn = has_cs ? sx_buf_used(&cs.c) : dn;
-	if (rc == 0)
+	/* a memo vouches only while nothing went unsure: an edit refused
+	 * may have left an identifier in its text */
+	int prior = memo && memo->used && !x->res->unsure;
+	if (rc == 0 && memo) {
+		struct sx_buf left;
+		sx_buf_init(&left, x->scratch);
+		rc = sx_rx_text_since(x, txt, tn, prior ? sx_buf_head(&memo->text) : NULL,
+				      prior ? sx_buf_used(&memo->text) : 0, &t, &left);
+		sx_buf_finish(&memo->text);
+		memo->text = left;
+		memo->used = rc == 0 && (sx_buf_used(&left) > 0 || tn == 0);
+	} else if (rc == 0) {
 		rc = sx_rx_text(x, txt, tn, &t);
+	}
 	if (rc == 0 && t.n > 0) {
 		sx_rx_edits_sort(&t);
 		if (has_cs) {
@@ -106,11 +166,6 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	return rc;
 }
 
-/* Charset readings of one decoded body tried at most. */
-#define READINGS_MAX 5
-/* Rounds over all readings before a body counts as not settling. */
-#define READING_ROUNDS 4
-
 /*
  * One round of readings of body e: in its transfer encoding and, when
  * guessing, as quoted-printable or base64 when it looks so without saying
@@ -119,7 +174,7 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
  * in acc. Sets *changed when a reading found anything.
  */
 static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
-			  int guess, struct rx_edits *acc, int *changed)
+			  int guess, struct memos *ms, struct rx_edits *acc, int *changed)
 {
 	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
 	char labels[READINGS_MAX][SX_MIME_TOKEN];
@@ -149,7 +204,8 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 						   READINGS_MAX);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
-			rc = text_pass(x, p, ctes[c], labels[li], b, bn, &more);
+			rc = text_pass(x, p, ctes[c], labels[li], b, bn,
+				       memo_of(x, ms, ctes[c], labels[li]), &more);
 			if (rc == 0 && more.n > 0) {
 				sx_rx_edits_sort(&more);
 				rc = sx_rx_compose(x, e, n, acc, &more, &both);
@@ -178,13 +234,16 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 {
 	struct rx_edits acc;
 	struct sx_buf cur, d;
+	struct memos ms;
 	int rc = 0, changed = 1, round;
 
+	ms.n = 0;
 	sx_rx_edits_init(&acc);
 	for (round = 0; changed && round < READING_ROUNDS && rc == 0; round++) {
 		changed = 0;
-		rc = readings_round(x, p, e, n, guess, &acc, &changed);
+		rc = readings_round(x, p, e, n, guess, &ms, &acc, &changed);
 	}
+	memos_finish(&ms);
 	if (rc == 0 && changed && round == READING_ROUNDS)
 		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
 	/* what a reader sees of the result, for the forms nothing rewrites */

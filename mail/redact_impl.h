@@ -219,6 +219,15 @@ int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *s
  */
 int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
 /*
+ * The same, given prev (prevn bytes): a text this function left, whose
+ * views hold no identifier, that t differs from in one stretch at most;
+ * only matches that stretch can make are looked for. prev NULL: none. When
+ * final is given, it receives the text left when every view of it was
+ * searched and nothing found (empty otherwise), for the next call's prev.
+ */
+int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t *prev,
+		     size_t prevn, struct rx_edits *out, struct sx_buf *final);
+/*
  * Composes edits first (of t, sorted, disjoint) and then (of the text first
  * makes, sorted, disjoint) into edits of t, appended to out.
  */
