@@ -119,12 +119,14 @@ struct rx_needles {
 	size_t start[257];
 	size_t fstart[257];
 	size_t minlen, maxlen;
+	size_t maxu, maxo;    /* longest UTF-8 needle, longest of the others */
 	/* Prefilters: bit (a << 8 | b) is set when a needle can start at two
 	 * bytes a, b (lower-cased) of the text; pair for the UTF-8 needles
 	 * (full-width and invisible characters included), fpair for the other
 	 * forms. one[b]: a UTF-8 needle of one byte starts with b. */
 	uint8_t pair[8192];
 	uint8_t fpair[8192];
+	uint8_t apair[8192];  /* either */
 	uint8_t one[256];
 };
 
@@ -190,9 +192,14 @@ int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, 
 		       int utf8, int others, size_t minlen, struct rx_edits *out);
 
 /* The same over the needles of every form, for matches that start inside
- * the windows win[2k] .. win[2k + 1] (sorted, disjoint) only. */
+ * the windows wu[2k] .. wu[2k + 1] (UTF-8 needles) and wo[2k] .. wo[2k + 1]
+ * (the others) only, each list sorted and disjoint. */
 int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
-		     const size_t *win, size_t nwin, struct rx_edits *out);
+		     const size_t *wu, size_t nwu, const size_t *wo, size_t nwo,
+		     struct rx_edits *out);
+/* Where a match of a UTF-8 needle that reaches t[a] can start, at the
+ * earliest, in text without invisible characters. */
+size_t sx_rx_back(const struct rx_needles *nd, const uint8_t *t, size_t a);
 /* Non-zero when a needle of any form matches somewhere in t. */
 int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n);
 /* Non-zero when t holds a character the UTF-8 matcher skips unseen: a match

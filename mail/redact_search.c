@@ -192,6 +192,10 @@ static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t
 		nd->minlen = n;
 	if (n > nd->maxlen)
 		nd->maxlen = n;
+	if (form == FORM_UTF8 && n > nd->maxu)
+		nd->maxu = n;
+	if (form != FORM_UTF8 && n > nd->maxo)
+		nd->maxo = n;
 	return 0;
 }
 
@@ -297,6 +301,8 @@ int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 		else
 			pair_set(nd->fpair, nd->v[i].s[0], nd->v[i].s[1]);
 	}
+	for (size_t i = 0; i < sizeof nd->apair; i++)
+		nd->apair[i] = nd->pair[i] | nd->fpair[i];
 	return 0;
 }
 
@@ -370,45 +376,70 @@ static size_t placeholder(const struct rx_needle *k, uint8_t *out, size_t max)
 	return n;
 }
 
-/*
- * Every match of the needles from start[] (UTF-8 ones when folded) of
- * minlen bytes or more that starts in t[i0, i1), t being n bytes: with found,
- * added as edits; without, *hit set at the first.
- */
-static int search_in(const struct rx_needles *nd, const size_t *start, int folded, size_t minlen,
-		     const uint8_t *t, size_t n, size_t i0, size_t i1, uint8_t enc,
-		     struct rx_edits *found, int *hit)
+/* What one scan looks for and where its matches go. */
+struct scan {
+	const struct rx_needles *nd;
+	int utf8, others;     /* which needles */
+	size_t minlen;        /* shortest needle tried */
+	uint8_t enc;
+	struct rx_edits *fu;  /* matches of UTF-8 needles; NULL: set hit instead */
+	struct rx_edits *fo;  /* of the others */
+	int hit;
+};
+
+/* Tries the needles of bucket [k0, k1) at t[i]. */
+static int try_bucket(struct scan *sc, size_t k0, size_t k1, const uint8_t *t, size_t n, size_t i,
+		      struct rx_edits *found)
 {
-	const uint8_t *bits = folded ? nd->pair : nd->fpair;
 	int rc = 0;
-	for (size_t i = i0; i < i1 && rc == 0; i++) {
+	for (size_t k = k0; k < k1 && rc == 0; k++) {
+		const struct rx_needle *nk = &sc->nd->v[k];
+		if (nk->n < sc->minlen)
+			continue;
+		size_t len = match_at(nk, t, n, i);
+		if (len == 0)
+			continue;
+		if (!found) {
+			sc->hit = 1;
+			return 0;
+		}
+		uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
+		size_t pn = placeholder(nk, ph, sizeof ph);
+		int addr = nk->kind == SX_ID_ADDRESS;
+		rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, sc->enc, (uint8_t)addr);
+	}
+	return rc;
+}
+
+static int bit(const uint8_t *bits, unsigned key)
+{
+	return bits[key >> 3] & (1u << (key & 7));
+}
+
+/* Every match that starts in t[i0, i1), t being n bytes, in one pass for
+ * both kinds of needle. */
+static int search_in(struct scan *sc, const uint8_t *t, size_t n, size_t i0, size_t i1)
+{
+	const struct rx_needles *nd = sc->nd;
+	const uint8_t *bits = sc->utf8 && sc->others ? nd->apair : sc->utf8 ? nd->pair : nd->fpair;
+	int rc = 0;
+	for (size_t i = i0; i < i1 && rc == 0 && !sc->hit; i++) {
 		uint8_t c = lower(t[i]);
+		unsigned key = 0;
 		if (i + 1 < n) {
-			unsigned key = (unsigned)c << 8 | lower(t[i + 1]);
-			if (!(bits[key >> 3] & (1u << (key & 7))))
+			key = (unsigned)c << 8 | lower(t[i + 1]);
+			if (!bit(bits, key))
 				continue;
-		} else if (!folded || !nd->one[c]) {
+		} else if (!sc->utf8 || !nd->one[c]) {
 			continue;
 		}
-		if (folded)
-			fold_at(t, n, i, &c);
-		for (size_t k = start[c]; k < start[c + 1] && rc == 0; k++) {
-			const struct rx_needle *nk = &nd->v[k];
-			if (nk->n < minlen)
-				continue;
-			size_t len = match_at(nk, t, n, i);
-			if (len == 0)
-				continue;
-			if (!found) {
-				*hit = 1;
-				return 0;
-			}
-			uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
-			size_t pn = placeholder(nk, ph, sizeof ph);
-			int addr = nk->kind == SX_ID_ADDRESS;
-			rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, enc,
-					     (uint8_t)addr);
+		if (sc->utf8 && (i + 1 >= n || bit(nd->pair, key))) {
+			uint8_t f;
+			fold_at(t, n, i, &f);
+			rc = try_bucket(sc, nd->start[f], nd->start[f + 1], t, n, i, sc->fu);
 		}
+		if (rc == 0 && !sc->hit && sc->others && i + 1 < n && bit(nd->fpair, key))
+			rc = try_bucket(sc, nd->fstart[c], nd->fstart[c + 1], t, n, i, sc->fo);
 	}
 	return rc;
 }
@@ -422,26 +453,30 @@ int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_
 int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		       int utf8, int others, size_t minlen, struct rx_edits *out)
 {
-	struct rx_edits found;
-	int rc = 0;
+	struct rx_edits fu, fo;
+	int rc;
 
-	if (nd->n == 0 || n < nd->minlen)
+	if (nd->n == 0 || n < nd->minlen || (!utf8 && !others))
 		return 0;
-	sx_rx_edits_init(&found);
-	if (utf8)
-		rc = search_in(nd, nd->start, 1, minlen, t, n, 0, n, enc, &found, NULL);
-	if (rc == 0 && others)
-		rc = search_in(nd, nd->fstart, 0, minlen, t, n, 0, n, enc, &found, NULL);
+	sx_rx_edits_init(&fu);
+	sx_rx_edits_init(&fo);
+	struct scan sc = { nd, utf8, others, minlen, enc, &fu, &fo, 0 };
+	rc = search_in(&sc, t, n, 0, n);
+	/* UTF-8 matches first, then the other forms' */
+	if (rc == 0)
+		rc = sx_rx_edits_move(&fu, &fo);
 	if (rc == 0) {
-		sx_rx_edits_select(&found);
-		rc = sx_rx_edits_move(out, &found);
+		sx_rx_edits_select(&fu);
+		rc = sx_rx_edits_move(out, &fu);
 	}
-	sx_rx_edits_finish(&found);
+	sx_rx_edits_finish(&fu);
+	sx_rx_edits_finish(&fo);
 	return rc;
 }
 
 int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
-		     const size_t *win, size_t nwin, struct rx_edits *out)
+		     const size_t *wu, size_t nwu, const size_t *wo, size_t nwo,
+		     struct rx_edits *out)
 {
 	struct rx_edits found;
 	int rc = 0;
@@ -449,14 +484,12 @@ int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, ui
 	if (nd->n == 0 || n < nd->minlen)
 		return 0;
 	sx_rx_edits_init(&found);
-	for (size_t w = 0; w < nwin && rc == 0; w++) {
-		size_t a = win[2 * w], b = win[2 * w + 1] < n ? win[2 * w + 1] : n;
-		if (a >= b)
-			continue;
-		rc = search_in(nd, nd->start, 1, 0, t, n, a, b, enc, &found, NULL);
-		if (rc == 0)
-			rc = search_in(nd, nd->fstart, 0, 0, t, n, a, b, enc, &found, NULL);
-	}
+	struct scan su = { nd, 1, 0, 0, enc, &found, NULL, 0 };
+	struct scan so = { nd, 0, 1, 0, enc, NULL, &found, 0 };
+	for (size_t w = 0; w < nwu && rc == 0; w++)
+		rc = search_in(&su, t, n, wu[2 * w], wu[2 * w + 1] < n ? wu[2 * w + 1] : n);
+	for (size_t w = 0; w < nwo && rc == 0; w++)
+		rc = search_in(&so, t, n, wo[2 * w], wo[2 * w + 1] < n ? wo[2 * w + 1] : n);
 	if (rc == 0) {
 		sx_rx_edits_select(&found);
 		rc = sx_rx_edits_move(out, &found);
@@ -467,13 +500,26 @@ int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, ui
 
 int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n)
 {
-	int hit = 0;
 	if (nd->n == 0 || n < nd->minlen)
 		return 0;
-	search_in(nd, nd->start, 1, 0, t, n, 0, n, RX_ENC_RAW, NULL, &hit);
-	if (!hit)
-		search_in(nd, nd->fstart, 0, 0, t, n, 0, n, RX_ENC_RAW, NULL, &hit);
-	return hit;
+	struct scan sc = { nd, 1, 1, 0, RX_ENC_RAW, NULL, NULL, 0 };
+	search_in(&sc, t, n, 0, n);
+	return sc.hit;
+}
+
+/* The start of the window for UTF-8 needles before a dirty span at a: back
+ * over as many characters as the longest needle has bytes, a full-width
+ * character (which one needle byte matches) as three bytes. */
+size_t sx_rx_back(const struct rx_needles *nd, const uint8_t *t, size_t a)
+{
+	for (size_t k = 0; k < nd->maxu && a > 0; k++) {
+		if (a >= 3 && ((t[a - 3] == 0xef && (t[a - 2] == 0xbc || t[a - 2] == 0xbd)) ||
+			       (t[a - 3] == 0xe3 && t[a - 2] == 0x80 && t[a - 1] == 0x80)))
+			a -= 3;
+		else
+			a--;
+	}
+	return a;
 }
 
 int sx_rx_invisible(const uint8_t *t, size_t n)

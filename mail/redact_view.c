@@ -41,7 +41,6 @@ struct chain {
 	const struct rx_layer *l[CHAIN_MAX];
 	const struct dirty *d[CHAIN_MAX + 1]; /* d[k]: of the view over l[k - 1] */
 	size_t n;
-	size_t margin;     /* bytes a match and its word boundaries can reach */
 	int fresh;         /* the text at the bottom is searched whole: no view of
 			    * it was searched before */
 };
@@ -150,16 +149,21 @@ static int lower_chain(struct rx_ctx *x, const struct chain *ch, struct rx_edits
 	return rc;
 }
 
-/* The windows of a view with dirty spans d where a match can start that
- * the text itself does not show: each span widened by the margin. */
-static int windows(const struct chain *ch, const struct dirty *d, size_t n, struct dirty *w)
+/* The windows of a view t (n bytes) with dirty spans d where a match can
+ * start that the text itself does not show: each span widened by what a
+ * match reaches back (UTF-8 needles into wu, the others into wo) and by
+ * the word boundary after it. */
+static int windows(struct rx_ctx *x, const struct dirty *d, const uint8_t *t, size_t n,
+		   struct dirty *wu, struct dirty *wo)
 {
 	int rc = 0;
 	for (size_t k = 0; k < d->n && rc == 0; k++) {
-		size_t a = d->v[2 * k], b = d->v[2 * k + 1];
-		a = a > ch->margin ? a - ch->margin : 0;
-		b = b + 3 < n ? b + 3 : n;
-		rc = dirty_add(w, a, b);
+		size_t a = d->v[2 * k], b = d->v[2 * k + 1] + 3 < n ? d->v[2 * k + 1] + 3 : n;
+		size_t au = sx_rx_back(&x->nd, t, a);
+		size_t ao = a > x->nd.maxo ? a - x->nd.maxo : 0;
+		rc = dirty_add(wu, au > 2 ? au - 2 : 0, b);
+		if (rc == 0)
+			rc = dirty_add(wo, ao > 2 ? ao - 2 : 0, b);
 	}
 	return rc;
 }
@@ -174,11 +178,12 @@ static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *
 	if ((ch->n == 0 && ch->fresh) || d->all) {
 		rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
 	} else {
-		struct dirty w = { NULL, 0, 0, 0 };
-		rc = windows(ch, d, n, &w);
+		struct dirty wu = { NULL, 0, 0, 0 }, wo = { NULL, 0, 0, 0 };
+		rc = windows(x, d, t, n, &wu, &wo);
 		if (rc == 0)
-			rc = sx_rx_search_win(&x->nd, t, n, enc, w.v, w.n, &e);
-		dirty_finish(&w);
+			rc = sx_rx_search_win(&x->nd, t, n, enc, wu.v, wu.n, wo.v, wo.n, &e);
+		dirty_finish(&wu);
+		dirty_finish(&wo);
 	}
 	if (rc == 0 && e.n > 0)
 		return lower_chain(x, ch, &e, out);
@@ -500,29 +505,28 @@ static int has_run(const uint8_t *b, size_t n)
 static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, size_t m,
 		       size_t a, int tok)
 {
-	uint8_t buf[3 * 256];
-	size_t bn = 0, g = a;
-	for (;;) {
-		for (; g < m && bn + 3 <= sizeof buf; g += 4) {
-			size_t k = m - g < 4 ? m - g : 4;
-			if (k < 2)
-				break;
-			uint32_t v = 0;
-			for (size_t q = 0; q < 4; q++)
-				v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
-			buf[bn++] = (uint8_t)(v >> 16);
-			buf[bn++] = (uint8_t)(v >> 8);
-			buf[bn++] = (uint8_t)v;
-			bn -= 4 - k;
-		}
-		if (bn < sizeof buf - 2 || g >= m || m - g < 2)
+	uint8_t small[3 * 256];
+	size_t need = (m - a) / 4 * 3 + 3, bn = 0;
+	uint8_t *buf = need <= sizeof small ? small : malloc(need);
+	if (!buf)
+		return 1; /* no memory to judge: take the whole layer */
+	for (size_t g = a; g < m; g += 4) {
+		size_t k = m - g < 4 ? m - g : 4;
+		if (k < 2)
 			break;
-		/* too long to judge in one buffer: take the whole layer */
-		return 1;
+		uint32_t v = 0;
+		for (size_t q = 0; q < 4; q++)
+			v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+		buf[bn++] = (uint8_t)(v >> 16);
+		buf[bn++] = (uint8_t)(v >> 8);
+		buf[bn++] = (uint8_t)v;
+		bn -= 4 - k;
 	}
-	if (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)))
-		return 1;
-	return sx_rx_hit(&x->nd, buf, bn);
+	int worth = memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
+		    sx_rx_hit(&x->nd, buf, bn);
+	if (buf != small)
+		free(buf);
+	return worth;
 }
 
 /*
@@ -588,12 +592,53 @@ static size_t run_break(const uint8_t *t, size_t n, size_t j)
 	return k > j && k < n && b64ch(t[k]) ? k - j : 0;
 }
 
+/* Where the scan for runs can go on at r: a byte before it that no run,
+ * line break inside a run or padding takes, so that the scan is in the
+ * same state at r whatever came before. */
+static size_t restart_at(const uint8_t *t, size_t from, size_t r)
+{
+	while (r > from && (b64ch(t[r - 1]) || t[r - 1] == '\r' || t[r - 1] == '\n' ||
+			    t[r - 1] == '='))
+		r--;
+	return r;
+}
+
+/*
+ * Where the scan at i can go on in a view that repeats the text it comes
+ * from outside its dirty spans (d, not all): the runs in a clean stretch
+ * are runs of that text too, and were searched there. wq: the first dirty
+ * span that can still matter, advanced here.
+ */
+static size_t skip_clean(const struct dirty *d, const uint8_t *t, size_t n, size_t i,
+			 size_t *wq)
+{
+	while (*wq < d->n && d->v[2 * *wq + 1] + 8 <= i)
+		(*wq)++;
+	if (*wq == d->n)
+		return n;
+	size_t a = d->v[2 * *wq];
+	if (a < i + 64)
+		return i;
+	return restart_at(t, i, a - 16);
+}
+
 static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n, int tok,
 		  struct rx_edits *out)
 {
-	size_t *pos = NULL, cap = 0;
+	const struct dirty *d = ch->d[ch->n];
+	/* a view over the text, or the text once more after a round: its clean
+	 * runs were searched before */
+	int again = (ch->n > 0 || !ch->fresh) && !d->all;
+	size_t *pos = NULL, cap = 0, wq = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
+		if (again) {
+			size_t r = skip_clean(d, t, n, i, &wq);
+			if (r > i) {
+				i = r;
+				continue;
+			}
+		}
 		if (!b64ch(t[i])) {
 			i++;
 			continue;
@@ -601,35 +646,37 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		size_t j = i, m = 0, br;
 		for (;;) {
 			if (j < n && b64ch(t[j])) {
-				if (m == cap) {
-					size_t nc = cap ? cap * 2 : 256;
-					size_t *np = realloc(pos, nc * sizeof *np);
-					if (!np) {
-						rc = SX_ENOMEM;
-						break;
-					}
-					pos = np;
-					cap = nc;
-				}
-				pos[m++] = j++;
+				m++;
+				j++;
 			} else if ((br = run_break(t, n, j)) > 0) {
 				j += br;
 			} else {
 				break;
 			}
 		}
-		if (rc < 0)
-			break;
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
 			k++;
-		/* A run that starts after a byte that ends any run, in bytes the
-		 * text itself has around it, is a run of that text too, and was
-		 * searched there. */
-		int seen = (ch->n > 0 || !ch->fresh) && i > 0 && t[i - 1] != '\r' && t[i - 1] != '\n' &&
-			   clean(ch->d[ch->n], i - 1, k + 3);
-		if (m >= RX_B64_TOKEN_MIN && !seen)
+		/* A run whose bytes, and three either side, the text itself has
+		 * (the scan is then in the same state there) is a run of that
+		 * text too, and was searched there. */
+		int seen = again && clean(d, i > 0 ? i - 1 : 0, k + 3);
+		if (m >= RX_B64_TOKEN_MIN && !seen) {
+			if (m > cap) {
+				size_t *np = realloc(pos, m * sizeof *np);
+				if (!np) {
+					rc = SX_ENOMEM;
+					break;
+				}
+				pos = np;
+				cap = m;
+			}
+			size_t q = 0;
+			for (size_t p = i; p < j; p++)
+				if (b64ch(t[p]))
+					pos[q++] = p;
 			rc = token_run(x, ch, t, pos, m, k, tok, out);
+		}
 		i = k > i ? k : i + 1;
 	}
 	free(pos);
@@ -715,7 +762,7 @@ int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *o
 int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
 		   size_t nspans, struct rx_edits *out)
 {
-	struct chain ch = { { NULL }, { NULL }, 0, 3 * x->nd.maxlen + 4, 1 };
+	struct chain ch = { { NULL }, { NULL }, 0, 1 };
 	/* Without spans the text is searched whole, and is clean in every view
 	 * but where a match can have no bounded length, or the text's own
 	 * search skips short needles: then every view is searched whole. */
