@@ -306,5 +306,6 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 		snprintf(err, errlen, "out of memory");
 	sx_rx_edits_finish(&e);
 	sx_rx_needles_finish(&x.nd);
+	sx_rx_settled_finish(&x);
 	return rc;
 }

@@ -61,10 +61,15 @@ struct memos {
 	size_t n;
 };
 
-static void memos_finish(struct memos *ms)
+/* Frees the memos; the texts that settled are kept as such (x). */
+static void memos_finish(struct rx_ctx *x, struct memos *ms)
 {
-	for (size_t i = 0; i < ms->n; i++)
+	for (size_t i = 0; i < ms->n; i++) {
+		if (ms->v[i].used)
+			sx_rx_settled_add(x, sx_buf_head(&ms->v[i].text),
+					  sx_buf_used(&ms->v[i].text));
 		sx_buf_finish(&ms->v[i].text);
+	}
 	ms->n = 0;
 }
 
@@ -243,7 +248,7 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 		changed = 0;
 		rc = readings_round(x, p, e, n, guess, &ms, &acc, &changed);
 	}
-	memos_finish(&ms);
+	memos_finish(x, &ms);
 	if (rc == 0 && changed && round == READING_ROUNDS)
 		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
 	/* what a reader sees of the result, for the forms nothing rewrites */

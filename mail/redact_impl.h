@@ -96,6 +96,9 @@ struct rx_layer {
 	size_t argn;
 };
 
+/* Settled texts a message keeps (struct rx_ctx). */
+#define RX_SETTLED_MAX 16
+
 /* Longest form of an identifier (UTF-16 doubles it). */
 #define RX_NEEDLE_MAX (2 * SX_IDENT_LEN_MAX + 8)
 /* Shortest form other than UTF-8 searched: two bytes occur anywhere. */
@@ -140,6 +143,11 @@ struct rx_ctx {
 	size_t top_min;       /* shortest needle searched in the text itself (not its
 			       * views): raised for raw base64, which spells short
 			       * strings by chance */
+	/* Texts every view of which was searched and held nothing (copies):
+	 * a decoded token that is one of them needs no search again. */
+	uint8_t *settled[RX_SETTLED_MAX];
+	size_t settled_n[RX_SETTLED_MAX];
+	size_t nsettled;
 };
 
 /* ---- redact_edit.c: edit lists and layers ---- */
@@ -234,6 +242,13 @@ int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *ou
  */
 int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t *prev,
 		     size_t prevn, struct rx_edits *out, struct sx_buf *final);
+/* Records t (n bytes) as settled: every view of it, searched with the
+ * shortest needles too, held nothing. Best effort: a full list or no memory
+ * records nothing. */
+void sx_rx_settled_add(struct rx_ctx *x, const uint8_t *t, size_t n);
+/* Non-zero when t is a text recorded as settled. */
+int sx_rx_settled(const struct rx_ctx *x, const uint8_t *t, size_t n);
+void sx_rx_settled_finish(struct rx_ctx *x);
 /*
  * Composes edits first (of t, sorted, disjoint) and then (of the text first
  * makes, sorted, disjoint) into edits of t, appended to out.

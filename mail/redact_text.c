@@ -354,3 +354,31 @@ int sx_rx_compose(struct rx_ctx *x, const uint8_t *t, size_t n, const struct rx_
 	pieces_finish(&p);
 	return rc;
 }
+
+void sx_rx_settled_add(struct rx_ctx *x, const uint8_t *t, size_t n)
+{
+	if (n == 0 || x->nsettled == RX_SETTLED_MAX || x->top_min > 0 || x->res->unsure ||
+	    sx_rx_settled(x, t, n))
+		return;
+	uint8_t *c = malloc(n);
+	if (!c)
+		return;
+	memcpy(c, t, n);
+	x->settled[x->nsettled] = c;
+	x->settled_n[x->nsettled++] = n;
+}
+
+int sx_rx_settled(const struct rx_ctx *x, const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < x->nsettled; i++)
+		if (x->settled_n[i] == n && memcmp(x->settled[i], t, n) == 0)
+			return 1;
+	return 0;
+}
+
+void sx_rx_settled_finish(struct rx_ctx *x)
+{
+	for (size_t i = 0; i < x->nsettled; i++)
+		free(x->settled[i]);
+	x->nsettled = 0;
+}

@@ -522,8 +522,10 @@ static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, si
 		buf[bn++] = (uint8_t)v;
 		bn -= 4 - k;
 	}
-	int worth = memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
-		    sx_rx_hit(&x->nd, buf, bn);
+	/* a settled text's views include all a token's view searches */
+	int worth = !sx_rx_settled(x, buf, bn) &&
+		    (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
+		     sx_rx_hit(&x->nd, buf, bn));
 	if (buf != small)
 		free(buf);
 	return worth;
