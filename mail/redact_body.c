@@ -136,7 +136,13 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	/* a memo vouches only while nothing went unsure: an edit refused
 	 * may have left an identifier in its text */
 	int prior = memo && memo->used && !x->res->unsure;
-	if (rc == 0 && memo) {
+	if (rc == 0 && memo && !x->res->unsure && sx_rx_settled(x, txt, tn)) {
+		/* another reading (a charset that reads these bytes alike) left
+		 * this very text, and its views hold nothing */
+		sx_buf_reset(&memo->text, SIZE_MAX);
+		rc = sx_buf_append(&memo->text, txt, tn);
+		memo->used = rc == 0;
+	} else if (rc == 0 && memo) {
 		struct sx_buf left;
 		sx_buf_init(&left, x->scratch);
 		rc = sx_rx_text_since(x, txt, tn, prior ? sx_buf_head(&memo->text) : NULL,
@@ -144,6 +150,8 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 		sx_buf_finish(&memo->text);
 		memo->text = left;
 		memo->used = rc == 0 && (sx_buf_used(&left) > 0 || tn == 0);
+		if (memo->used)
+			sx_rx_settled_add(x, sx_buf_head(&left), sx_buf_used(&left));
 	} else if (rc == 0) {
 		rc = sx_rx_text(x, txt, tn, &t);
 	}
@@ -192,21 +200,28 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
 		if (c > 0 && ctes[c] == p->cte)
 			continue;
+		/* the body as the readings so far left it, decoded, and its
+		 * readings: made again only when a reading changed it */
+		int stale = 1;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
-			sx_rx_edits_sort(acc);
-			sx_buf_reset(&cur, SIZE_MAX);
-			sx_buf_reset(&d, SIZE_MAX);
-			rc = sx_rx_apply(e, n, acc, &cur);
+			if (stale) {
+				sx_rx_edits_sort(acc);
+				sx_buf_reset(&cur, SIZE_MAX);
+				sx_buf_reset(&d, SIZE_MAX);
+				rc = sx_rx_apply(e, n, acc, &cur);
+				if (rc < 0 ||
+				    (c == 1 && !sx_rx_looks_qp(sx_buf_head(&cur), sx_buf_used(&cur))) ||
+				    (c == 2 && !sx_rx_looks_b64(sx_buf_head(&cur), sx_buf_used(&cur))))
+					break;
+				rc = decode_as(ctes[c], sx_buf_head(&cur), sx_buf_used(&cur), &d);
+				if (rc < 0)
+					break;
+				nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d),
+							   labels, READINGS_MAX);
+				stale = 0;
+			}
 			const uint8_t *b = sx_buf_head(&cur);
 			size_t bn = sx_buf_used(&cur);
-			if (rc < 0 || (c == 1 && !sx_rx_looks_qp(b, bn)) ||
-			    (c == 2 && !sx_rx_looks_b64(b, bn)))
-				break;
-			rc = decode_as(ctes[c], b, bn, &d);
-			if (rc < 0)
-				break;
-			nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d), labels,
-						   READINGS_MAX);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
 			rc = text_pass(x, p, ctes[c], labels[li], b, bn,
@@ -218,6 +233,7 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 				*acc = both;
 				sx_rx_edits_init(&both);
 				*changed = 1;
+				stale = 1;
 			}
 			sx_rx_edits_finish(&more);
 			sx_rx_edits_finish(&both);
