@@ -199,10 +199,18 @@ static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t
 	return 0;
 }
 
+/* Marks the pair a, b (lower case) in every case the text may have it, so
+ * that the scan looks the text's bytes up as they are. */
 static void pair_set(uint8_t *bits, uint8_t a, uint8_t b)
 {
-	unsigned k = (unsigned)a << 8 | b;
-	bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+	uint8_t as[2] = { a, a >= 'a' && a <= 'z' ? (uint8_t)(a - 32) : a };
+	uint8_t bs[2] = { b, b >= 'a' && b <= 'z' ? (uint8_t)(b - 32) : b };
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 2; j++) {
+			unsigned k = (unsigned)as[i] << 8 | bs[j];
+			bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+		}
+	}
 }
 
 /* The raw bytes a text may hold where a UTF-8 needle has folded byte c
@@ -424,15 +432,15 @@ static int search_in(struct scan *sc, const uint8_t *t, size_t n, size_t i0, siz
 	const uint8_t *bits = sc->utf8 && sc->others ? nd->apair : sc->utf8 ? nd->pair : nd->fpair;
 	int rc = 0;
 	for (size_t i = i0; i < i1 && rc == 0 && !sc->hit; i++) {
-		uint8_t c = lower(t[i]);
 		unsigned key = 0;
 		if (i + 1 < n) {
-			key = (unsigned)c << 8 | lower(t[i + 1]);
+			key = (unsigned)t[i] << 8 | t[i + 1];
 			if (!bit(bits, key))
 				continue;
-		} else if (!sc->utf8 || !nd->one[c]) {
+		} else if (!sc->utf8 || !nd->one[lower(t[i])]) {
 			continue;
 		}
+		uint8_t c = lower(t[i]);
 		if (sc->utf8 && (i + 1 >= n || bit(nd->pair, key))) {
 			uint8_t f;
 			fold_at(t, n, i, &f);
