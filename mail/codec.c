@@ -929,8 +929,11 @@ int sx_html_decode(const uint8_t *in, size_t n, struct sx_buf *out)
 		if (k) {
 			i += k;
 		} else {
-			sink_byte(&s, in[i]);
-			i++;
+			/* up to the next reference, as it is */
+			const uint8_t *amp = memchr(in + i + 1, '&', n - i - 1);
+			size_t j = amp ? (size_t)(amp - in) : n;
+			sink_put(&s, in + i, j - i);
+			i = j;
 		}
 	}
 	return sink_close(&s);
