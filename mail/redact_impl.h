@@ -133,6 +133,22 @@ struct rx_needles {
 	uint8_t one[256];
 };
 
+/* Base64 runs met before whose decodings held nothing (redact_runs.c). */
+#define RX_RUNS_SLOTS 1024
+#define RX_RUNS_BYTES (256u << 10)
+
+struct rx_run {
+	uint8_t *bytes;       /* owned copy; NULL: free slot */
+	size_t n;
+	unsigned key;         /* token levels left and chain depth */
+	uint64_t hash;
+};
+
+struct rx_runs {
+	struct rx_run *v;     /* RX_RUNS_SLOTS */
+	size_t count, bytes;
+};
+
 struct rx_ctx {
 	struct rx_needles nd;
 	struct sx_redact_result *res;
@@ -148,6 +164,7 @@ struct rx_ctx {
 	uint8_t *settled[RX_SETTLED_MAX];
 	size_t settled_n[RX_SETTLED_MAX];
 	size_t nsettled;
+	struct rx_runs runs;
 };
 
 /* ---- redact_edit.c: edit lists and layers ---- */
@@ -225,6 +242,16 @@ int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *o
  * can make are looked for. */
 int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
 		   size_t nspans, struct rx_edits *out);
+
+/* ---- redact_runs.c: base64 runs searched before ---- */
+
+int sx_rx_runs_init(struct rx_runs *r);
+void sx_rx_runs_finish(struct rx_runs *r);
+/* Non-zero when the run p (n bytes, from its first character through its
+ * padding) was recorded with key: every decoding of it held nothing. */
+int sx_rx_run_clean(const struct rx_runs *r, const uint8_t *p, size_t n, unsigned key);
+/* Records such a run. Best effort: a full table records nothing. */
+void sx_rx_run_add(struct rx_runs *r, const uint8_t *p, size_t n, unsigned key);
 
 /* ---- redact_text.c: the rounds ---- */
 

@@ -677,7 +677,18 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 			for (size_t p = i; p < j; p++)
 				if (b64ch(t[p]))
 					pos[q++] = p;
+			/* what its decodings show depends on its bytes, the levels
+			 * left and the depth of the chain only */
+			unsigned key = (unsigned)tok << 8 | (unsigned)ch->n;
+			if (sx_rx_run_clean(&x->runs, t + i, k - i, key)) {
+				i = k > i ? k : i + 1;
+				continue;
+			}
+			size_t before = out->n;
+			int unsure = x->res->unsure;
 			rc = token_run(x, ch, t, pos, m, k, tok, out);
+			if (rc == 0 && out->n == before && !unsure && !x->res->unsure)
+				sx_rx_run_add(&x->runs, t + i, k - i, key);
 		}
 		i = k > i ? k : i + 1;
 	}
