@@ -54,6 +54,10 @@ struct memo {
 	char label[SX_MIME_TOKEN];
 	struct sx_buf text;
 	int used;
+	/* the body the last pass read when it found nothing (quiet): the same
+	 * body read the same way finds nothing again */
+	struct sx_buf in;
+	int quiet;
 };
 
 struct memos {
@@ -69,6 +73,7 @@ static void memos_finish(struct rx_ctx *x, struct memos *ms)
 			sx_rx_settled_add(x, sx_buf_head(&ms->v[i].text),
 					  sx_buf_used(&ms->v[i].text));
 		sx_buf_finish(&ms->v[i].text);
+		sx_buf_finish(&ms->v[i].in);
 	}
 	ms->n = 0;
 }
@@ -89,6 +94,8 @@ static struct memo *memo_of(struct rx_ctx *x, struct memos *ms, enum sx_cte cte,
 	m->label[ll] = '\0';
 	sx_buf_init(&m->text, x->scratch);
 	m->used = 0;
+	sx_buf_init(&m->in, x->scratch);
+	m->quiet = 0;
 	return m;
 }
 
@@ -224,8 +231,18 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			size_t bn = sx_buf_used(&cur);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
-			rc = text_pass(x, p, ctes[c], labels[li], b, bn,
-				       memo_of(x, ms, ctes[c], labels[li]), &more);
+			struct memo *mo = memo_of(x, ms, ctes[c], labels[li]);
+			int again = mo && mo->quiet && !x->res->unsure && sx_buf_used(&mo->in) == bn &&
+				    memcmp(sx_buf_head(&mo->in), b, bn) == 0;
+			if (!again)
+				rc = text_pass(x, p, ctes[c], labels[li], b, bn, mo, &more);
+			if (rc == 0 && mo && !again) {
+				/* a pass is a function of the body it reads (and of what
+				 * nothing changes: the identifiers, the reading) */
+				sx_buf_reset(&mo->in, SIZE_MAX);
+				mo->quiet = more.n == 0 && !x->res->unsure &&
+					    sx_buf_append(&mo->in, b, bn) == 0;
+			}
 			if (rc == 0 && more.n > 0) {
 				sx_rx_edits_sort(&more);
 				rc = sx_rx_compose(x, e, n, acc, &more, &both);
