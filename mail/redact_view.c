@@ -631,15 +631,17 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 	/* a view over the text, or the text once more after a round: its clean
 	 * runs were searched before */
 	int again = (ch->n > 0 || !ch->fresh) && !d->all;
-	size_t *pos = NULL, cap = 0, wq = 0;
+	size_t *pos = NULL, cap = 0, wq = 0, hold = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
-		if (again) {
+		if (again && i >= hold) {
 			size_t r = skip_clean(d, t, n, i, &wq);
 			if (r > i) {
 				i = r;
 				continue;
 			}
+			/* near a dirty span: nothing to skip before its end */
+			hold = wq < d->n ? d->v[2 * wq + 1] + 8 : n;
 		}
 		if (!b64ch(t[i])) {
 			i++;
