@@ -165,6 +165,10 @@ struct rx_ctx {
 	size_t settled_n[RX_SETTLED_MAX];
 	size_t nsettled;
 	struct rx_runs runs;
+	/* A text (this very buffer) whose own search, of needles of clean_min
+	 * bytes or more, found nothing: not searched so again. */
+	const uint8_t *clean_p;
+	size_t clean_n, clean_min;
 };
 
 /* ---- redact_edit.c: edit lists and layers ---- */

@@ -175,7 +175,10 @@ static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *
 	const struct dirty *d = ch->d[ch->n];
 	int rc;
 	sx_rx_edits_init(&e);
-	if ((ch->n == 0 && ch->fresh) || d->all) {
+	if (ch->n == 0 && ch->fresh && t == x->clean_p && n == x->clean_n &&
+	    x->top_min >= x->clean_min) {
+		rc = 0; /* this very text was searched so, and held nothing */
+	} else if ((ch->n == 0 && ch->fresh) || d->all) {
 		rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
 	} else {
 		struct dirty wu = { NULL, 0, 0, 0 }, wo = { NULL, 0, 0, 0 };
