@@ -99,12 +99,40 @@ static struct memo *memo_of(struct rx_ctx *x, struct memos *ms, enum sx_cte cte,
 	return m;
 }
 
+/* The transfer-encoding layer of one body, shared by its charset readings
+ * while the body stays the same. */
+struct cte_pre {
+	struct rx_layer l;
+	struct rx_cte ci;
+	int rc;
+	int built;
+};
+
+static void pre_drop(struct cte_pre *pre)
+{
+	if (pre->built)
+		sx_rx_layer_finish(&pre->l);
+	pre->built = 0;
+}
+
+/* Builds pre for body e (n bytes) in cte unless built. */
+static void pre_build(struct rx_ctx *x, struct cte_pre *pre, enum sx_cte cte, const uint8_t *e,
+		      size_t n)
+{
+	if (pre->built || (cte != SX_CTE_QP && cte != SX_CTE_BASE64))
+		return;
+	sx_rx_layer_init(&pre->l, e, n, x->scratch);
+	pre->rc = sx_rx_cte_layer(x, cte, e, n, &pre->l, &pre->ci);
+	pre->built = 1;
+}
+
 /* Text through its layers, body e read in transfer encoding cte and charset
- * label ("" for none): appends edits of e to out. With memo, only what
- * changed since the text the memo holds is searched, and the memo gets the
- * text this pass leaves. */
+ * label ("" for none): appends edits of e to out. pre, when built, is the
+ * transfer-encoding layer of e. With memo, only what changed since the text
+ * the memo holds is searched, and the memo gets the text this pass leaves. */
 static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const char *label,
-		     const uint8_t *e, size_t n, struct memo *memo, struct rx_edits *out)
+		     const uint8_t *e, size_t n, const struct cte_pre *pre, struct memo *memo,
+		     struct rx_edits *out)
 {
 	struct rx_layer cte_l, cs;
 	struct rx_cte cti;
@@ -118,11 +146,17 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	sx_rx_edits_init(&t);
 	sx_rx_edits_init(&m);
 	memset(&csi, 0, sizeof csi);
+	const struct rx_layer *cl = &cte_l;
 	if (cte == SX_CTE_QP || cte == SX_CTE_BASE64) {
-		rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
+		if (pre && pre->built) {
+			cl = &pre->l;
+			rc = pre->rc;
+		} else {
+			rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
+		}
 		has_cte = 1;
-		d = sx_buf_head(&cte_l.c);
-		dn = sx_buf_used(&cte_l.c);
+		d = sx_buf_head(&cl->c);
+		dn = sx_buf_used(&cl->c);
 	}
 	sx_rx_layer_init(&cs, d, dn, x->scratch);
 	if (rc == 0 && label[0]) {
@@ -171,7 +205,7 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 			sx_rx_edits_init(&m);
 		}
 		if (rc == 0 && has_cte) {
-			rc = sx_rx_lower(x, &cte_l, &t, &m);
+			rc = sx_rx_lower(x, cl, &t, &m);
 			sx_rx_edits_finish(&t);
 			t = m;
 			sx_rx_edits_init(&m);
@@ -200,8 +234,10 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 	char labels[READINGS_MAX][SX_MIME_TOKEN];
 	struct rx_edits more, both;
 	struct sx_buf cur, d;
+	struct cte_pre pre;
 	int rc = 0;
 
+	pre.built = 0;
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
@@ -212,6 +248,7 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 		int stale = 1;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
 			if (stale) {
+				pre_drop(&pre);
 				sx_rx_edits_sort(acc);
 				sx_buf_reset(&cur, SIZE_MAX);
 				sx_buf_reset(&d, SIZE_MAX);
@@ -234,8 +271,10 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			struct memo *mo = memo_of(x, ms, ctes[c], labels[li]);
 			int again = mo && mo->quiet && !x->res->unsure && sx_buf_used(&mo->in) == bn &&
 				    memcmp(sx_buf_head(&mo->in), b, bn) == 0;
-			if (!again)
-				rc = text_pass(x, p, ctes[c], labels[li], b, bn, mo, &more);
+			if (!again) {
+				pre_build(x, &pre, ctes[c], b, bn);
+				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &pre, mo, &more);
+			}
 			if (rc == 0 && mo && !again) {
 				/* a pass is a function of the body it reads (and of what
 				 * nothing changes: the identifiers, the reading) */
@@ -256,6 +295,7 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			sx_rx_edits_finish(&both);
 		}
 	}
+	pre_drop(&pre);
 	sx_buf_finish(&cur);
 	sx_buf_finish(&d);
 	return rc;
