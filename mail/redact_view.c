@@ -4,7 +4,9 @@
  *
  * Views of a text: as it is; URL escapes decoded; HTML references decoded;
  * both, in either order; HTML rendered (tags and comments gone, references
- * decoded); and in each of these every base64 token (a run of base64
+ * decoded); full-width ASCII folded, as it is and in each of those (where
+ * that joins a run long enough to be a token); and in each of these every
+ * base64 token (a run of base64
  * characters, standard or URL-safe, at least RX_B64_TOKEN_MIN long, wherever
  * it stands, going on across line breaks as in a base64 body) decoded at
  * each of its four alignments, itself searched with
@@ -394,6 +396,54 @@ static int build_tags(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	return rc;
 }
 
+/* ---- full-width letters as ASCII ---- */
+
+/* The ASCII a full-width form at t[i] shows (U+FF01..U+FF5E), 0 when none. */
+static uint8_t fw_at(const uint8_t *t, size_t n, size_t i)
+{
+	if (t[i] != 0xef || i + 3 > n || (t[i + 1] != 0xbc && t[i + 1] != 0xbd) ||
+	    (t[i + 2] & 0xc0) != 0x80)
+		return 0;
+	unsigned cp = (0xfu << 12) | ((unsigned)(t[i + 1] & 0x3f) << 6) | (t[i + 2] & 0x3fu);
+	return cp >= 0xff01 && cp <= 0xff5e ? (uint8_t)(cp - 0xfee0) : 0;
+}
+
+/* A rewrite writes the new text in plain ASCII. */
+static int fold_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
+		       const uint8_t *in, size_t n, struct sx_buf *out)
+{
+	return sx_buf_append(out, in, n);
+}
+
+/*
+ * The text with full-width ASCII as ASCII, in its own case: the matcher
+ * folds full-width characters by itself, but a base64 token spelled partly
+ * in them ("ｔａB0YX...") is only a token once they are folded.
+ */
+static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_layer *l)
+{
+	size_t run = 0;
+	int rc = 0;
+	l->encode = fold_encode;
+	l->enc = RX_ENC_RAW;
+	for (size_t i = 0; i < n && rc == 0;) {
+		uint8_t c = fw_at(t, n, i);
+		if (c == 0) {
+			i++;
+			continue;
+		}
+		if (i > run)
+			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, &c, 1, i, 3, 1, 0);
+		i += 3;
+		run = i;
+	}
+	if (rc == 0 && n > run)
+		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	return rc;
+}
+
 /* ---- base64 tokens ---- */
 
 struct tokinfo {
@@ -727,12 +777,54 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 }
 
 /* The byte each build needs to have anything to decode. */
+/* Token characters, full-width ones counted as one, from t[i] on (ahead)
+ * or ending at t[i] (back), across line breaks as tokens() goes: at least
+ * the count tokens() would see, never fewer. */
+static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
+{
+	size_t m = 0;
+	while (ahead ? i < n : i > 0) {
+		if (ahead) {
+			uint8_t c = fw_at(t, n, i);
+			if (!b64ch(c) && !b64ch(t[i]) && t[i] != '\r' && t[i] != '\n')
+				break;
+			m += t[i] != '\r' && t[i] != '\n';
+			i += c ? 3 : 1;
+		} else {
+			uint8_t c = i >= 3 ? fw_at(t, n, i - 3) : 0;
+			if (!b64ch(c) && !b64ch(t[i - 1]) && t[i - 1] != '\r' && t[i - 1] != '\n')
+				break;
+			m += t[i - 1] != '\r' && t[i - 1] != '\n';
+			i -= c ? 3 : 1;
+		}
+	}
+	return m;
+}
+
+/* Whether folding full-width characters makes a run long enough to be a
+ * token that holds one of them. */
+static int fold_worth(const uint8_t *t, size_t n)
+{
+	for (const uint8_t *p = memchr(t, 0xef, n); p; p = memchr(p + 1, 0xef, n - (size_t)(p + 1 - t))) {
+		size_t i = (size_t)(p - t);
+		if (!b64ch(fw_at(t, n, i)))
+			continue;
+		if (fold_run(t, n, i, 0) + fold_run(t, n, i, 1) >= RX_B64_TOKEN_MIN)
+			return 1;
+		if (i + 1 >= n)
+			break;
+	}
+	return 0;
+}
+
 static int worth(build_fn build, const uint8_t *t, size_t n)
 {
 	if (build == build_pct)
 		return memchr(t, '%', n) != NULL;
 	if (build == build_html)
 		return memchr(t, '&', n) != NULL;
+	if (build == build_fold)
+		return fold_worth(t, n);
 	return memchr(t, '<', n) != NULL;
 }
 
@@ -765,6 +857,8 @@ static int derived(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t 
 			rc = derived(x, ch, c, cn, build_pct, RX_ENC_URL, tok, 2, out);
 		if (rc == 0 && depth == 1 && build == build_tags)
 			rc = derived(x, ch, c, cn, build_html, RX_ENC_HTML, tok, 2, out);
+		if (rc == 0 && depth == 1 && build != build_fold)
+			rc = derived(x, ch, c, cn, build_fold, RX_ENC_RAW, tok, 2, out);
 		ch->n--;
 	}
 	dirty_finish(&d);
@@ -801,6 +895,8 @@ int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *s
 		rc = derived(x, &ch, t, n, build_html, RX_ENC_HTML, TOKEN_LEVELS, 1, out);
 	if (rc == 0)
 		rc = derived(x, &ch, t, n, build_tags, RX_ENC_HTML, TOKEN_LEVELS, 1, out);
+	if (rc == 0)
+		rc = derived(x, &ch, t, n, build_fold, RX_ENC_RAW, TOKEN_LEVELS, 1, out);
 	if (rc == 0)
 		sx_rx_edits_select(out);
 	return rc;
