@@ -121,10 +121,10 @@ struct rx_needles {
 	 * other forms likewise in fstart */
 	size_t start[257];
 	size_t fstart[257];
-	size_t minlen, maxlen;
+	size_t minlen;
 	size_t maxu, maxo;    /* longest UTF-8 needle, longest of the others */
-	/* Prefilters: bit (a << 8 | b) is set when a needle can start at two
-	 * bytes a, b (lower-cased) of the text; pair for the UTF-8 needles
+	/* Prefilters: bit (a << 8 | b) is set when a needle can start at the
+	 * two bytes a, b of the text, in any case; pair for the UTF-8 needles
 	 * (full-width and invisible characters included), fpair for the other
 	 * forms. one[b]: a UTF-8 needle of one byte starts with b. */
 	uint8_t pair[8192];
@@ -222,7 +222,8 @@ int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, 
 
 /* The same over the needles of every form, for matches that start inside
  * the windows wu[2k] .. wu[2k + 1] (UTF-8 needles) and wo[2k] .. wo[2k + 1]
- * (the others) only, each list sorted and disjoint. */
+ * (the others) only, each list sorted by start (a byte in two windows is
+ * only searched twice). */
 int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		     const size_t *wu, size_t nwu, const size_t *wo, size_t nwo,
 		     struct rx_edits *out);
@@ -249,7 +250,9 @@ int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *s
 
 /* ---- redact_runs.c: base64 runs searched before ---- */
 
+/* An empty table. Returns 0 or SX_ENOMEM. */
 int sx_rx_runs_init(struct rx_runs *r);
+/* Frees the table and the runs it holds (r may be one never set up). */
 void sx_rx_runs_finish(struct rx_runs *r);
 /* Non-zero when the run p (n bytes, from its first character through its
  * padding) was recorded with key: every decoding of it held nothing. */
@@ -279,6 +282,7 @@ int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t
 void sx_rx_settled_add(struct rx_ctx *x, const uint8_t *t, size_t n);
 /* Non-zero when t is a text recorded as settled. */
 int sx_rx_settled(const struct rx_ctx *x, const uint8_t *t, size_t n);
+/* Frees the settled texts x keeps. */
 void sx_rx_settled_finish(struct rx_ctx *x);
 /*
  * Composes edits first (of t, sorted, disjoint) and then (of the text first

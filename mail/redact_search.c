@@ -190,8 +190,6 @@ static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t
 	k->whole = (uint8_t)whole;
 	if (n < nd->minlen)
 		nd->minlen = n;
-	if (n > nd->maxlen)
-		nd->maxlen = n;
 	if (form == FORM_UTF8 && n > nd->maxu)
 		nd->maxu = n;
 	if (form != FORM_UTF8 && n > nd->maxo)
