@@ -121,19 +121,30 @@ static int hexval(uint8_t c)
 
 /* ---- base64 ---- */
 
+/* Each byte's value + 1 in the standard alphabet (0: none); '-' and '_'
+ * take the places of '+' and '/' in the URL-safe one. */
+static const uint8_t b64_vals[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
+	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
+	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
+	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
+	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33,
+	['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+	['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
+	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
+	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59,
+	['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
+
 static int b64_val(uint8_t c, int url)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
+	if (url && (c == '+' || c == '/'))
+		return -1;
+	if (url && c == '-')
 		return 62;
-	if (c == (url ? '_' : '/'))
+	if (url && c == '_')
 		return 63;
-	return -1;
+	return (int)b64_vals[c] - 1;
 }
 
 static void b64_tail(struct sink *s, uint32_t acc, unsigned have)
@@ -316,8 +327,12 @@ int sx_qp_decode(const uint8_t *in, size_t n, struct sx_buf *out, size_t *bad)
 			sink_put(&s, in + i, j - i);
 			i = j;
 		} else {
-			sink_byte(&s, c);
-			i++;
+			/* a run of bytes that stand for themselves */
+			size_t j = i + 1;
+			while (j < n && in[j] != '=' && !blank(in[j]))
+				j++;
+			sink_put(&s, in + i, j - i);
+			i = j;
 		}
 	}
 	int rc = sink_close(&s);
@@ -914,8 +929,11 @@ int sx_html_decode(const uint8_t *in, size_t n, struct sx_buf *out)
 		if (k) {
 			i += k;
 		} else {
-			sink_byte(&s, in[i]);
-			i++;
+			/* up to the next reference, as it is */
+			const uint8_t *amp = memchr(in + i + 1, '&', n - i - 1);
+			size_t j = amp ? (size_t)(amp - in) : n;
+			sink_put(&s, in + i, j - i);
+			i = j;
 		}
 	}
 	return sink_close(&s);

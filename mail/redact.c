@@ -255,6 +255,11 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 	x.scratch = RX_SCRATCH(len);
 	x.path = "";
 	rc = sx_rx_needles_init(&x.nd, ids);
+	if (rc == 0) {
+		rc = sx_rx_runs_init(&x.runs);
+		if (rc < 0)
+			sx_rx_needles_finish(&x.nd);
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -306,5 +311,7 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 		snprintf(err, errlen, "out of memory");
 	sx_rx_edits_finish(&e);
 	sx_rx_needles_finish(&x.nd);
+	sx_rx_settled_finish(&x);
+	sx_rx_runs_finish(&x.runs);
 	return rc;
 }

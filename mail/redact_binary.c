@@ -65,6 +65,8 @@ static int packed(const struct sx_part *p, const uint8_t *d, size_t n)
  * with forms_only, in any but UTF-8 (which the text search covers). */
 static int holds_in(struct rx_ctx *x, const uint8_t *d, size_t n, int forms_only, int *nomem)
 {
+	if (d == x->clean_p && n == x->clean_n && x->clean_min == 0)
+		return 0; /* searched just so already */
 	struct rx_edits e;
 	sx_rx_edits_init(&e);
 	int rc = sx_rx_search_forms(&x->nd, d, n, RX_ENC_RAW, !forms_only, 1, 0, &e);

@@ -41,10 +41,98 @@ static int decode_all(const struct sx_part *p, const uint8_t *e, size_t n, struc
 	return decode_as(p->cte, e, n, d);
 }
 
+/* Charset readings of one decoded body tried at most. */
+#define READINGS_MAX 5
+/* Rounds over all readings before a body counts as not settling. */
+#define READING_ROUNDS 4
+
+/* What one reading (transfer encoding, charset) left of the text after its
+ * last pass, when every view of it was searched and held nothing: the next
+ * round's pass over that reading looks only at what changed since. */
+struct memo {
+	enum sx_cte cte;
+	char label[SX_MIME_TOKEN];
+	struct sx_buf text;
+	int used;
+	/* the body the last pass read when it found nothing (quiet): the same
+	 * body read the same way finds nothing again */
+	struct sx_buf in;
+	int quiet;
+};
+
+struct memos {
+	struct memo v[3 * READINGS_MAX];
+	size_t n;
+};
+
+/* Frees the memos; the texts that settled are kept as such (x). */
+static void memos_finish(struct rx_ctx *x, struct memos *ms)
+{
+	for (size_t i = 0; i < ms->n; i++) {
+		if (ms->v[i].used)
+			sx_rx_settled_add(x, sx_buf_head(&ms->v[i].text),
+					  sx_buf_used(&ms->v[i].text));
+		sx_buf_finish(&ms->v[i].text);
+		sx_buf_finish(&ms->v[i].in);
+	}
+	ms->n = 0;
+}
+
+/* The memo of a reading, made empty when new; NULL when there is no room. */
+static struct memo *memo_of(struct rx_ctx *x, struct memos *ms, enum sx_cte cte,
+			    const char *label)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].cte == cte && strcmp(ms->v[i].label, label) == 0)
+			return &ms->v[i];
+	if (ms->n == sizeof ms->v / sizeof ms->v[0])
+		return NULL;
+	struct memo *m = &ms->v[ms->n++];
+	m->cte = cte;
+	size_t ll = strnlen(label, sizeof m->label - 1);
+	memcpy(m->label, label, ll);
+	m->label[ll] = '\0';
+	sx_buf_init(&m->text, x->scratch);
+	m->used = 0;
+	sx_buf_init(&m->in, x->scratch);
+	m->quiet = 0;
+	return m;
+}
+
+/* The transfer-encoding layer of one body, shared by its charset readings
+ * while the body stays the same. */
+struct cte_pre {
+	struct rx_layer l;
+	struct rx_cte ci;
+	int rc;
+	int built;
+};
+
+static void pre_drop(struct cte_pre *pre)
+{
+	if (pre->built)
+		sx_rx_layer_finish(&pre->l);
+	pre->built = 0;
+}
+
+/* Builds pre for body e (n bytes) in cte unless built. */
+static void pre_build(struct rx_ctx *x, struct cte_pre *pre, enum sx_cte cte, const uint8_t *e,
+		      size_t n)
+{
+	if (pre->built || (cte != SX_CTE_QP && cte != SX_CTE_BASE64))
+		return;
+	sx_rx_layer_init(&pre->l, e, n, x->scratch);
+	pre->rc = sx_rx_cte_layer(x, cte, e, n, &pre->l, &pre->ci);
+	pre->built = 1;
+}
+
 /* Text through its layers, body e read in transfer encoding cte and charset
- * label ("" for none): appends edits of e to out. */
+ * label ("" for none): appends edits of e to out. pre, when built, is the
+ * transfer-encoding layer of e. With memo, only what changed since the text
+ * the memo holds is searched, and the memo gets the text this pass leaves. */
 static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte, const char *label,
-		     const uint8_t *e, size_t n, struct rx_edits *out)
+		     const uint8_t *e, size_t n, const struct cte_pre *pre, struct memo *memo,
+		     struct rx_edits *out)
 {
 	struct rx_layer cte_l, cs;
 	struct rx_cte cti;
@@ -58,11 +146,17 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	sx_rx_edits_init(&t);
 	sx_rx_edits_init(&m);
 	memset(&csi, 0, sizeof csi);
+	const struct rx_layer *cl = &cte_l;
 	if (cte == SX_CTE_QP || cte == SX_CTE_BASE64) {
-		rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
+		if (pre && pre->built) {
+			cl = &pre->l;
+			rc = pre->rc;
+		} else {
+			rc = sx_rx_cte_layer(x, cte, e, n, &cte_l, &cti);
+		}
 		has_cte = 1;
-		d = sx_buf_head(&cte_l.c);
-		dn = sx_buf_used(&cte_l.c);
+		d = sx_buf_head(&cl->c);
+		dn = sx_buf_used(&cl->c);
 	}
 	sx_rx_layer_init(&cs, d, dn, x->scratch);
 	if (rc == 0 && label[0]) {
@@ -80,8 +174,28 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	}
 	const uint8_t *txt = has_cs ? sx_buf_head(&cs.c) : d;
 	size_t tn = has_cs ? sx_buf_used(&cs.c) : dn;
-	if (rc == 0)
+	/* a memo vouches only while nothing went unsure: an edit refused
+	 * may have left an identifier in its text */
+	int prior = memo && memo->used && !x->res->unsure;
+	if (rc == 0 && memo && !x->res->unsure && sx_rx_settled(x, txt, tn)) {
+		/* another reading (a charset that reads these bytes alike) left
+		 * this very text, and its views hold nothing */
+		sx_buf_reset(&memo->text, SIZE_MAX);
+		rc = sx_buf_append(&memo->text, txt, tn);
+		memo->used = rc == 0;
+	} else if (rc == 0 && memo) {
+		struct sx_buf left;
+		sx_buf_init(&left, x->scratch);
+		rc = sx_rx_text_since(x, txt, tn, prior ? sx_buf_head(&memo->text) : NULL,
+				      prior ? sx_buf_used(&memo->text) : 0, &t, &left);
+		sx_buf_finish(&memo->text);
+		memo->text = left;
+		memo->used = rc == 0 && (sx_buf_used(&left) > 0 || tn == 0);
+		if (memo->used)
+			sx_rx_settled_add(x, sx_buf_head(&left), sx_buf_used(&left));
+	} else if (rc == 0) {
 		rc = sx_rx_text(x, txt, tn, &t);
+	}
 	if (rc == 0 && t.n > 0) {
 		sx_rx_edits_sort(&t);
 		if (has_cs) {
@@ -91,7 +205,7 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 			sx_rx_edits_init(&m);
 		}
 		if (rc == 0 && has_cte) {
-			rc = sx_rx_lower(x, &cte_l, &t, &m);
+			rc = sx_rx_lower(x, cl, &t, &m);
 			sx_rx_edits_finish(&t);
 			t = m;
 			sx_rx_edits_init(&m);
@@ -106,11 +220,6 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
 	return rc;
 }
 
-/* Charset readings of one decoded body tried at most. */
-#define READINGS_MAX 5
-/* Rounds over all readings before a body counts as not settling. */
-#define READING_ROUNDS 4
-
 /*
  * One round of readings of body e: in its transfer encoding and, when
  * guessing, as quoted-printable or base64 when it looks so without saying
@@ -119,37 +228,60 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
  * in acc. Sets *changed when a reading found anything.
  */
 static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
-			  int guess, struct rx_edits *acc, int *changed)
+			  int guess, struct memos *ms, struct rx_edits *acc, int *changed)
 {
 	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
 	char labels[READINGS_MAX][SX_MIME_TOKEN];
 	struct rx_edits more, both;
 	struct sx_buf cur, d;
+	struct cte_pre pre;
 	int rc = 0;
 
+	pre.built = 0;
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
 		if (c > 0 && ctes[c] == p->cte)
 			continue;
+		/* the body as the readings so far left it, decoded, and its
+		 * readings: made again only when a reading changed it */
+		int stale = 1;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
-			sx_rx_edits_sort(acc);
-			sx_buf_reset(&cur, SIZE_MAX);
-			sx_buf_reset(&d, SIZE_MAX);
-			rc = sx_rx_apply(e, n, acc, &cur);
+			if (stale) {
+				pre_drop(&pre);
+				sx_rx_edits_sort(acc);
+				sx_buf_reset(&cur, SIZE_MAX);
+				sx_buf_reset(&d, SIZE_MAX);
+				rc = sx_rx_apply(e, n, acc, &cur);
+				if (rc < 0 ||
+				    (c == 1 && !sx_rx_looks_qp(sx_buf_head(&cur), sx_buf_used(&cur))) ||
+				    (c == 2 && !sx_rx_looks_b64(sx_buf_head(&cur), sx_buf_used(&cur))))
+					break;
+				rc = decode_as(ctes[c], sx_buf_head(&cur), sx_buf_used(&cur), &d);
+				if (rc < 0)
+					break;
+				nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d),
+							   labels, READINGS_MAX);
+				stale = 0;
+			}
 			const uint8_t *b = sx_buf_head(&cur);
 			size_t bn = sx_buf_used(&cur);
-			if (rc < 0 || (c == 1 && !sx_rx_looks_qp(b, bn)) ||
-			    (c == 2 && !sx_rx_looks_b64(b, bn)))
-				break;
-			rc = decode_as(ctes[c], b, bn, &d);
-			if (rc < 0)
-				break;
-			nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d), labels,
-						   READINGS_MAX);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
-			rc = text_pass(x, p, ctes[c], labels[li], b, bn, &more);
+			struct memo *mo = memo_of(x, ms, ctes[c], labels[li]);
+			int again = mo && mo->quiet && !x->res->unsure && sx_buf_used(&mo->in) == bn &&
+				    memcmp(sx_buf_head(&mo->in), b, bn) == 0;
+			if (!again) {
+				pre_build(x, &pre, ctes[c], b, bn);
+				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &pre, mo, &more);
+			}
+			if (rc == 0 && mo && !again) {
+				/* a pass is a function of the body it reads (and of what
+				 * nothing changes: the identifiers, the reading) */
+				sx_buf_reset(&mo->in, SIZE_MAX);
+				mo->quiet = more.n == 0 && !x->res->unsure &&
+					    sx_buf_append(&mo->in, b, bn) == 0;
+			}
 			if (rc == 0 && more.n > 0) {
 				sx_rx_edits_sort(&more);
 				rc = sx_rx_compose(x, e, n, acc, &more, &both);
@@ -157,11 +289,13 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 				*acc = both;
 				sx_rx_edits_init(&both);
 				*changed = 1;
+				stale = 1;
 			}
 			sx_rx_edits_finish(&more);
 			sx_rx_edits_finish(&both);
 		}
 	}
+	pre_drop(&pre);
 	sx_buf_finish(&cur);
 	sx_buf_finish(&d);
 	return rc;
@@ -178,13 +312,16 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 {
 	struct rx_edits acc;
 	struct sx_buf cur, d;
+	struct memos ms;
 	int rc = 0, changed = 1, round;
 
+	ms.n = 0;
 	sx_rx_edits_init(&acc);
 	for (round = 0; changed && round < READING_ROUNDS && rc == 0; round++) {
 		changed = 0;
-		rc = readings_round(x, p, e, n, guess, &acc, &changed);
+		rc = readings_round(x, p, e, n, guess, &ms, &acc, &changed);
 	}
+	memos_finish(x, &ms);
 	if (rc == 0 && changed && round == READING_ROUNDS)
 		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
 	/* what a reader sees of the result, for the forms nothing rewrites */

@@ -72,7 +72,12 @@ static int look_views(struct rx_ctx *x, const struct sx_part *p, const uint8_t *
 	size_t saved = x->top_min;
 	int hit = 0;
 	x->top_min = min;
+	/* look_raw searched b so and found nothing */
+	x->clean_p = b;
+	x->clean_n = n;
+	x->clean_min = min;
 	int rc = sx_rx_inspect(x, p, b, n, &hit);
+	x->clean_p = NULL;
 	x->top_min = saved;
 	if (rc == 0 && hit)
 		sx_rx_unsure(x, "part %s: identifier in a reading of the raw encoded body",

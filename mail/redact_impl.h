@@ -96,6 +96,9 @@ struct rx_layer {
 	size_t argn;
 };
 
+/* Settled texts a message keeps (struct rx_ctx). */
+#define RX_SETTLED_MAX 16
+
 /* Longest form of an identifier (UTF-16 doubles it). */
 #define RX_NEEDLE_MAX (2 * SX_IDENT_LEN_MAX + 8)
 /* Shortest form other than UTF-8 searched: two bytes occur anywhere. */
@@ -119,6 +122,31 @@ struct rx_needles {
 	size_t start[257];
 	size_t fstart[257];
 	size_t minlen;
+	size_t maxu, maxo;    /* longest UTF-8 needle, longest of the others */
+	/* Prefilters: bit (a << 8 | b) is set when a needle can start at the
+	 * two bytes a, b of the text, in any case; pair for the UTF-8 needles
+	 * (full-width and invisible characters included), fpair for the other
+	 * forms. one[b]: a UTF-8 needle of one byte starts with b. */
+	uint8_t pair[8192];
+	uint8_t fpair[8192];
+	uint8_t apair[8192];  /* either */
+	uint8_t one[256];
+};
+
+/* Base64 runs met before whose decodings held nothing (redact_runs.c). */
+#define RX_RUNS_SLOTS 1024
+#define RX_RUNS_BYTES (256u << 10)
+
+struct rx_run {
+	uint8_t *bytes;       /* owned copy; NULL: free slot */
+	size_t n;
+	unsigned key;         /* token levels left and chain depth */
+	uint64_t hash;
+};
+
+struct rx_runs {
+	struct rx_run *v;     /* RX_RUNS_SLOTS */
+	size_t count, bytes;
 };
 
 struct rx_ctx {
@@ -131,6 +159,16 @@ struct rx_ctx {
 	size_t top_min;       /* shortest needle searched in the text itself (not its
 			       * views): raised for raw base64, which spells short
 			       * strings by chance */
+	/* Texts every view of which was searched and held nothing (copies):
+	 * a decoded token that is one of them needs no search again. */
+	uint8_t *settled[RX_SETTLED_MAX];
+	size_t settled_n[RX_SETTLED_MAX];
+	size_t nsettled;
+	struct rx_runs runs;
+	/* A text (this very buffer) whose own search, of needles of clean_min
+	 * bytes or more, found nothing: not searched so again. */
+	const uint8_t *clean_p;
+	size_t clean_n, clean_min;
 };
 
 /* ---- redact_edit.c: edit lists and layers ---- */
@@ -182,11 +220,45 @@ int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_
 int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		       int utf8, int others, size_t minlen, struct rx_edits *out);
 
+/* The same over the needles of every form, for matches that start inside
+ * the windows wu[2k] .. wu[2k + 1] (UTF-8 needles) and wo[2k] .. wo[2k + 1]
+ * (the others) only, each list sorted by start (a byte in two windows is
+ * only searched twice). */
+int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		     const size_t *wu, size_t nwu, const size_t *wo, size_t nwo,
+		     struct rx_edits *out);
+/* Where a match of a UTF-8 needle that reaches t[a] can start, at the
+ * earliest, in text without invisible characters. */
+size_t sx_rx_back(const struct rx_needles *nd, const uint8_t *t, size_t a);
+/* Non-zero when a needle of any form matches somewhere in t. */
+int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n);
+/* Non-zero when t holds a character the UTF-8 matcher skips unseen: a match
+ * can then stretch over any number of bytes. */
+int sx_rx_invisible(const uint8_t *t, size_t n);
+
 /* ---- redact_view.c: the views of a text ---- */
 
 /* One round: every match in every view of t, as edits of t (sorted,
  * disjoint, addresses first) appended to out. */
 int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
+/* The same for a text whose every view was searched before, and found
+ * nothing, but for the spans [spans[2k], spans[2k + 1]) of t (sorted,
+ * disjoint; empty ones mark where bytes went): only matches a changed byte
+ * can make are looked for. */
+int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
+		   size_t nspans, struct rx_edits *out);
+
+/* ---- redact_runs.c: base64 runs searched before ---- */
+
+/* An empty table. Returns 0 or SX_ENOMEM. */
+int sx_rx_runs_init(struct rx_runs *r);
+/* Frees the table and the runs it holds (r may be one never set up). */
+void sx_rx_runs_finish(struct rx_runs *r);
+/* Non-zero when the run p (n bytes, from its first character through its
+ * padding) was recorded with key: every decoding of it held nothing. */
+int sx_rx_run_clean(const struct rx_runs *r, const uint8_t *p, size_t n, unsigned key);
+/* Records such a run. Best effort: a full table records nothing. */
+void sx_rx_run_add(struct rx_runs *r, const uint8_t *p, size_t n, unsigned key);
 
 /* ---- redact_text.c: the rounds ---- */
 
@@ -195,6 +267,23 @@ int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *o
  * round after round until none is found. Appends the edits of t to out.
  */
 int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out);
+/*
+ * The same, given prev (prevn bytes): a text this function left, whose
+ * views hold no identifier, that t differs from in one stretch at most;
+ * only matches that stretch can make are looked for. prev NULL: none. When
+ * final is given, it receives the text left when every view of it was
+ * searched and nothing found (empty otherwise), for the next call's prev.
+ */
+int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t *prev,
+		     size_t prevn, struct rx_edits *out, struct sx_buf *final);
+/* Records t (n bytes) as settled: every view of it, searched with the
+ * shortest needles too, held nothing. Best effort: a full list or no memory
+ * records nothing. */
+void sx_rx_settled_add(struct rx_ctx *x, const uint8_t *t, size_t n);
+/* Non-zero when t is a text recorded as settled. */
+int sx_rx_settled(const struct rx_ctx *x, const uint8_t *t, size_t n);
+/* Frees the settled texts x keeps. */
+void sx_rx_settled_finish(struct rx_ctx *x);
 /*
  * Composes edits first (of t, sorted, disjoint) and then (of the text first
  * makes, sorted, disjoint) into edits of t, appended to out.

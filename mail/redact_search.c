@@ -190,7 +190,71 @@ static int needle_add(struct rx_needles *nd, const uint8_t *s, size_t n, uint8_t
 	k->whole = (uint8_t)whole;
 	if (n < nd->minlen)
 		nd->minlen = n;
+	if (form == FORM_UTF8 && n > nd->maxu)
+		nd->maxu = n;
+	if (form != FORM_UTF8 && n > nd->maxo)
+		nd->maxo = n;
 	return 0;
+}
+
+/* Marks the pair a, b (lower case) in every case the text may have it, so
+ * that the scan looks the text's bytes up as they are. */
+static void pair_set(uint8_t *bits, uint8_t a, uint8_t b)
+{
+	uint8_t as[2] = { a, a >= 'a' && a <= 'z' ? (uint8_t)(a - 32) : a };
+	uint8_t bs[2] = { b, b >= 'a' && b <= 'z' ? (uint8_t)(b - 32) : b };
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 2; j++) {
+			unsigned k = (unsigned)as[i] << 8 | bs[j];
+			bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+		}
+	}
+}
+
+/* The raw bytes a text may hold where a UTF-8 needle has folded byte c
+ * (beside c itself): the lead of a full-width form, of U+3000. */
+static size_t raw_leads(uint8_t c, uint8_t *out)
+{
+	size_t n = 0;
+	out[n++] = c;
+	if (c >= 0x21 && c <= 0x7e)
+		out[n++] = 0xef;
+	if (c == ' ')
+		out[n++] = 0xe3;
+	return n;
+}
+
+/*
+ * Marks the byte pairs a match of UTF-8 needle k can start with: its first
+ * character as it is, full-width or U+3000 (whose second byte is then fixed),
+ * and when as it is, any raw form of its second byte or the lead of an
+ * invisible character match_at skips.
+ */
+static void prefilter_utf8(struct rx_needles *nd, const struct rx_needle *k)
+{
+	uint8_t a[3], b[8] = { 0 };
+	size_t na = raw_leads(k->s[0], a), nb = 0;
+	if (k->n == 1)
+		nd->one[k->s[0]] = 1;
+	else
+		nb = raw_leads(k->s[1], b);
+	b[nb++] = 0xc2;
+	b[nb++] = 0xe2;
+	b[nb++] = 0xef;
+	for (size_t i = 0; i < na; i++) {
+		if (a[i] == 0xef && i > 0) {
+			pair_set(nd->pair, 0xef, 0xbc);
+			pair_set(nd->pair, 0xef, 0xbd);
+		} else if (a[i] == 0xe3 && i > 0) {
+			pair_set(nd->pair, 0xe3, 0x80);
+		} else if (k->n == 1) {
+			for (unsigned c = 0; c < 256; c++)
+				pair_set(nd->pair, a[i], (uint8_t)c);
+		} else {
+			for (size_t j = 0; j < nb; j++)
+				pair_set(nd->pair, a[i], b[j]);
+		}
+	}
 }
 
 int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
@@ -237,6 +301,14 @@ int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 			j++;
 		nd->fstart[b] = j;
 	}
+	for (size_t i = 0; i < nd->n; i++) {
+		if (nd->v[i].form == FORM_UTF8)
+			prefilter_utf8(nd, &nd->v[i]);
+		else
+			pair_set(nd->fpair, nd->v[i].s[0], nd->v[i].s[1]);
+	}
+	for (size_t i = 0; i < sizeof nd->apair; i++)
+		nd->apair[i] = nd->pair[i] | nd->fpair[i];
 	return 0;
 }
 
@@ -310,27 +382,70 @@ static size_t placeholder(const struct rx_needle *k, uint8_t *out, size_t max)
 	return n;
 }
 
-static int search_in(const struct rx_needles *nd, const size_t *start, int folded, size_t minlen,
-		     const uint8_t *t, size_t n, uint8_t enc, struct rx_edits *found)
+/* What one scan looks for and where its matches go. */
+struct scan {
+	const struct rx_needles *nd;
+	int utf8, others;     /* which needles */
+	size_t minlen;        /* shortest needle tried */
+	uint8_t enc;
+	struct rx_edits *fu;  /* matches of UTF-8 needles; NULL: set hit instead */
+	struct rx_edits *fo;  /* of the others */
+	int hit;
+};
+
+/* Tries the needles of bucket [k0, k1) at t[i]. */
+static int try_bucket(struct scan *sc, size_t k0, size_t k1, const uint8_t *t, size_t n, size_t i,
+		      struct rx_edits *found)
 {
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint8_t c = lower(t[i]);
-		if (folded)
-			fold_at(t, n, i, &c);
-		for (size_t k = start[c]; k < start[c + 1] && rc == 0; k++) {
-			const struct rx_needle *nk = &nd->v[k];
-			if (nk->n < minlen)
-				continue;
-			size_t len = match_at(nk, t, n, i);
-			if (len == 0)
-				continue;
-			uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
-			size_t pn = placeholder(nk, ph, sizeof ph);
-			int addr = nk->kind == SX_ID_ADDRESS;
-			rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, enc,
-					     (uint8_t)addr);
+	for (size_t k = k0; k < k1 && rc == 0; k++) {
+		const struct rx_needle *nk = &sc->nd->v[k];
+		if (nk->n < sc->minlen)
+			continue;
+		size_t len = match_at(nk, t, n, i);
+		if (len == 0)
+			continue;
+		if (!found) {
+			sc->hit = 1;
+			return 0;
 		}
+		uint8_t ph[2 * sizeof SX_REDACTED_ADDRESS + 8];
+		size_t pn = placeholder(nk, ph, sizeof ph);
+		int addr = nk->kind == SX_ID_ADDRESS;
+		rc = sx_rx_edits_add(found, i, len, ph, pn, 1, nk->kind, sc->enc, (uint8_t)addr);
+	}
+	return rc;
+}
+
+static int bit(const uint8_t *bits, unsigned key)
+{
+	return bits[key >> 3] & (1u << (key & 7));
+}
+
+/* Every match that starts in t[i0, i1), t being n bytes, in one pass for
+ * both kinds of needle. */
+static int search_in(struct scan *sc, const uint8_t *t, size_t n, size_t i0, size_t i1)
+{
+	const struct rx_needles *nd = sc->nd;
+	const uint8_t *bits = sc->utf8 && sc->others ? nd->apair : sc->utf8 ? nd->pair : nd->fpair;
+	int rc = 0;
+	for (size_t i = i0; i < i1 && rc == 0 && !sc->hit; i++) {
+		unsigned key = 0;
+		if (i + 1 < n) {
+			key = (unsigned)t[i] << 8 | t[i + 1];
+			if (!bit(bits, key))
+				continue;
+		} else if (!sc->utf8 || !nd->one[lower(t[i])]) {
+			continue;
+		}
+		uint8_t c = lower(t[i]);
+		if (sc->utf8 && (i + 1 >= n || bit(nd->pair, key))) {
+			uint8_t f;
+			fold_at(t, n, i, &f);
+			rc = try_bucket(sc, nd->start[f], nd->start[f + 1], t, n, i, sc->fu);
+		}
+		if (rc == 0 && !sc->hit && sc->others && i + 1 < n && bit(nd->fpair, key))
+			rc = try_bucket(sc, nd->fstart[c], nd->fstart[c + 1], t, n, i, sc->fo);
 	}
 	return rc;
 }
@@ -344,20 +459,79 @@ int sx_rx_search(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_
 int sx_rx_search_forms(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
 		       int utf8, int others, size_t minlen, struct rx_edits *out)
 {
+	struct rx_edits fu, fo;
+	int rc;
+
+	if (nd->n == 0 || n < nd->minlen || (!utf8 && !others))
+		return 0;
+	sx_rx_edits_init(&fu);
+	sx_rx_edits_init(&fo);
+	struct scan sc = { nd, utf8, others, minlen, enc, &fu, &fo, 0 };
+	rc = search_in(&sc, t, n, 0, n);
+	/* UTF-8 matches first, then the other forms' */
+	if (rc == 0)
+		rc = sx_rx_edits_move(&fu, &fo);
+	if (rc == 0) {
+		sx_rx_edits_select(&fu);
+		rc = sx_rx_edits_move(out, &fu);
+	}
+	sx_rx_edits_finish(&fu);
+	sx_rx_edits_finish(&fo);
+	return rc;
+}
+
+int sx_rx_search_win(const struct rx_needles *nd, const uint8_t *t, size_t n, uint8_t enc,
+		     const size_t *wu, size_t nwu, const size_t *wo, size_t nwo,
+		     struct rx_edits *out)
+{
 	struct rx_edits found;
 	int rc = 0;
 
 	if (nd->n == 0 || n < nd->minlen)
 		return 0;
 	sx_rx_edits_init(&found);
-	if (utf8)
-		rc = search_in(nd, nd->start, 1, minlen, t, n, enc, &found);
-	if (rc == 0 && others)
-		rc = search_in(nd, nd->fstart, 0, minlen, t, n, enc, &found);
+	struct scan su = { nd, 1, 0, 0, enc, &found, NULL, 0 };
+	struct scan so = { nd, 0, 1, 0, enc, NULL, &found, 0 };
+	for (size_t w = 0; w < nwu && rc == 0; w++)
+		rc = search_in(&su, t, n, wu[2 * w], wu[2 * w + 1] < n ? wu[2 * w + 1] : n);
+	for (size_t w = 0; w < nwo && rc == 0; w++)
+		rc = search_in(&so, t, n, wo[2 * w], wo[2 * w + 1] < n ? wo[2 * w + 1] : n);
 	if (rc == 0) {
 		sx_rx_edits_select(&found);
 		rc = sx_rx_edits_move(out, &found);
 	}
 	sx_rx_edits_finish(&found);
 	return rc;
+}
+
+int sx_rx_hit(const struct rx_needles *nd, const uint8_t *t, size_t n)
+{
+	if (nd->n == 0 || n < nd->minlen)
+		return 0;
+	struct scan sc = { nd, 1, 1, 0, RX_ENC_RAW, NULL, NULL, 0 };
+	search_in(&sc, t, n, 0, n);
+	return sc.hit;
+}
+
+/* The start of the window for UTF-8 needles before a dirty span at a: back
+ * over as many characters as the longest needle has bytes, a full-width
+ * character (which one needle byte matches) as three bytes. */
+size_t sx_rx_back(const struct rx_needles *nd, const uint8_t *t, size_t a)
+{
+	for (size_t k = 0; k < nd->maxu && a > 0; k++) {
+		if (a >= 3 && ((t[a - 3] == 0xef && (t[a - 2] == 0xbc || t[a - 2] == 0xbd)) ||
+			       (t[a - 3] == 0xe3 && t[a - 2] == 0x80 && t[a - 1] == 0x80)))
+			a -= 3;
+		else
+			a--;
+	}
+	return a;
+}
+
+int sx_rx_invisible(const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i] >= 0xc2 && invisible_at(t, n, i) > 0)
+			return 1;
+	return 0;
 }

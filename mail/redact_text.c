@@ -234,23 +234,82 @@ static int pieces_edits(const struct pieces *p, struct rx_edits *out)
 	return rc;
 }
 
+/* The spans of the current text the replacements hold, as pairs. */
+static int pieces_spans(const struct pieces *p, size_t **v, size_t *nv)
+{
+	size_t k = 0, at = 0;
+	size_t *s = malloc((p->n + 1) * 2 * sizeof *s);
+	if (!s)
+		return SX_ENOMEM;
+	for (size_t i = 0; i < p->n; i++) {
+		size_t l = plen(&p->v[i]);
+		if (p->v[i].data) {
+			if (k > 0 && s[2 * k - 1] == at) {
+				s[2 * k - 1] = at + l;
+			} else {
+				s[2 * k] = at;
+				s[2 * k + 1] = at + l;
+				k++;
+			}
+		}
+		at += l;
+	}
+	free(*v);
+	*v = s;
+	*nv = k;
+	return 0;
+}
+
 int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out)
+{
+	return sx_rx_text_since(x, t, n, NULL, 0, out, NULL);
+}
+
+int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t *prev,
+		     size_t prevn, struct rx_edits *out, struct sx_buf *final)
 {
 	struct pieces p = { NULL, 0, 0 };
 	struct sx_buf cur;
 	struct piece all = { 0, n, NULL, 0, 0, 0, 0, 0 };
-	int rc, round;
+	size_t *spans = NULL, nspans = 0;
+	int rc, round, settled = 0;
 
+	if (final)
+		sx_buf_reset(final, SIZE_MAX);
 	if (n == 0 || x->nd.n == 0)
 		return 0;
+	if (prev) {
+		/* t is prev with one stretch changed: only that stretch is new */
+		size_t a = 0, z = 0, m = n < prevn ? n : prevn;
+		while (a < m && t[a] == prev[a])
+			a++;
+		while (z < m - a && t[n - 1 - z] == prev[prevn - 1 - z])
+			z++;
+		if (a == n && n == prevn) {
+			/* the same text: nothing to find */
+			return final ? sx_buf_append(final, t, n) : 0;
+		}
+		spans = malloc(2 * sizeof *spans);
+		if (!spans)
+			return SX_ENOMEM;
+		spans[0] = a;
+		spans[1] = n - z;
+		nspans = 1;
+	}
 	rc = pieces_push(&p, &all);
 	sx_buf_init(&cur, x->scratch);
 	for (round = 0; rc == 0; round++) {
 		struct rx_edits e;
 		sx_rx_edits_init(&e);
 		rc = pieces_text(t, &p, &cur);
+		/* after the first round only what a replacement changed is new */
+		if (rc == 0 && round > 0)
+			rc = pieces_spans(&p, &spans, &nspans);
 		if (rc == 0)
-			rc = sx_rx_views(x, sx_buf_head(&cur), sx_buf_used(&cur), &e);
+			rc = sx_rx_views_in(x, sx_buf_head(&cur), sx_buf_used(&cur), spans, nspans,
+					    &e);
+		if (rc == 0 && e.n == 0)
+			settled = 1;
 		if (rc == 0 && e.n > 0 && round == RX_ROUNDS) {
 			sx_rx_unsure(x, "part %s: identifiers keep reappearing after %d rounds",
 				     x->path, RX_ROUNDS);
@@ -266,6 +325,9 @@ int sx_rx_text(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *ou
 	}
 	if (rc == 0)
 		rc = pieces_edits(&p, out);
+	if (rc == 0 && final && settled)
+		rc = sx_buf_append(final, sx_buf_head(&cur), sx_buf_used(&cur));
+	free(spans);
 	sx_buf_finish(&cur);
 	pieces_finish(&p);
 	return rc;
@@ -291,4 +353,32 @@ int sx_rx_compose(struct rx_ctx *x, const uint8_t *t, size_t n, const struct rx_
 	sx_buf_finish(&cur);
 	pieces_finish(&p);
 	return rc;
+}
+
+void sx_rx_settled_add(struct rx_ctx *x, const uint8_t *t, size_t n)
+{
+	if (n == 0 || x->nsettled == RX_SETTLED_MAX || x->top_min > 0 || x->res->unsure ||
+	    sx_rx_settled(x, t, n))
+		return;
+	uint8_t *c = malloc(n);
+	if (!c)
+		return;
+	memcpy(c, t, n);
+	x->settled[x->nsettled] = c;
+	x->settled_n[x->nsettled++] = n;
+}
+
+int sx_rx_settled(const struct rx_ctx *x, const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < x->nsettled; i++)
+		if (x->settled_n[i] == n && memcmp(x->settled[i], t, n) == 0)
+			return 1;
+	return 0;
+}
+
+void sx_rx_settled_finish(struct rx_ctx *x)
+{
+	for (size_t i = 0; i < x->nsettled; i++)
+		free(x->settled[i]);
+	x->nsettled = 0;
 }

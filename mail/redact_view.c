@@ -4,7 +4,9 @@
  *
  * Views of a text: as it is; URL escapes decoded; HTML references decoded;
  * both, in either order; HTML rendered (tags and comments gone, references
- * decoded); and in each of these every base64 token (a run of base64
+ * decoded); full-width ASCII folded, as it is and in each of those (where
+ * that joins a run long enough to be a token); and in each of these every
+ * base64 token (a run of base64
  * characters, standard or URL-safe, at least RX_B64_TOKEN_MIN long, wherever
  * it stands, going on across line breaks as in a base64 body) decoded at
  * each of its four alignments, itself searched with
@@ -21,10 +23,115 @@
 
 #define CHAIN_MAX 6
 
+/*
+ * Where a view can show what the text the views start from does not: the
+ * spans [v[2k], v[2k + 1]) of the view (empty ones mark a seam, where bytes
+ * of the text were left out) whose bytes are not that text's own bytes in
+ * the same order. Elsewhere the view repeats the text, whose own search
+ * finds whatever is there, so a view is searched around its dirty spans
+ * only. all: the whole view counts as dirty (a decoded token; a text with
+ * characters the matcher skips unseen, so that a match has no bounded
+ * length; a text searched with a raised shortest needle).
+ */
+struct dirty {
+	size_t *v;
+	size_t n, cap;    /* spans */
+	int all;
+};
+
 struct chain {
 	const struct rx_layer *l[CHAIN_MAX];
+	const struct dirty *d[CHAIN_MAX + 1]; /* d[k]: of the view over l[k - 1] */
 	size_t n;
+	int fresh;         /* the text at the bottom is searched whole: no view of
+			    * it was searched before */
 };
+
+static void dirty_finish(struct dirty *d)
+{
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+}
+
+static int dirty_add(struct dirty *d, size_t a, size_t b)
+{
+	if (d->n > 0 && a <= d->v[2 * d->n - 1]) {
+		if (b > d->v[2 * d->n - 1])
+			d->v[2 * d->n - 1] = b;
+		if (a < d->v[2 * d->n - 2])
+			d->v[2 * d->n - 2] = a;
+		return 0;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		size_t *v = realloc(d->v, cap * 2 * sizeof *v);
+		if (!v)
+			return SX_ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[2 * d->n] = a;
+	d->v[2 * d->n + 1] = b;
+	d->n++;
+	return 0;
+}
+
+/* The dirty spans of the view l makes of a view with dirty spans pd. */
+static int dirty_of(const struct rx_layer *l, const struct dirty *pd, struct dirty *out)
+{
+	int rc = 0;
+	size_t pk = 0;
+	out->all = pd->all;
+	if (out->all)
+		return 0;
+	for (size_t k = 0; k < l->nseg && rc == 0; k++) {
+		const struct rx_seg *s = &l->seg[k];
+		size_t pe = s->p_off + s->p_len;
+		if (s->coded) {
+			rc = dirty_add(out, s->c_off, s->c_off + s->c_len);
+			continue;
+		}
+		int seam = k == 0 ? s->p_off != 0 :
+			   (!l->seg[k - 1].coded &&
+			    l->seg[k - 1].p_off + l->seg[k - 1].p_len != s->p_off);
+		if (seam)
+			rc = dirty_add(out, s->c_off, s->c_off);
+		/* the parent's dirty spans that meet this one, seams at its ends
+		 * included */
+		if (pk > 0 && pd->v[2 * (pk - 1)] > s->p_off)
+			pk = 0;
+		while (pk < pd->n && pd->v[2 * pk + 1] < s->p_off)
+			pk++;
+		for (size_t q = pk; q < pd->n && pd->v[2 * q] <= pe && rc == 0; q++) {
+			size_t a = pd->v[2 * q] > s->p_off ? pd->v[2 * q] : s->p_off;
+			size_t b = pd->v[2 * q + 1] < pe ? pd->v[2 * q + 1] : pe;
+			rc = dirty_add(out, s->c_off + (a - s->p_off), s->c_off + (b - s->p_off));
+		}
+		if (k + 1 == l->nseg && pe != l->plen && rc == 0)
+			rc = dirty_add(out, s->c_off + s->c_len, s->c_off + s->c_len);
+	}
+	return rc;
+}
+
+/* Non-zero when t[a, b) and the bytes a match's word boundaries look at
+ * meet no dirty span of d. */
+static int clean(const struct dirty *d, size_t a, size_t b)
+{
+	if (d->all)
+		return 0;
+	a = a >= 2 ? a - 2 : 0;
+	b += 2;
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->v[2 * mid + 1] < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == d->n || d->v[2 * lo] > b;
+}
 
 /* Lowers edits of the chain's top text down to the text it starts from. */
 static int lower_chain(struct rx_ctx *x, const struct chain *ch, struct rx_edits *e,
@@ -44,12 +151,45 @@ static int lower_chain(struct rx_ctx *x, const struct chain *ch, struct rx_edits
 	return rc;
 }
 
+/* The windows of a view t (n bytes) with dirty spans d where a match can
+ * start that the text itself does not show: each span widened by what a
+ * match reaches back (UTF-8 needles into wu, the others into wo) and by
+ * the word boundary after it. */
+static int windows(struct rx_ctx *x, const struct dirty *d, const uint8_t *t, size_t n,
+		   struct dirty *wu, struct dirty *wo)
+{
+	int rc = 0;
+	for (size_t k = 0; k < d->n && rc == 0; k++) {
+		size_t a = d->v[2 * k], b = d->v[2 * k + 1] + 3 < n ? d->v[2 * k + 1] + 3 : n;
+		size_t au = sx_rx_back(&x->nd, t, a);
+		size_t ao = a > x->nd.maxo ? a - x->nd.maxo : 0;
+		rc = dirty_add(wu, au > 2 ? au - 2 : 0, b);
+		if (rc == 0)
+			rc = dirty_add(wo, ao > 2 ? ao - 2 : 0, b);
+	}
+	return rc;
+}
+
 static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *t, size_t n,
 		       uint8_t enc, struct rx_edits *out)
 {
 	struct rx_edits e;
+	const struct dirty *d = ch->d[ch->n];
+	int rc;
 	sx_rx_edits_init(&e);
-	int rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
+	if (ch->n == 0 && ch->fresh && t == x->clean_p && n == x->clean_n &&
+	    x->top_min >= x->clean_min) {
+		rc = 0; /* this very text was searched so, and held nothing */
+	} else if ((ch->n == 0 && ch->fresh) || d->all) {
+		rc = sx_rx_search_forms(&x->nd, t, n, enc, 1, 1, ch->n == 0 ? x->top_min : 0, &e);
+	} else {
+		struct dirty wu = { NULL, 0, 0, 0 }, wo = { NULL, 0, 0, 0 };
+		rc = windows(x, d, t, n, &wu, &wo);
+		if (rc == 0)
+			rc = sx_rx_search_win(&x->nd, t, n, enc, wu.v, wu.n, wo.v, wo.n, &e);
+		dirty_finish(&wu);
+		dirty_finish(&wo);
+	}
 	if (rc == 0 && e.n > 0)
 		return lower_chain(x, ch, &e, out);
 	sx_rx_edits_finish(&e);
@@ -256,6 +396,54 @@ static int build_tags(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	return rc;
 }
 
+/* ---- full-width letters as ASCII ---- */
+
+/* The ASCII a full-width form at t[i] shows (U+FF01..U+FF5E), 0 when none. */
+static uint8_t fw_at(const uint8_t *t, size_t n, size_t i)
+{
+	if (t[i] != 0xef || i + 3 > n || (t[i + 1] != 0xbc && t[i + 1] != 0xbd) ||
+	    (t[i + 2] & 0xc0) != 0x80)
+		return 0;
+	unsigned cp = (0xfu << 12) | ((unsigned)(t[i + 1] & 0x3f) << 6) | (t[i + 2] & 0x3fu);
+	return cp >= 0xff01 && cp <= 0xff5e ? (uint8_t)(cp - 0xfee0) : 0;
+}
+
+/* A rewrite writes the new text in plain ASCII. */
+static int fold_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
+		       const uint8_t *in, size_t n, struct sx_buf *out)
+{
+	return sx_buf_append(out, in, n);
+}
+
+/*
+ * The text with full-width ASCII as ASCII, in its own case: the matcher
+ * folds full-width characters by itself, but a base64 token spelled partly
+ * in them ("ｔａB0YX...") is only a token once they are folded.
+ */
+static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_layer *l)
+{
+	size_t run = 0;
+	int rc = 0;
+	l->encode = fold_encode;
+	l->enc = RX_ENC_RAW;
+	for (size_t i = 0; i < n && rc == 0;) {
+		uint8_t c = fw_at(t, n, i);
+		if (c == 0) {
+			i++;
+			continue;
+		}
+		if (i > run)
+			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, &c, 1, i, 3, 1, 0);
+		i += 3;
+		run = i;
+	}
+	if (rc == 0 && n > run)
+		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	return rc;
+}
+
 /* ---- base64 tokens ---- */
 
 struct tokinfo {
@@ -263,19 +451,38 @@ struct tokinfo {
 	int pad;  /* the token ended in '=' */
 };
 
+/* Value of each byte in base64, either alphabet; -1: none. */
+static const signed char b64vals[256] = {
+	['A'] = 0, ['B'] = 1, ['C'] = 2, ['D'] = 3, ['E'] = 4, ['F'] = 5, ['G'] = 6,
+	['H'] = 7, ['I'] = 8, ['J'] = 9, ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
+	['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
+	['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25,
+	['a'] = 26, ['b'] = 27, ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32,
+	['h'] = 33, ['i'] = 34, ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39,
+	['o'] = 40, ['p'] = 41, ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46,
+	['v'] = 47, ['w'] = 48, ['x'] = 49, ['y'] = 50, ['z'] = 51,
+	['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55, ['4'] = 56, ['5'] = 57, ['6'] = 58,
+	['7'] = 59, ['8'] = 60, ['9'] = 61,
+	['+'] = 62, ['-'] = 62, ['/'] = 63, ['_'] = 63,
+};
+
+/* b64vals marks "none" as 0 too ('A' is 0): this tells them apart. */
+static const uint8_t b64set[256] = {
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['-'] = 1, ['/'] = 1, ['_'] = 1,
+};
+
 static int b64val(uint8_t c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
+	return b64set[c] ? b64vals[c] : -1;
 }
 
 static int tok_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, size_t last,
@@ -323,7 +530,58 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 /* Searches the decodings of the run t[r0, r1) (plus its padding up to r2). */
 static int b64ch(uint8_t c)
 {
-	return b64val(c) >= 0;
+	return b64set[c];
+}
+
+/* Non-zero when b (n bytes) holds a base64 run long enough to be a token:
+ * counted across line breaks, so never fewer than tokens() finds. */
+static int has_run(const uint8_t *b, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (b64ch(b[i])) {
+			if (++m >= RX_B64_TOKEN_MIN)
+				return 1;
+		} else if (b[i] != '\r' && b[i] != '\n') {
+			m = 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Whether the decoding of the run at pos[0 .. m) of t at alignment a can
+ * show anything: a match, a token of its own while levels are left, or a
+ * URL escape. Most runs are words and decode to noise; building their
+ * layer is what costs.
+ */
+static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, size_t m,
+		       size_t a, int tok)
+{
+	uint8_t small[3 * 256];
+	size_t need = (m - a) / 4 * 3 + 3, bn = 0;
+	uint8_t *buf = need <= sizeof small ? small : malloc(need);
+	if (!buf)
+		return 1; /* no memory to judge: take the whole layer */
+	for (size_t g = a; g < m; g += 4) {
+		size_t k = m - g < 4 ? m - g : 4;
+		if (k < 2)
+			break;
+		uint32_t v = 0;
+		for (size_t q = 0; q < 4; q++)
+			v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+		buf[bn++] = (uint8_t)(v >> 16);
+		buf[bn++] = (uint8_t)(v >> 8);
+		buf[bn++] = (uint8_t)v;
+		bn -= 4 - k;
+	}
+	/* a settled text's views include all a token's view searches */
+	int worth = !sx_rx_settled(x, buf, bn) &&
+		    (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
+		     sx_rx_hit(&x->nd, buf, bn));
+	if (buf != small)
+		free(buf);
+	return worth;
 }
 
 /*
@@ -344,6 +602,9 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 	ti.url = safe || !std;
 	/* a token may start anywhere in the run: all four alignments */
 	for (size_t a = 0; a < 4 && rc == 0 && a + 2 <= m; a++) {
+		if (!token_worth(x, t, pos, m, a, tok)) {
+			continue;
+		}
 		struct rx_layer l;
 		sx_rx_layer_init(&l, t, r2, x->scratch);
 		l.encode = tok_encode;
@@ -363,7 +624,9 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 			rc = sx_rx_layer_seg(&l, b, k - 1, p0, p1 - p0, 1, 0);
 		}
 		if (rc == 0 && l.nseg > 0 && ch->n < CHAIN_MAX) {
+			static const struct dirty all = { NULL, 0, 0, 1 };
 			ch->l[ch->n++] = &l;
+			ch->d[ch->n] = &all;
 			rc = view_all(x, ch, sx_buf_head(&l.c), sx_buf_used(&l.c), RX_ENC_URLB64,
 				      tok - 1, out);
 			ch->n--;
@@ -384,12 +647,55 @@ static size_t run_break(const uint8_t *t, size_t n, size_t j)
 	return k > j && k < n && b64ch(t[k]) ? k - j : 0;
 }
 
+/* Where the scan for runs can go on at r: a byte before it that no run,
+ * line break inside a run or padding takes, so that the scan is in the
+ * same state at r whatever came before. */
+static size_t restart_at(const uint8_t *t, size_t from, size_t r)
+{
+	while (r > from && (b64ch(t[r - 1]) || t[r - 1] == '\r' || t[r - 1] == '\n' ||
+			    t[r - 1] == '='))
+		r--;
+	return r;
+}
+
+/*
+ * Where the scan at i can go on in a view that repeats the text it comes
+ * from outside its dirty spans (d, not all): the runs in a clean stretch
+ * are runs of that text too, and were searched there. wq: the first dirty
+ * span that can still matter, advanced here.
+ */
+static size_t skip_clean(const struct dirty *d, const uint8_t *t, size_t n, size_t i,
+			 size_t *wq)
+{
+	while (*wq < d->n && d->v[2 * *wq + 1] + 8 <= i)
+		(*wq)++;
+	if (*wq == d->n)
+		return n;
+	size_t a = d->v[2 * *wq];
+	if (a < i + 64)
+		return i;
+	return restart_at(t, i, a - 16);
+}
+
 static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n, int tok,
 		  struct rx_edits *out)
 {
-	size_t *pos = NULL, cap = 0;
+	const struct dirty *d = ch->d[ch->n];
+	/* a view over the text, or the text once more after a round: its clean
+	 * runs were searched before */
+	int again = (ch->n > 0 || !ch->fresh) && !d->all;
+	size_t *pos = NULL, cap = 0, wq = 0, hold = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
+		if (again && i >= hold) {
+			size_t r = skip_clean(d, t, n, i, &wq);
+			if (r > i) {
+				i = r;
+				continue;
+			}
+			/* near a dirty span: nothing to skip before its end */
+			hold = wq < d->n ? d->v[2 * wq + 1] + 8 : n;
+		}
 		if (!b64ch(t[i])) {
 			i++;
 			continue;
@@ -397,30 +703,48 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		size_t j = i, m = 0, br;
 		for (;;) {
 			if (j < n && b64ch(t[j])) {
-				if (m == cap) {
-					size_t nc = cap ? cap * 2 : 256;
-					size_t *np = realloc(pos, nc * sizeof *np);
-					if (!np) {
-						rc = SX_ENOMEM;
-						break;
-					}
-					pos = np;
-					cap = nc;
-				}
-				pos[m++] = j++;
+				m++;
+				j++;
 			} else if ((br = run_break(t, n, j)) > 0) {
 				j += br;
 			} else {
 				break;
 			}
 		}
-		if (rc < 0)
-			break;
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
 			k++;
-		if (m >= RX_B64_TOKEN_MIN)
+		/* A run whose bytes, and three either side, the text itself has
+		 * (the scan is then in the same state there) is a run of that
+		 * text too, and was searched there. */
+		int seen = again && clean(d, i > 0 ? i - 1 : 0, k + 3);
+		if (m >= RX_B64_TOKEN_MIN && !seen) {
+			if (m > cap) {
+				size_t *np = realloc(pos, m * sizeof *np);
+				if (!np) {
+					rc = SX_ENOMEM;
+					break;
+				}
+				pos = np;
+				cap = m;
+			}
+			size_t q = 0;
+			for (size_t p = i; p < j; p++)
+				if (b64ch(t[p]))
+					pos[q++] = p;
+			/* what its decodings show depends on its bytes, the levels
+			 * left and the depth of the chain only */
+			unsigned key = (unsigned)tok << 8 | (unsigned)ch->n;
+			if (sx_rx_run_clean(&x->runs, t + i, k - i, key)) {
+				i = k > i ? k : i + 1;
+				continue;
+			}
+			size_t before = out->n;
+			int unsure = x->res->unsure;
 			rc = token_run(x, ch, t, pos, m, k, tok, out);
+			if (rc == 0 && out->n == before && !unsure && !x->res->unsure)
+				sx_rx_run_add(&x->runs, t + i, k - i, key);
+		}
 		i = k > i ? k : i + 1;
 	}
 	free(pos);
@@ -453,12 +777,54 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 }
 
 /* The byte each build needs to have anything to decode. */
+/* Token characters, full-width ones counted as one, from t[i] on (ahead)
+ * or ending at t[i] (back), across line breaks as tokens() goes: at least
+ * the count tokens() would see, never fewer. */
+static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
+{
+	size_t m = 0;
+	while (ahead ? i < n : i > 0) {
+		if (ahead) {
+			uint8_t c = fw_at(t, n, i);
+			if (!b64ch(c) && !b64ch(t[i]) && t[i] != '\r' && t[i] != '\n')
+				break;
+			m += t[i] != '\r' && t[i] != '\n';
+			i += c ? 3 : 1;
+		} else {
+			uint8_t c = i >= 3 ? fw_at(t, n, i - 3) : 0;
+			if (!b64ch(c) && !b64ch(t[i - 1]) && t[i - 1] != '\r' && t[i - 1] != '\n')
+				break;
+			m += t[i - 1] != '\r' && t[i - 1] != '\n';
+			i -= c ? 3 : 1;
+		}
+	}
+	return m;
+}
+
+/* Whether folding full-width characters makes a run long enough to be a
+ * token that holds one of them. */
+static int fold_worth(const uint8_t *t, size_t n)
+{
+	for (const uint8_t *p = memchr(t, 0xef, n); p; p = memchr(p + 1, 0xef, n - (size_t)(p + 1 - t))) {
+		size_t i = (size_t)(p - t);
+		if (!b64ch(fw_at(t, n, i)))
+			continue;
+		if (fold_run(t, n, i, 0) + fold_run(t, n, i, 1) >= RX_B64_TOKEN_MIN)
+			return 1;
+		if (i + 1 >= n)
+			break;
+	}
+	return 0;
+}
+
 static int worth(build_fn build, const uint8_t *t, size_t n)
 {
 	if (build == build_pct)
 		return memchr(t, '%', n) != NULL;
 	if (build == build_html)
 		return memchr(t, '&', n) != NULL;
+	if (build == build_fold)
+		return fold_worth(t, n);
 	return memchr(t, '<', n) != NULL;
 }
 
@@ -476,8 +842,12 @@ static int derived(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t 
 		return 0;
 	sx_rx_layer_init(&l, t, n, x->scratch);
 	rc = build(x, t, n, &l);
+	struct dirty d = { NULL, 0, 0, 0 };
+	if (rc == 0 && l.nseg > 0 && (build == build_tags || sx_rx_layer_coded(&l)))
+		rc = dirty_of(&l, ch->d[ch->n], &d);
 	if (rc == 0 && l.nseg > 0 && (build == build_tags || sx_rx_layer_coded(&l))) {
 		ch->l[ch->n++] = &l;
+		ch->d[ch->n] = &d;
 		const uint8_t *c = sx_buf_head(&l.c);
 		size_t cn = sx_buf_used(&l.c);
 		rc = view_all(x, ch, c, cn, enc, tok, out);
@@ -487,15 +857,37 @@ static int derived(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t 
 			rc = derived(x, ch, c, cn, build_pct, RX_ENC_URL, tok, 2, out);
 		if (rc == 0 && depth == 1 && build == build_tags)
 			rc = derived(x, ch, c, cn, build_html, RX_ENC_HTML, tok, 2, out);
+		if (rc == 0 && depth == 1 && build != build_fold)
+			rc = derived(x, ch, c, cn, build_fold, RX_ENC_RAW, tok, 2, out);
 		ch->n--;
 	}
+	dirty_finish(&d);
 	sx_rx_layer_finish(&l);
 	return rc;
 }
 
 int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *out)
 {
-	struct chain ch = { { NULL }, 0 };
+	return sx_rx_views_in(x, t, n, NULL, 0, out);
+}
+
+int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *spans,
+		   size_t nspans, struct rx_edits *out)
+{
+	struct chain ch = { { NULL }, { NULL }, 0, 1 };
+	/* Without spans the text is searched whole, and is clean in every view
+	 * but where a match can have no bounded length, or the text's own
+	 * search skips short needles: then every view is searched whole. */
+	struct dirty root = { NULL, 0, 0, x->top_min > 0 || sx_rx_invisible(t, n) };
+	if (spans && !root.all) {
+		root.v = (size_t *)spans;
+		root.n = nspans;
+		ch.n = 0;
+	} else {
+		spans = NULL;
+	}
+	ch.d[0] = &root;
+	ch.fresh = spans == NULL;
 	int rc = view_all(x, &ch, t, n, RX_ENC_RAW, TOKEN_LEVELS, out);
 	if (rc == 0)
 		rc = derived(x, &ch, t, n, build_pct, RX_ENC_URL, TOKEN_LEVELS, 1, out);
@@ -503,6 +895,8 @@ int sx_rx_views(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_edits *o
 		rc = derived(x, &ch, t, n, build_html, RX_ENC_HTML, TOKEN_LEVELS, 1, out);
 	if (rc == 0)
 		rc = derived(x, &ch, t, n, build_tags, RX_ENC_HTML, TOKEN_LEVELS, 1, out);
+	if (rc == 0)
+		rc = derived(x, &ch, t, n, build_fold, RX_ENC_RAW, TOKEN_LEVELS, 1, out);
 	if (rc == 0)
 		sx_rx_edits_select(out);
 	return rc;

@@ -795,6 +795,23 @@ static void test_matching_rules(void **state)
 	run_finish(r);
 }
 
+static void test_fullwidth_token(void **state)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
+	/* base64 of the address with its first letters written full-width: a
+	 * reader folding them reads a token again (a fuzz finding) */
+	struct run *r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=utf-8\n\n"
+				"see ｄＧＦｙby55YW1hZGFAZXhhbXBsZS5qcA now\n", ids);
+	char *t = part_text(OUT(r), "");
+	assert_null(strstr(t, "by55YW1hZGFA"));
+	assert_non_null(strstr(t, "see "));
+	assert_non_null(strstr(t, " now"));
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	free(t);
+	run_finish(r);
+}
+
 static void test_header_name_kept(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1127,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_qp_soft_breaks),
 		cmocka_unit_test(test_base64_layout),
 		cmocka_unit_test(test_matching_rules),
+		cmocka_unit_test(test_fullwidth_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
 		cmocka_unit_test(test_unsure_forms),
