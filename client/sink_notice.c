@@ -188,12 +188,16 @@ enum sx_sink_result sx_sink_notice_deliver(void *impl, const struct sx_delivery 
 					       err, errlen);
 		if (rc < 0)
 			return SX_SINK_NAK;
-		/* recorded and durable: the ack is due whatever the digests of
-		 * finished days do now (they are tried again next time) */
+		/* Recorded and durable: the ack is due whatever the digests of
+		 * finished days do now (they are tried again next time). The
+		 * reports' own received times are the clock here, so a backlog
+		 * of an earlier day, delivered late, still ends in one digest:
+		 * a day is over for the stream once a later day's report came. */
 		char ferr[256];
 		struct emit_ctx c = { n, dl->subscription };
-		(void)sx_digest_file_flush(n->digest, wall_ms(), 0, emit, &c, NULL, ferr,
-					   sizeof ferr);
+		if (m && m->received_ms > 0)
+			(void)sx_digest_file_flush(n->digest, m->received_ms, 0, emit, &c, NULL,
+						   ferr, sizeof ferr);
 		return SX_SINK_ACK;
 	}
 	struct sx_notice_opts o = n->opts;
