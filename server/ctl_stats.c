@@ -23,7 +23,7 @@
 
 #define DELIVERIES_NOTE \
 	"association and enforcement deliveries are counted from the audit log, " \
-	"which this server does not keep yet: shown as 0"
+	"which this server does not keep yet: not available"
 
 static int deliv(enum sx_stat i)
 {
@@ -120,8 +120,8 @@ static int print_json(const struct sx_stats *st)
 #define PANEL_H 250
 #define TOP 60
 #define PLOT_X0 80
-#define PLOT_X1 740
-#define LEGEND_X 770
+#define PLOT_X1 690
+#define LEGEND_X 712
 
 struct panel {
 	const char *title;
