@@ -247,9 +247,18 @@ static int mail_part(struct sx_buf *out, const char *eol, const char *bnd, const
 {
 	int rc;
 	P("--%s%s", bnd, eol);
-	P("Content-Type: %s%s", headers_only ? "text/rfc822-headers" : "message/rfc822", eol);
-	P("Content-Disposition: inline%s%s", eol, eol);
 	size_t n = headers_only ? sx_notice_header_len(mail, mlen) : mlen;
+	P("Content-Type: %s%s", headers_only ? "text/rfc822-headers" : "message/rfc822", eol);
+	/* the mail goes as it is: say so when it is not 7bit (RFC 2046 §5.2.1
+	 * allows 8bit and binary for message/rfc822) */
+	for (size_t i = 0; i < n; i++) {
+		if (mail[i] >= 0x80 || mail[i] == 0) {
+			P("Content-Transfer-Encoding: %s%s", memchr(mail, 0, n) ? "binary" : "8bit",
+			  eol);
+			break;
+		}
+	}
+	P("Content-Disposition: inline%s%s", eol, eol);
 	if ((rc = sx_buf_append(out, mail, n)) < 0)
 		return rc;
 	/* the closing delimiter starts on a line of its own */

@@ -463,6 +463,8 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 	char t[SX_CTL_TIME];
 	int wname = 4, wrole = 4, wsince = 5;
 	for (size_t i = 0; i < r.n; i++) {
+		if (!published(&r.m[i]))
+			continue;
 		wname = widest(wname, r.m[i].name);
 		wrole = widest(wrole, sx_role_name(r.m[i].role));
 		sx_ctl_time(r.m[i].since_ms, t);

@@ -189,6 +189,14 @@ static void test_arf_lf_and_boundary(void **state)
 	assert_int_equal(rc, 0);
 	assert_null(strchr(s, '\r'));   /* one line-end convention: the mail's */
 	has(s, "boundary=\"=_sprex_" ID "_1\"");
+	assert_null(strstr(s, "Content-Transfer-Encoding: 8bit\nContent-Disposition"));
+	free(s);
+	/* 8-bit mail is declared so */
+	static const char eight[] = "From: a@b.example\nSubject: \xe3\x81\x82\n\nx\n";
+	report_init(&t, eight, sizeof eight - 1, 0);
+	s = build(0, &t, NULL, SX_NOTICE_MAX, &rc);
+	assert_int_equal(rc, 0);
+	has(s, "Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n");
 	has(s, "config FILE " ID);      /* no config path given */
 	free(s);
 }
