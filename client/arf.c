@@ -97,7 +97,8 @@ static int answer_text(struct sx_buf *out, const struct sx_notice_opts *o, const
 	int rc;
 	char cmd[1024];
 	if (sx_notice_answer(o, id, cmd, sizeof cmd) < 0)
-		snprintf(cmd, sizeof cmd, "sprex-agent action --config FILE %s --taken ACTION", id);
+		snprintf(cmd, sizeof cmd, "sprex-agent action --config FILE %s --taken ACTION",
+			 id);
 	P("How to answer: on the host running your sprex-agent, run%s%s    ", eol, eol);
 	C(cmd);
 	P("%s%swhere ACTION is one of %s.%s", eol, eol, SX_NOTICE_ACTIONS, eol);
@@ -172,8 +173,8 @@ static int text_part(struct sx_buf *out, const Sprex__Deliver *d, const struct s
 		P(")%s", eol);
 	}
 	if (headers_only)
-		P("%sThe mail is larger than our notice limit: only its header block is attached.%s",
-		  eol, eol);
+		P("%sThe mail is larger than our notice limit: only its header block is "
+		  "attached.%s", eol, eol);
 	P("%sWhat we ask: please identify the customer who used this IP address%s", eol, eol);
 	P("at the time above, stop the transmission if it breaches your terms or the Act,%s"
 	  "and tell us what you did.%s%s", eol, eol, eol);
@@ -253,8 +254,8 @@ static int mail_part(struct sx_buf *out, const char *eol, const char *bnd, const
 	 * allows 8bit and binary for message/rfc822) */
 	for (size_t i = 0; i < n; i++) {
 		if (mail[i] >= 0x80 || mail[i] == 0) {
-			P("Content-Transfer-Encoding: %s%s", memchr(mail, 0, n) ? "binary" : "8bit",
-			  eol);
+			P("Content-Transfer-Encoding: %s%s",
+			  memchr(mail, 0, n) ? "binary" : "8bit", eol);
 			break;
 		}
 	}

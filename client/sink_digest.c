@@ -145,7 +145,8 @@ static int sync_state(struct sx_digest_file *f, char *err, size_t errlen)
 	int rc = sx_digest_load(&f->dg, buf, got, &used);
 	free(buf);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s: not a digest state file (%s)", f->path, sx_strerror(rc));
+		snprintf(err, errlen, "%s: not a digest state file (%s)", f->path,
+			 sx_strerror(rc));
 		close(fd);
 		f->loaded = 0;
 		return rc;

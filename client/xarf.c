@@ -85,7 +85,8 @@ static void answer(struct sx_json *js, const struct sx_notice_opts *o, const cha
 					       "insufficient-evidence" };
 	char cmd[1024];
 	if (sx_notice_answer(o, id, cmd, sizeof cmd) < 0)
-		snprintf(cmd, sizeof cmd, "sprex-agent action --config FILE %s --taken ACTION", id);
+		snprintf(cmd, sizeof cmd, "sprex-agent action --config FILE %s --taken ACTION",
+			 id);
 	sx_json_key(js, "answer");
 	sx_json_obj_begin(js);
 	kv(js, "command", cmd);
@@ -170,8 +171,8 @@ int sx_xarf_build(const Sprex__Deliver *d, const struct sx_notice_opts *opts, st
 	if (dn < sizeof desc && (!m || m->n_violations == 0))
 		dn += (size_t)snprintf(desc + dn, sizeof desc - dn, " none");
 	if (sx_notice_answer(&o, id, cmd, sizeof cmd) >= 0 && dn < sizeof desc)
-		snprintf(desc + dn, sizeof desc - dn, ". Please stop the transmission and answer: %s",
-			 cmd);
+		snprintf(desc + dn, sizeof desc - dn,
+			 ". Please stop the transmission and answer: %s", cmd);
 	cut_utf8(desc, DESC_MAX);
 	kv(&js, "description", desc);
 
@@ -179,7 +180,7 @@ int sx_xarf_build(const Sprex__Deliver *d, const struct sx_notice_opts *opts, st
 	sx_json_arr_begin(&js);
 	int rc = headers_only
 		 ? evidence(&js, "text/rfc822-headers",
-			    "header block of the de-personalized mail (the mail is over the limit)",
+			    "header block of the de-personalized mail (over the limit)",
 			    mail, sx_notice_header_len(mail, mlen))
 		 : evidence(&js, "message/rfc822", "the de-personalized mail, full headers", mail,
 			    mlen);

@@ -446,7 +446,8 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 		return sx_ctl_fail(EX_USAGE, "members: say --public for the published list "
 				   "('member list' shows everything)");
 	if (format && strcmp(format, "text") && strcmp(format, "json"))
-		return sx_ctl_fail(EX_USAGE, "members: --format is text or json, not '%s'", format);
+		return sx_ctl_fail(EX_USAGE, "members: --format is text or json, not '%s'",
+				   format);
 
 	struct registry r = { .m = NULL };
 	status = registry_load(ctl, &r, 0);

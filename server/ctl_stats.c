@@ -174,6 +174,12 @@ static double x_of(size_t m, size_t n)
 	return PLOT_X0 + (double)m * (PLOT_X1 - PLOT_X0) / (double)(n - 1);
 }
 
+/* The y of value v in a plot from y0 (top, ymax) to y1 (bottom, 0). */
+static double y_of(uint64_t v, uint64_t ymax, int y0, int y1)
+{
+	return y1 - (double)v * (y1 - y0) / (double)ymax;
+}
+
 static void svg_panel(const struct sx_stats *st, const struct panel *p, int top)
 {
 	int y0 = top + 40, y1 = top + PANEL_H - 50;   /* plot area, y0 at the top */
@@ -200,8 +206,8 @@ static void svg_panel(const struct sx_stats *st, const struct panel *p, int top)
 	/* x labels: at most 12 */
 	size_t step = st->n > 12 ? (st->n + 11) / 12 : 1;
 	for (size_t m = 0; m < st->n; m += step)
-		printf("<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">%s</text>\n",
-		       x_of(m, st->n), y1 + 18, st->months[m].month);
+		printf("<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">"
+		       "%s</text>\n", x_of(m, st->n), y1 + 18, st->months[m].month);
 	printf("<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">month (UTC)"
 	       "</text>\n", (PLOT_X0 + PLOT_X1) / 2, y1 + 38);
 	for (size_t s = 0; s < p->n; s++) {
@@ -211,18 +217,16 @@ static void svg_panel(const struct sx_stats *st, const struct panel *p, int top)
 		if (!unknown && st->n > 1) {
 			printf("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
 			       "points=\"", c);
-			for (size_t m = 0; m < st->n; m++) {
-				double y = y1 - (double)st->months[m].v[f] * (y1 - y0) / (double)ymax;
-				printf("%s%.1f,%.1f", m ? " " : "", x_of(m, st->n), y);
-			}
+			for (size_t m = 0; m < st->n; m++)
+				printf("%s%.1f,%.1f", m ? " " : "", x_of(m, st->n),
+				       y_of(st->months[m].v[f], ymax, y0, y1));
 			printf("\"/>\n");
 		}
-		for (size_t m = 0; m < st->n && !unknown; m++) {
-			double y = y1 - (double)st->months[m].v[f] * (y1 - y0) / (double)ymax;
-			printf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s %s: %"
-			       PRIu64 "</title></circle>\n", x_of(m, st->n), y, c,
-			       st->months[m].month, sx_stat_name(f), st->months[m].v[f]);
-		}
+		for (size_t m = 0; m < st->n && !unknown; m++)
+			printf("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\">"
+			       "<title>%s %s: %" PRIu64 "</title></circle>\n", x_of(m, st->n),
+			       y_of(st->months[m].v[f], ymax, y0, y1), c, st->months[m].month,
+			       sx_stat_name(f), st->months[m].v[f]);
 		int ly = y0 + 4 + (int)s * 22;
 		printf("<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
 		       "stroke-width=\"3\"%s/>\n", LEGEND_X, ly, LEGEND_X + 24, ly, c,
@@ -248,8 +252,8 @@ static void print_svg(const struct sx_stats *st)
 	for (size_t i = 0; i < NPANELS; i++)
 		svg_panel(st, &panels[i], TOP + (int)i * PANEL_H);
 	if (!st->deliveries_known)
-		printf("<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#555555\">n/a: %s</text>\n",
-		       PLOT_X0, h - 12, DELIVERIES_NOTE);
+		printf("<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#555555\">n/a: %s"
+		       "</text>\n", PLOT_X0, h - 12, DELIVERIES_NOTE);
 	printf("</svg>\n");
 }
 
@@ -315,7 +319,8 @@ static int cmd_stats(const struct sx_ctl *ctl, int argc, char **argv)
 		else if (strcmp(format, "svg") == 0)
 			print_svg(&st);
 		else if (print_json(&st) < 0)
-			status = sx_ctl_fail(EX_SOFTWARE, "%s: statistics too large for JSON", cmd);
+			status = sx_ctl_fail(EX_SOFTWARE, "%s: statistics too large for JSON",
+					     cmd);
 		sx_stats_finish(&st);
 	}
 	sx_store_close(s);

@@ -578,7 +578,8 @@ static struct sx_sink *exec_sink(struct fixture *f, const char *command, uint64_
 				 uint64_t output_max)
 {
 	struct sx_sink_conf c = { .kind = SX_SINK_EXEC, .path = NULL, .command = command,
-					  .exec_timeout_ms = timeout_ms, .exec_output_max = output_max };
+					  .exec_timeout_ms = timeout_ms,
+					  .exec_output_max = output_max };
 	struct sx_sink *s = NULL;
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), 0);
 	return s;
