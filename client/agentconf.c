@@ -79,6 +79,10 @@ static const struct word sinks[] = {
 	{ "maildir", SX_SINK_MAILDIR },
 	{ "jsonl", SX_SINK_JSONL },
 	{ "exec", SX_SINK_EXEC },
+	{ "arf-maildir", SX_SINK_ARF_MAILDIR },
+	{ "arf-exec", SX_SINK_ARF_EXEC },
+	{ "xarf-jsonl", SX_SINK_XARF_JSONL },
+	{ "xarf-exec", SX_SINK_XARF_EXEC },
 	{ NULL, 0 },
 };
 
@@ -191,6 +195,20 @@ static int parse_sink(void *field, const char *v, char *err, size_t errlen)
 	if (parse_word(sinks, "sink", v, &k, err, errlen) < 0)
 		return SX_EINVAL;
 	*(enum sx_sink_kind *)field = (enum sx_sink_kind)k;
+	return 0;
+}
+
+static int parse_digest(void *field, const char *v, char *err, size_t errlen)
+{
+	static const struct word modes[] = {
+		{ "none", SX_SINK_DIGEST_NONE },
+		{ "daily", SX_SINK_DIGEST_DAILY },
+		{ NULL, 0 },
+	};
+	uint32_t m;
+	if (parse_word(modes, "digest", v, &m, err, errlen) < 0)
+		return SX_EINVAL;
+	*(int *)field = (int)m;
 	return 0;
 }
 
@@ -326,6 +344,13 @@ static const struct sx_conf_key sub_keys[] = {
 	{ "command", SX_CONF_STR, SOFF(command), 0, 0, 0, 0, NULL },
 	{ "exec_timeout", SX_CONF_DURATION, SOFF(exec_timeout_ms), 100, 86400000, 0, 0, NULL },
 	{ "exec_output_max", SX_CONF_SIZE, SOFF(exec_output_max), 0, 1u << 20, 0, 0, NULL },
+	{ "reporter_org", SX_CONF_STR, SOFF(reporter_org), 0, 0, 0, 0, NULL },
+	{ "reporter_contact", SX_CONF_STR, SOFF(reporter_contact), 0, 0, 0, 0, NULL },
+	{ "reporter_domain", SX_CONF_STR, SOFF(reporter_domain), 0, 0, 0, 0, NULL },
+	{ "notice_to", SX_CONF_STR, SOFF(notice_to), 0, 0, 0, 0, NULL },
+	{ "message_max", SX_CONF_SIZE, SOFF(message_max), 1024, 64u << 20, 0, 0, NULL },
+	{ "digest", SX_CONF_CUSTOM, SOFF(digest), 0, 0, 0, 0, parse_digest },
+	{ "digest_state", SX_CONF_STR, SOFF(digest_state), 0, 0, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, 0, NULL },
 };
 #undef SOFF
@@ -375,27 +400,56 @@ static int sub_open(void *cv, const char *kind, const char *name, const struct s
 	return 0;
 }
 
+static const char *sink_name(enum sx_sink_kind k)
+{
+	for (const struct word *w = sinks; w->name; w++)
+		if (w->value == (uint32_t)k)
+			return w->name;
+	return "?";
+}
+
 static int sub_close(void *cv, void *target, char *err, size_t errlen)
 {
+	(void)cv;
 	const struct sx_agentsub *s = target;
-	const char *kind = s->sink == SX_SINK_MAILDIR ? "maildir"
-			 : s->sink == SX_SINK_JSONL  ? "jsonl" : "exec";
-	if (s->sink != SX_SINK_EXEC && (!s->path || !s->path[0])) {
+	const char *kind = sink_name(s->sink);
+	int exec = s->sink == SX_SINK_EXEC || s->sink == SX_SINK_ARF_EXEC ||
+		   s->sink == SX_SINK_XARF_EXEC;
+	int notice = s->sink >= SX_SINK_ARF_MAILDIR;
+	if (!exec && (!s->path || !s->path[0])) {
 		snprintf(err, errlen, "[subscription %s]: sink %s needs path", s->name, kind);
 		return SX_EINVAL;
 	}
-	if (s->sink == SX_SINK_EXEC && (!s->command || !s->command[0])) {
-		snprintf(err, errlen, "[subscription %s]: sink exec needs command", s->name);
+	if (exec && (!s->command || !s->command[0])) {
+		snprintf(err, errlen, "[subscription %s]: sink %s needs command", s->name, kind);
 		return SX_EINVAL;
 	}
 	/* a key the sink ignores is a mistake worth hearing about */
-	if (s->sink == SX_SINK_EXEC && s->path) {
-		snprintf(err, errlen, "[subscription %s]: path is not used by sink exec", s->name);
+	if (exec && s->path) {
+		snprintf(err, errlen, "[subscription %s]: path is not used by sink %s", s->name,
+			 kind);
 		return SX_EINVAL;
 	}
-	if (s->sink != SX_SINK_EXEC && s->command) {
-		snprintf(err, errlen, "[subscription %s]: command is only used by sink exec",
+	if (!exec && s->command) {
+		snprintf(err, errlen, "[subscription %s]: command is only used by the exec sinks",
 			 s->name);
+		return SX_EINVAL;
+	}
+	if (!notice && (s->reporter_org || s->reporter_contact || s->reporter_domain ||
+			s->notice_to || s->message_max || s->digest || s->digest_state)) {
+		snprintf(err, errlen, "[subscription %s]: notice keys (reporter_*, notice_to, "
+			 "message_max, digest*) are only used by the arf-* and xarf-* sinks",
+			 s->name);
+		return SX_EINVAL;
+	}
+	if (s->digest_state && !s->digest) {
+		snprintf(err, errlen, "[subscription %s]: digest_state without digest = daily",
+			 s->name);
+		return SX_EINVAL;
+	}
+	if (s->digest && exec && (!s->digest_state || !s->digest_state[0])) {
+		snprintf(err, errlen, "[subscription %s]: digest = daily with sink %s needs "
+			 "digest_state", s->name, kind);
 		return SX_EINVAL;
 	}
 	return 0;
@@ -429,7 +483,15 @@ int sx_agentconf_load(struct sx_agentconf *conf, const char *path, char *err, si
 {
 	defaults(conf);
 	int rc = sx_conf_load(path, agent_keys, &sub_sections, conf, err, errlen);
-	return rc < 0 ? rc : check(conf, path, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!(conf->path = strdup(path))) {
+		snprintf(err, errlen, "out of memory");
+		return SX_ENOMEM;
+	}
+	for (size_t i = 0; i < conf->n_subs; i++)
+		conf->subs[i].conf_path = conf->path;
+	return check(conf, path, err, errlen);
 }
 
 int sx_agentconf_load_buf(struct sx_agentconf *conf, const char *name, const char *buf,
@@ -458,6 +520,8 @@ void sx_agentconf_finish(struct sx_agentconf *conf)
 		list_free(&conf->subs[i].countries);
 	}
 	conf->n_subs = 0;
+	free(conf->path);
+	conf->path = NULL;
 }
 
 const char *sx_agentconf_server_name(const struct sx_agentconf *conf)
@@ -473,4 +537,12 @@ void sx_agentsub_sink_conf(const struct sx_agentsub *sub, struct sx_sink_conf *o
 	out->command = sub->command;
 	out->exec_timeout_ms = sub->exec_timeout_ms;
 	out->exec_output_max = sub->exec_output_max;
+	out->reporter_org = sub->reporter_org;
+	out->reporter_contact = sub->reporter_contact;
+	out->reporter_domain = sub->reporter_domain;
+	out->notice_to = sub->notice_to;
+	out->config_path = sub->conf_path;
+	out->message_max = sub->message_max;
+	out->digest = (enum sx_sink_digest)sub->digest;
+	out->digest_state = sub->digest_state;
 }

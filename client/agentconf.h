@@ -57,6 +57,15 @@ struct sx_agentsub {
 	char *command;            /* exec: required */
 	uint64_t exec_timeout_ms;
 	uint64_t exec_output_max;
+	/* notice sinks (arf-*, xarf-*) only */
+	char *reporter_org;       /* default "sprex" */
+	char *reporter_contact;   /* ARF From:, XARF reporter.contact */
+	char *reporter_domain;
+	char *notice_to;          /* ARF To: */
+	uint64_t message_max;     /* ARF/XARF: headers only above; 0: default */
+	int digest;               /* enum sx_sink_digest: digest = daily | none */
+	char *digest_state;       /* default PATH.digest; required for *-exec */
+	const char *conf_path;    /* the file this was loaded from (the answer text) */
 };
 
 struct sx_agentconf {
@@ -75,6 +84,7 @@ struct sx_agentconf {
 	char *status_file;        /* subscription states from heartbeats; NULL: none */
 	struct sx_agentsub subs[SX_AGENT_SUBS_MAX];
 	size_t n_subs;
+	char *path;               /* the file loaded (NULL for a buffer) */
 };
 
 /* Loads path into conf (defaults first). Returns 0 or SX_EIO / SX_ECONFIG

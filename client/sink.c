@@ -39,6 +39,18 @@ int sx_sink_create(const struct sx_sink_conf *conf, struct sx_sink **out, char *
 	case SX_SINK_EXEC:
 		ops = &sx_sink_exec_ops;
 		break;
+	case SX_SINK_ARF_MAILDIR:
+		ops = &sx_sink_arf_maildir_ops;
+		break;
+	case SX_SINK_ARF_EXEC:
+		ops = &sx_sink_arf_exec_ops;
+		break;
+	case SX_SINK_XARF_JSONL:
+		ops = &sx_sink_xarf_jsonl_ops;
+		break;
+	case SX_SINK_XARF_EXEC:
+		ops = &sx_sink_xarf_exec_ops;
+		break;
 	default:
 		snprintf(err, errlen, "unknown sink kind %d", (int)conf->kind);
 		return SX_EINVAL;
@@ -76,6 +88,17 @@ enum sx_sink_result sx_sink_deliver(struct sx_sink *s, const struct sx_delivery 
 		return SX_SINK_NAK;
 	}
 	return s->ops->deliver(s->impl, dl, err, errlen);
+}
+
+int sx_sink_flush(struct sx_sink *s, int all, unsigned *emitted, char *err, size_t errlen)
+{
+	if (emitted)
+		*emitted = 0;
+	if (errlen)
+		err[0] = '\0';
+	if (!s->ops->flush)
+		return 0;
+	return s->ops->flush(s->impl, all, emitted, err, errlen);
 }
 
 int sx_sink_id_ok(const char *id)

@@ -17,6 +17,17 @@ enum sx_sink_kind {
 	SX_SINK_MAILDIR = 1,  /* one file per report id in DIR/{tmp,new,cur} */
 	SX_SINK_JSONL = 2,    /* one JSON object per line in FILE, appended */
 	SX_SINK_EXEC = 3,     /* a command per report: mail on stdin, metadata in env */
+	/* ISP notices (client/arf.h, client/xarf.h), optionally as daily digests */
+	SX_SINK_ARF_MAILDIR = 4,  /* one ARF message per report id in DIR, Maildir way */
+	SX_SINK_ARF_EXEC = 5,     /* a command per notice: ARF on stdin, metadata in env */
+	SX_SINK_XARF_JSONL = 6,   /* one XARF v4 object per line in FILE, appended */
+	SX_SINK_XARF_EXEC = 7,    /* a command per notice: XARF JSON on stdin */
+};
+
+/* Notice sinks: one notice per report, or one per (source IP, UTC day). */
+enum sx_sink_digest {
+	SX_SINK_DIGEST_NONE = 0,
+	SX_SINK_DIGEST_DAILY = 1,
 };
 
 /* What a sink was told to do (from the agent's configuration). */
@@ -26,6 +37,15 @@ struct sx_sink_conf {
 	const char *command;          /* exec: run with /bin/sh -c */
 	uint64_t exec_timeout_ms;     /* exec: killed (SIGKILL) after this; counts as nak */
 	uint64_t exec_output_max;     /* exec: bytes of its stdout/stderr kept for the log */
+	/* notice sinks only (kinds 4..7); NULL or 0: defaults (client/notice.h) */
+	const char *reporter_org;
+	const char *reporter_contact;
+	const char *reporter_domain;
+	const char *notice_to;        /* ARF To: */
+	const char *config_path;      /* the agent's configuration, for the answer text */
+	uint64_t message_max;         /* ARF: attach only the headers above this */
+	enum sx_sink_digest digest;
+	const char *digest_state;     /* digest state file; NULL: PATH.digest */
 };
 
 /* The outcome the agent turns into Ack, Reject or Nak. */
@@ -64,6 +84,16 @@ void sx_sink_destroy(struct sx_sink *s);
  */
 enum sx_sink_result sx_sink_deliver(struct sx_sink *s, const struct sx_delivery *dl, char *err,
 				    size_t errlen);
+
+/*
+ * Digest sinks: sends the digest notices that are due (their UTC day is
+ * over), or every one when all is non-zero, and forgets them. *emitted (may
+ * be NULL) gets how many went out. Another sink or process working on the
+ * same state file waits (the state is locked). A sink without digest mode
+ * does nothing. Returns 0, or SX_EIO / SX_ENOMEM / SX_EINVAL with one line
+ * in err (what was sent before the failure stays sent).
+ */
+int sx_sink_flush(struct sx_sink *s, int all, unsigned *emitted, char *err, size_t errlen);
 
 /* Writes the X-Sprex-* header block (report id, seq, source, received time,
  * violation flags, source IP, ISP, redaction count), CRLF-terminated lines,

@@ -11,6 +11,7 @@ pkgs=(
   libsqlite3-dev sqlite3
   libcmocka-dev
   python3 python3-protobuf protobuf-compiler procps iproute2
+  librsvg2-bin   # rsvg-convert: the statistics SVG rendered to PNG in tests
 )
 
 missing=()

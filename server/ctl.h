@@ -42,6 +42,7 @@ extern const struct sx_ctl_cmd sx_ctl_member_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_ingest_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_report_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_notice_cmds[];
+extern const struct sx_ctl_cmd sx_ctl_stats_cmds[];
 
 /* Prints "sprexctl: <message>" on stderr and returns status. */
 int sx_ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

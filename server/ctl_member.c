@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
+#include "json.h"
 
 #define ADD_USAGE \
 	"  member add NAME --role ROLE --cert PEM [--prefix CIDR]...\n" \
@@ -26,7 +28,9 @@
 	"  member remove NAME      retire a member for good; its name is not reused, it\n" \
 	"                          stays in the public list with its until time\n"
 #define PUBLIC_USAGE \
-	"  members --public        the published member list: name, role, since, until\n"
+	"  members --public [--format text|json]\n" \
+	"                          the published list of members that receive data\n" \
+	"                          (submitters receive none): name, role, since, until\n"
 #define MEMBER_USAGE ADD_USAGE LIST_USAGE SUSPEND_USAGE RESUME_USAGE REMOVE_USAGE
 
 #define NAME_RULE "letters, digits, '.', '_', '-'; 1 to 63 bytes; first a letter or digit"
@@ -361,14 +365,63 @@ static int member_list(const struct sx_ctl *ctl, int argc, char **argv)
 	return sx_ctl_flush();
 }
 
+/* Members the public list names: every one that receives data. */
+static int published(const struct sx_member *m)
+{
+	return m->role != SX_ROLE_SUBMITTER;
+}
+
+static int public_json(const struct registry *r)
+{
+	struct sx_buf b;
+	struct sx_json js;
+	sx_buf_init(&b, 64u << 20);
+	sx_json_init(&js, &b);
+	sx_json_obj_begin(&js);
+	sx_json_key(&js, "members");
+	sx_json_arr_begin(&js);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct sx_member *m = &r->m[i];
+		char since[SX_CTL_TIME], until[SX_CTL_TIME];
+		if (!published(m))
+			continue;
+		sx_ctl_time(m->since_ms, since);
+		sx_ctl_time(m->until_ms, until);
+		sx_json_obj_begin(&js);
+		sx_json_key(&js, "name");
+		sx_json_str(&js, m->name);
+		sx_json_key(&js, "role");
+		sx_json_str(&js, sx_role_name(m->role));
+		sx_json_key(&js, "since");
+		sx_json_str(&js, since);
+		sx_json_key(&js, "until");
+		if (m->until_ms > 0)
+			sx_json_str(&js, until);
+		else
+			sx_json_null(&js);
+		sx_json_obj_end(&js);
+	}
+	sx_json_arr_end(&js);
+	sx_json_obj_end(&js);
+	int rc = sx_json_finish(&js);
+	if (rc == 0) {
+		fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
+		fputc('\n', stdout);
+	}
+	sx_buf_finish(&b);
+	return rc == 0 ? sx_ctl_flush() : sx_ctl_fail(EX_SOFTWARE, "members: list too large");
+}
+
 static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "public", no_argument, NULL, 'P' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, public = 0;
+	int c, public = 0, status;
+	const char *format = NULL;
 	sx_ctl_getopt_reset();
 	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -376,6 +429,10 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 			return sx_ctl_help(PUBLIC_USAGE);
 		case 'P':
 			public = 1;
+			break;
+		case 'F':
+			if ((status = sx_ctl_once("members", "--format", &format, optarg)))
+				return status;
 			break;
 		case 1:
 			return sx_ctl_fail(EX_USAGE, "members: unexpected argument '%s'", optarg);
@@ -388,16 +445,27 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 	if (!public)
 		return sx_ctl_fail(EX_USAGE, "members: say --public for the published list "
 				   "('member list' shows everything)");
+	if (format && strcmp(format, "text") && strcmp(format, "json"))
+		return sx_ctl_fail(EX_USAGE, "members: --format is text or json, not '%s'",
+				   format);
 
 	struct registry r = { .m = NULL };
-	int status = registry_load(ctl, &r, 0);
+	status = registry_load(ctl, &r, 0);
 	if (status) {
+		registry_free(&r);
+		return status;
+	}
+	/* TODO(issue 5): sign the published list with the audit key. */
+	if (format && strcmp(format, "json") == 0) {
+		status = public_json(&r);
 		registry_free(&r);
 		return status;
 	}
 	char t[SX_CTL_TIME];
 	int wname = 4, wrole = 4, wsince = 5;
 	for (size_t i = 0; i < r.n; i++) {
+		if (!published(&r.m[i]))
+			continue;
 		wname = widest(wname, r.m[i].name);
 		wrole = widest(wrole, sx_role_name(r.m[i].role));
 		sx_ctl_time(r.m[i].since_ms, t);
@@ -407,6 +475,8 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 	printf("%-*s  %-*s  %-*s  %s\n", wname, "NAME", wrole, "ROLE", wsince, "SINCE", "UNTIL");
 	for (size_t i = 0; i < r.n; i++) {
 		char since[SX_CTL_TIME], until[SX_CTL_TIME];
+		if (!published(&r.m[i]))
+			continue;
 		sx_ctl_time(r.m[i].since_ms, since);
 		sx_ctl_time(r.m[i].until_ms, until);
 		printf("%-*s  %-*s  %-*s  %s\n", wname, r.m[i].name, wrole,

@@ -12,11 +12,16 @@
 #include <time.h>
 
 #include "err.h"
+#include "store_stats.h"
 
 #define NOTICES_USAGE \
-	"  notices [--isp NAME] [--open]\n" \
+	"  notices [--isp NAME] [--open | --overdue DAYS | --summary]\n" \
 	"                          ISP notices: report id, seq, ISP, sent, latest\n" \
-	"                          action and when (or open); --open: no action yet\n"
+	"                          action and when (or open); --open: no action yet;\n" \
+	"                          --overdue DAYS: no action DAYS days after sending;\n" \
+	"                          --summary: per ISP notices sent, acknowledged,\n" \
+	"                          with an action, actions by kind, median time to the\n" \
+	"                          first action\n"
 #define PURGE_USAGE \
 	"  purge --days N | --before TIME\n" \
 	"                          delete, securely, the reports received more than N\n" \
@@ -46,9 +51,16 @@ static const char *action_name(int a)
 
 /* --- notices ------------------------------------------------------------------ */
 
+/* Notices sent before this are overdue when they have no action; 0: all. */
+struct notice_walk {
+	int64_t sent_before;
+};
+
 static int notice_one(void *ctx, const struct sx_notice_row *n)
 {
-	(void)ctx;
+	const struct notice_walk *w = ctx;
+	if (w->sent_before && n->sent_ms >= w->sent_before)
+		return 0;
 	char sent[SX_CTL_TIME], at[SX_CTL_TIME];
 	sx_ctl_time(n->sent_ms, sent);
 	sx_ctl_time(n->action ? n->action_ms : 0, at);
@@ -57,17 +69,64 @@ static int notice_one(void *ctx, const struct sx_notice_row *n)
 	return ferror(stdout) ? SX_EIO : 0;
 }
 
+/* "3d 04:05:06" for a duration in ms, "-" when negative (none). */
+static void duration(int64_t ms, char *out, size_t outlen)
+{
+	if (ms < 0) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	int64_t s = ms / 1000;
+	snprintf(out, outlen, "%lldd %02lld:%02lld:%02lld", (long long)(s / 86400),
+		 (long long)(s / 3600 % 24), (long long)(s / 60 % 60), (long long)(s % 60));
+}
+
+static int summary_one(void *ctx, const struct sx_notice_summary *sum)
+{
+	(void)ctx;
+	char med[48], acts[256];
+	size_t pos = 0;
+	duration(sum->median_first_ms, med, sizeof med);
+	acts[0] = '\0';
+	for (int a = 1; a <= 6; a++)
+		if (sum->actions[a] && pos < sizeof acts)
+			pos += (size_t)snprintf(acts + pos, sizeof acts - pos, "%s%s=%llu",
+						pos ? "," : "", action_name(a),
+						(unsigned long long)sum->actions[a]);
+	printf("%-16s  %8llu  %8llu  %11llu  %-16s  %s\n", sum->isp,
+	       (unsigned long long)sum->sent, (unsigned long long)sum->acked,
+	       (unsigned long long)sum->with_action, med, pos ? acts : "-");
+	return ferror(stdout) ? SX_EIO : 0;
+}
+
+/* Parses --overdue DAYS (1..PURGE_DAYS_MAX). Returns -1 with *days set, or
+ * the exit status. */
+static int parse_overdue(const char *v, int64_t *days)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < 1 ||
+	    n > PURGE_DAYS_MAX)
+		return sx_ctl_fail(EX_USAGE, "notices: --overdue needs a number of days from 1 "
+				   "to %d, not '%s'", PURGE_DAYS_MAX, v);
+	*days = n;
+	return -1;
+}
+
 static int cmd_notices(const struct sx_ctl *ctl, int argc, char **argv)
 {
 	static const char cmd[] = "notices";
 	static const struct option opts[] = {
 		{ "isp", required_argument, NULL, 'i' },
 		{ "open", no_argument, NULL, 'o' },
+		{ "overdue", required_argument, NULL, 'O' },
+		{ "summary", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *isp = NULL;
-	int open_only = 0, c, status;
+	const char *isp = NULL, *overdue = NULL;
+	int open_only = 0, summary = 0, c, status;
 	sx_ctl_getopt_reset();
 	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -80,6 +139,13 @@ static int cmd_notices(const struct sx_ctl *ctl, int argc, char **argv)
 		case 'o':
 			open_only = 1;
 			break;
+		case 'O':
+			if ((status = sx_ctl_once(cmd, "--overdue", &overdue, optarg)))
+				return status;
+			break;
+		case 's':
+			summary = 1;
+			break;
 		case 1:
 			return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd, optarg);
 		default:
@@ -90,6 +156,16 @@ static int cmd_notices(const struct sx_ctl *ctl, int argc, char **argv)
 		return sx_ctl_fail(EX_USAGE, "%s: unexpected argument '%s'", cmd, argv[optind]);
 	if (isp != NULL && !sx_member_name_ok(isp))
 		return sx_ctl_fail(EX_DATAERR, "%s: '%s' is not a member name", cmd, isp);
+	if (open_only + summary + (overdue != NULL) > 1)
+		return sx_ctl_fail(EX_USAGE, "%s: give one of --open, --overdue, --summary", cmd);
+	struct notice_walk walk = { 0 };
+	if (overdue != NULL) {
+		int64_t days = 0;
+		if ((status = parse_overdue(overdue, &days)) >= 0)
+			return status;
+		walk.sent_before = sx_ctl_now_ms() - days * DAY_MS;
+		open_only = 1;
+	}
 
 	struct sx_store *s;
 	if ((status = sx_ctl_open(ctl, 0, &s)))
@@ -109,10 +185,18 @@ static int cmd_notices(const struct sx_ctl *ctl, int argc, char **argv)
 		else
 			isp_id = m.id;
 	}
-	if (status == 0) {
+	if (status == 0 && summary) {
+		printf("%-16s  %8s  %8s  %11s  %-16s  %s\n", "ISP", "SENT", "ACKED", "WITH-ACTION",
+		       "MEDIAN-1ST-ACT", "ACTIONS");
+		rc = sx_store_notice_summary(s, isp_id, summary_one, NULL);
+		if (rc == SX_EIO && ferror(stdout))
+			status = sx_ctl_fail(EX_IOERR, "cannot write the output");
+		else if (rc != 0)
+			status = sx_ctl_store_fail(ctl, s, rc);
+	} else if (status == 0) {
 		printf("%-*s  %-8s  %-16s  %-20s  %-21s  %s\n", SX_REPORT_ID_LEN, "REPORT", "SEQ",
 		       "ISP", "SENT", "ACTION", "AT");
-		rc = sx_store_notice_each(s, isp_id, open_only, notice_one, NULL);
+		rc = sx_store_notice_each(s, isp_id, open_only, notice_one, &walk);
 		if (rc == SX_EIO && ferror(stdout))
 			status = sx_ctl_fail(EX_IOERR, "cannot write the output");
 		else if (rc != 0)

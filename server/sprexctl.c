@@ -247,6 +247,7 @@ static const struct sx_ctl_cmd *const cmd_tables[] = {
 	sx_ctl_ingest_cmds,
 	sx_ctl_report_cmds,
 	sx_ctl_notice_cmds,
+	sx_ctl_stats_cmds,
 };
 
 static const struct sx_ctl_cmd *find_cmd(const char *name)

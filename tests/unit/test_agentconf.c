@@ -187,7 +187,8 @@ static void test_errors(void **state)
 		{ "[subscription a]\nfeed = chain\n",
 		  "agent.conf:6: required key \"sink\" missing in this section" },
 		{ "[subscription a]\nfeed = chain\nsink = pipe\n",
-		  "agent.conf:7: sink: unknown sink \"pipe\"; expected one of maildir, jsonl, exec" },
+		  "agent.conf:7: sink: unknown sink \"pipe\"; expected one of maildir, jsonl, exec, "
+		  "arf-maildir, arf-exec, xarf-jsonl, xarf-exec" },
 		{ "[subscription a]\nfeed = chain\nsources = public,,chain\n",
 		  "agent.conf:7: sources: empty item in the list" },
 		{ "[subscription a]\nfeed = chain\nflags = opt-in,spam\n",

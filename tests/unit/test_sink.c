@@ -158,7 +158,8 @@ static struct sx_sink *open_sink(struct fixture *f, enum sx_sink_kind kind, cons
 {
 	char p[PATHLEN];
 	path_in(f, rel ? rel : "x", p);
-	struct sx_sink_conf c = { kind, p, command, 10000, 4096 };
+	struct sx_sink_conf c = { .kind = kind, .path = p, .command = command,
+					  .exec_timeout_ms = 10000, .exec_output_max = 4096 };
 	struct sx_sink *s = NULL;
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), 0);
 	assert_non_null(s);
@@ -341,7 +342,8 @@ static void test_maildir_unwritable(void **state)
 
 	/* a Maildir path that cannot be created */
 	path_in(f, "Maildir/tmp/sub", p);
-	struct sx_sink_conf c = { SX_SINK_MAILDIR, p, NULL, 0, 0 };
+	struct sx_sink_conf c = { .kind = SX_SINK_MAILDIR, .path = p, .command = NULL,
+					  .exec_timeout_ms = 0, .exec_output_max = 0 };
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), SX_EIO);
 	assert_null(s);
 	c.path = NULL;
@@ -557,7 +559,8 @@ static void test_jsonl_open_errors(void **state)
 	struct fixture *f = *state;
 	char p[PATHLEN];
 	struct sx_sink *s = NULL;
-	struct sx_sink_conf c = { SX_SINK_JSONL, f->dir, NULL, 0, 0 };
+	struct sx_sink_conf c = { .kind = SX_SINK_JSONL, .path = f->dir, .command = NULL,
+					  .exec_timeout_ms = 0, .exec_output_max = 0 };
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), SX_EIO);
 	assert_null(s);
 	path_in(f, "no/such/dir.jsonl", p);
@@ -574,7 +577,9 @@ static void test_jsonl_open_errors(void **state)
 static struct sx_sink *exec_sink(struct fixture *f, const char *command, uint64_t timeout_ms,
 				 uint64_t output_max)
 {
-	struct sx_sink_conf c = { SX_SINK_EXEC, NULL, command, timeout_ms, output_max };
+	struct sx_sink_conf c = { .kind = SX_SINK_EXEC, .path = NULL, .command = command,
+					  .exec_timeout_ms = timeout_ms,
+					  .exec_output_max = output_max };
 	struct sx_sink *s = NULL;
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), 0);
 	return s;
@@ -613,7 +618,8 @@ static void test_exec_status(void **state)
 	assert_string_equal(f->err, "killed by signal 15 (SIGTERM)");
 	assert_int_equal(run(f, "exit 0", 10000, 4096, "", 0), SX_SINK_ACK);
 
-	struct sx_sink_conf c = { SX_SINK_EXEC, NULL, "", 0, 0 };
+	struct sx_sink_conf c = { .kind = SX_SINK_EXEC, .path = NULL, .command = "",
+					  .exec_timeout_ms = 0, .exec_output_max = 0 };
 	struct sx_sink *s = NULL;
 	assert_int_equal(sx_sink_create(&c, &s, f->err, sizeof f->err), SX_EINVAL);
 	assert_null(s);
@@ -700,7 +706,8 @@ static void *thread_main(void *arg)
 	struct thread_run *tr = arg;
 	struct report t;
 	report_init(&t, ID2, big_y, sizeof big_y);
-	struct sx_sink_conf c = { SX_SINK_EXEC, NULL, "exit 0", 10000, 64 };
+	struct sx_sink_conf c = { .kind = SX_SINK_EXEC, .path = NULL, .command = "exit 0",
+					  .exec_timeout_ms = 10000, .exec_output_max = 64 };
 	struct sx_sink *s = NULL;
 	if (sx_sink_create(&c, &s, tr->err, sizeof tr->err) < 0)
 		return NULL;
