@@ -340,9 +340,10 @@ int sx_store_notice_each(struct sx_store *s, int64_t isp, int open_only, sx_noti
 /* ------------------------------------------------------------ retention */
 
 /* Deletes, securely, every report with seq <= X where X is the highest seq
- * received before before_ms (so purged seqs are always a prefix), with their
- * pending rows (not their notices' actions history: notices of purged
- * reports go too). Records X as the purge horizon, then checkpoints the WAL
+ * received before before_ms (so purged seqs are always a prefix), with
+ * their parked rows and their notices (and the notices' actions). Unacked
+ * pending rows stay, their report_id reading "", so that the server can tell
+ * the subscription what it lost (Gap). Records X as the purge horizon, then checkpoints the WAL
  * (TRUNCATE) after the commit. *count (may be NULL) gets the reports
  * deleted. 0, SX_EBUSY, SX_EDB, SX_EIO, SX_EPERM (read-only), SX_EINVAL
  * (inside a batch). SX_EBUSY with *count set (and the horizon moved) means

@@ -17,10 +17,12 @@ static const char *const purge_sql[] = {
 		"SELECT coalesce(max(seq), 0) FROM reports WHERE received_ms < ?1",
 	/* Their actions go by the cascade. */
 	[SX_STMT_PURGE_NOTICES] = "DELETE FROM notices WHERE seq <= ?1",
-	/* sub IN (...) lets the (sub, seq) key serve the range per subscription. */
+	/* sub IN (...) lets the (sub, seq) key serve the range per subscription.
+	 * Unacked rows stay: the server turns them into Gap frames, so the
+	 * member learns what it never acked is gone. Parked ones are done. */
 	[SX_STMT_PURGE_PENDING] =
 		"DELETE FROM sub_pending WHERE sub IN (SELECT id FROM subscriptions) "
-		"AND seq <= ?1",
+		"AND seq <= ?1 AND parked = 1",
 	[SX_STMT_PURGE_REPORTS] = "DELETE FROM reports WHERE seq <= ?1",
 	[SX_STMT_PURGE_SET_HORIZON] =
 		"INSERT INTO meta (key, value) VALUES ('purged_through', ?1) "
