@@ -37,6 +37,7 @@ static const struct sx_srvconf *conf(const struct sx_feeds *fd)
 }
 
 static void idle_cb(uv_idle_t *h);
+static void apply_horizon(struct sx_feeds *fd);
 
 int sx_feed_batch(struct sx_feeds *fd)
 {
@@ -458,7 +459,15 @@ static void redeliver_due(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now
 		struct sx_rentry *e;
 		int rc = entry_for(fd, in, &e);
 		if (rc == SX_ENOTFOUND) {
-			/* Purged meanwhile: the member is told it is gone. */
+			/* Purged meanwhile, perhaps by sprexctl before the next
+			 * reload: learn the horizon and tell the member in one
+			 * Gap; a lone missing report gets its own. */
+			apply_horizon(fd);
+			if (seq <= fd->purged_through) {
+				check_gap(fd, sb);
+				i = 0;
+				continue;
+			}
 			send_gap(sb, in->seq, in->seq);
 			if (sx_feed_batch(fd) == 0)
 				sx_store_pending_ack(fd->store, sb->row.id, in->seq, in->seq, NULL);

@@ -62,53 +62,45 @@ static int grow(struct sx_store *s, void **v, size_t n, size_t sz, size_t max)
 	return 0;
 }
 
-static int read_manifest(struct sx_store *s, const char *id, struct sx_report_full *f)
+/* Fills item i from the current row of a manifest statement. */
+static void manifest_row(sqlite3_stmt *st, void *v, size_t i)
 {
-	sqlite3_stmt *st;
-	int err = sx_store_stmt(s, SX_STMT_FULL_MANIFEST, full_sql[SX_STMT_FULL_MANIFEST], &st);
-	if (err)
-		return err;
-	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-			break;
-		if ((err = grow(s, (void **)&f->manifest, f->nmanifest, sizeof *f->manifest,
-				FULL_MANIFEST_MAX)))
-			break;
-		struct sx_manifest_item *m = &f->manifest[f->nmanifest++];
-		col_copy(st, 0, m->part, sizeof m->part);
-		col_copy(st, 1, m->where, sizeof m->where);
-		col_copy(st, 2, m->kind, sizeof m->kind);
-		col_copy(st, 3, m->encoding, sizeof m->encoding);
-		m->count = (unsigned)sqlite3_column_int64(st, 4);
-		m->offset = (uint64_t)sqlite3_column_int64(st, 5);
-		m->length = (uint64_t)sqlite3_column_int64(st, 6);
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = sx_store_fail(s, rc);
-	sx_store_stmt_done(st);
-	return err;
+	struct sx_manifest_item *m = (struct sx_manifest_item *)v + i;
+	col_copy(st, 0, m->part, sizeof m->part);
+	col_copy(st, 1, m->where, sizeof m->where);
+	col_copy(st, 2, m->kind, sizeof m->kind);
+	col_copy(st, 3, m->encoding, sizeof m->encoding);
+	m->count = (unsigned)sqlite3_column_int64(st, 4);
+	m->offset = (uint64_t)sqlite3_column_int64(st, 5);
+	m->length = (uint64_t)sqlite3_column_int64(st, 6);
 }
 
-static int read_evidence(struct sx_store *s, const char *id, struct sx_report_full *f)
+static void evidence_row(sqlite3_stmt *st, void *v, size_t i)
+{
+	struct sx_evidence_item *e = (struct sx_evidence_item *)v + i;
+	col_copy(st, 0, e->flag, sizeof e->flag);
+	col_copy(st, 1, e->check, sizeof e->check);
+	col_copy(st, 2, e->where, sizeof e->where);
+	col_copy(st, 3, e->detail, sizeof e->detail);
+	col_copy(st, 4, e->article, sizeof e->article);
+}
+
+/* Reads the rows of slot (one JSON array of report id, decoded by
+ * json_each) into a growing array of sz-byte items. */
+static int read_items(struct sx_store *s, enum sx_stmt slot, const char *id, void **v, size_t *n,
+		      size_t sz, size_t max, void (*row)(sqlite3_stmt *, void *, size_t))
 {
 	sqlite3_stmt *st;
-	int err = sx_store_stmt(s, SX_STMT_FULL_EVIDENCE, full_sql[SX_STMT_FULL_EVIDENCE], &st);
+	int err = sx_store_stmt(s, slot, full_sql[slot], &st);
 	if (err)
 		return err;
 	int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
 		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
 			break;
-		if ((err = grow(s, (void **)&f->evidence, f->nevidence, sizeof *f->evidence,
-				FULL_EVIDENCE_MAX)))
+		if ((err = grow(s, v, *n, sz, max)))
 			break;
-		struct sx_evidence_item *e = &f->evidence[f->nevidence++];
-		col_copy(st, 0, e->flag, sizeof e->flag);
-		col_copy(st, 1, e->check, sizeof e->check);
-		col_copy(st, 2, e->where, sizeof e->where);
-		col_copy(st, 3, e->detail, sizeof e->detail);
-		col_copy(st, 4, e->article, sizeof e->article);
+		row(st, *v, (*n)++);
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = sx_store_fail(s, rc);
@@ -123,9 +115,13 @@ int sx_store_report_full(struct sx_store *s, const char *id, struct sx_report_fu
 	if (!err)
 		err = sx_store_report_mail(s, id, &out->mail, &out->mail_len);
 	if (!err)
-		err = read_manifest(s, id, out);
+		err = read_items(s, SX_STMT_FULL_MANIFEST, id, (void **)&out->manifest,
+				 &out->nmanifest, sizeof *out->manifest, FULL_MANIFEST_MAX,
+				 manifest_row);
 	if (!err)
-		err = read_evidence(s, id, out);
+		err = read_items(s, SX_STMT_FULL_EVIDENCE, id, (void **)&out->evidence,
+				 &out->nevidence, sizeof *out->evidence, FULL_EVIDENCE_MAX,
+				 evidence_row);
 	if (err)
 		sx_report_full_finish(out);
 	return err;

@@ -9,18 +9,8 @@ import sqlite3
 import time
 import unittest
 
-from harness import SLOW, SPREX_AGENT, World, run
-from test_delivery import spam
-
-
-def wait_until(pred, timeout=15.0, what="condition"):
-    end = time.time() + timeout * SLOW
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s" % what)
+from corpus import SpamWorld, wait_until
+from harness import SLOW, SPREX_AGENT, run
 
 
 def maildir_ids(path):
@@ -32,29 +22,9 @@ def maildir_ids(path):
     return out
 
 
-class Agent(World):
+class Agent(SpamWorld):
     heartbeat = "1s"
     extra_conf = "ack_wait = 300ms\nack_wait_max = 2s\nmax_deliveries = 3\n"
-
-    def setUp(self):
-        super().setUp()
-        self.n = 0
-        self.inbox = os.path.join(self.dir, "inbox")
-        os.mkdir(self.inbox)
-
-    def ingest(self, count=1, source="monitor", ip="203.0.113.7", consent=None):
-        paths = []
-        for _ in range(count):
-            self.n += 1
-            p = os.path.join(self.inbox, "m%d.eml" % self.n)
-            with open(p, "wb") as f:
-                f.write(spam(self.n, ip))
-            paths.append(p)
-        args = ["ingest", "--source", source]
-        if consent:
-            args += ["--consent", consent]
-        out = self.ctl(*args, *paths).stdout
-        return [line.split()[2] for line in out.splitlines() if " stored " in line]
 
     def sub(self, name, feed, sink, start="earliest", **kw):
         s = "\n[subscription %s]\nfeed = %s\nstart = %s\nsink = %s\n" % (name, feed, start, sink)

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import SLOW, World, pb
-from test_delivery import spam
+from corpus import spam
 
 ROUNDS = int(os.environ.get("SPREX_CRASH_ROUNDS", "50"))
 

@@ -7,49 +7,8 @@ import sqlite3
 import time
 import unittest
 
-from harness import SLOW, World, pb
-
-# A synthetic spam whose first untrusted hop is ip; advertising so that a
-# monitor copy is flagged opt-in.
-SPAM = (
-    "Received: from bulk{n}.example.net (bulk{n}.example.net [{ip}])\r\n"
-    "\tby mx.monitor.example with SMTP id X{n} for <trap{n}@monitor.example>;\r\n"
-    "\tSat, 28 Nov 2026 11:00:00 +0900\r\n"
-    "From: promo{n}@bulk.example.net\r\n"
-    "To: trap{n}@monitor.example\r\n"
-    "Subject: Big sale {n}\r\n"
-    "Date: Sat, 28 Nov 2026 11:00:00 +0900\r\n"
-    "Message-ID: <promo-{n}@bulk.example.net>\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: text/plain; charset=us-ascii\r\n"
-    "\r\n"
-    "Everything must go, buy now at a discount: http://sale.example.net/{n}\r\n"
-)
-
-
-PLAIN_BODY = "Hi, are we still on for lunch tomorrow at noon?\r\n"
-
-
-def spam(n, ip="203.0.113.7", advert=True):
-    text = SPAM.format(n=n, ip=ip)
-    if not advert:
-        text = text.replace(text[text.index("Everything"):], PLAIN_BODY)
-        text = text.replace("Big sale", "Lunch")
-    return text.encode()
-
-
-def forwarded(n, inner):
-    """A reporter's mail forwarding the spam as a message/rfc822 part."""
-    return (
-        "From: Reporter %d <reporter%d@example.jp>\r\n"
-        "To: report@center.example\r\n"
-        "Subject: Fwd: spam\r\n"
-        "MIME-Version: 1.0\r\n"
-        "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
-        "--b%d\r\nContent-Type: text/plain\r\n\r\nPlease look at this.\r\n"
-        "--b%d\r\nContent-Type: message/rfc822\r\n\r\n" % (n, n, n, n, n)
-    ).encode() + inner + ("\r\n--b%d--\r\n" % n).encode()
-
+from corpus import SpamWorld, forwarded, spam
+from harness import SLOW, pb
 
 # DESIGN §1, written as plainly as possible: which feed of which role gets
 # a report with these stored properties.
@@ -72,29 +31,8 @@ def allowed(role, member_id, feed, r):
     return False
 
 
-class Delivery(World):
+class Delivery(SpamWorld):
     extra_conf = ""
-
-    def setUp(self):
-        super().setUp()
-        self.n = 0
-        self.inbox = os.path.join(self.dir, "inbox")
-        os.mkdir(self.inbox)
-
-    def ingest(self, count=1, source="monitor", ip="203.0.113.7", consent=None):
-        paths = []
-        for _ in range(count):
-            self.n += 1
-            p = os.path.join(self.inbox, "m%d.eml" % self.n)
-            with open(p, "wb") as f:
-                f.write(spam(self.n, ip))
-            paths.append(p)
-        args = ["ingest", "--source", source]
-        if consent:
-            args += ["--consent", consent]
-        out = self.ctl(*args, *paths).stdout
-        return [int(line.split(" seq ")[1].split(":")[0]) for line in out.splitlines()
-                if " stored " in line]
 
     def session(self, name, **hello):
         c = self.connect(name)
@@ -152,7 +90,7 @@ class Delivery(World):
     def test_vendor_receives_in_order_and_acks(self):
         self.add_member("vendor-a", "vendor")
         self.start_server()
-        seqs = self.ingest(3)
+        seqs = self.ingest_seqs(3)
         c = self.session("vendor-a")
         ok = self.subscribe(c, "main", pb.FEED_ASSOCIATION).subscribed
         self.assertTrue(ok.created)
@@ -165,7 +103,7 @@ class Delivery(World):
             self.assertEqual(d.meta.source_ip, "203.0.113.7")
         self.ack(c, ok.sub_id, seqs[0], seqs[-1])
         # Live: a report stored by sprexctl while attached arrives by itself.
-        more = self.ingest(1)
+        more = self.ingest_seqs(1)
         d = self.delivers(c, 1)[0]
         self.assertEqual(d.seq, more[0])
         self.ack(c, ok.sub_id, d.seq)
@@ -254,7 +192,7 @@ class Delivery(World):
     def test_conflict_reset_and_supersede(self):
         self.add_member("vendor-a", "vendor")
         self.start_server()
-        seqs = self.ingest(2)
+        seqs = self.ingest_seqs(2)
         c1 = self.session("vendor-a")
         ok = self.subscribe(c1, "s", pb.FEED_ASSOCIATION).subscribed
         self.assertEqual(len(self.delivers(c1, 2)), 2)
@@ -293,7 +231,7 @@ class Delivery(World):
         self.add_member("vendor-a", "vendor")
         self.extra_conf = "ack_wait = 300ms\n"
         self.start_server(heartbeat="1s")
-        seqs = self.ingest(5)
+        seqs = self.ingest_seqs(5)
         c = self.session("vendor-a", heartbeat_ms=1000)
         ok = self.subscribe(c, "w", pb.FEED_ASSOCIATION, window=2).subscribed
         first = self.delivers(c, 2)
@@ -313,7 +251,7 @@ class Delivery(World):
     def test_retention_purge_gives_gap(self):
         self.add_member("vendor-a", "vendor")
         self.start_server()
-        old = self.ingest(3)
+        old = self.ingest_seqs(3)
         c = self.session("vendor-a")
         ok = self.subscribe(c, "g", pb.FEED_ASSOCIATION).subscribed
         self.assertEqual(len(self.delivers(c, 3)), 3)
@@ -323,7 +261,7 @@ class Delivery(World):
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         r = self.ctl("purge", "--before", now)
         self.assertIn("3", r.stdout)
-        new = self.ingest(2)
+        new = self.ingest_seqs(2)
         c = self.session("vendor-a")
         ok = self.subscribe(c, "g", pb.FEED_ASSOCIATION).subscribed
         g = c.recv_kind("gap").gap

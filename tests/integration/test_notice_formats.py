@@ -22,20 +22,10 @@ import unittest
 import uuid
 import xml.etree.ElementTree as ET
 
+from corpus import SpamWorld, spam, wait_until
 from harness import SLOW, SPREX_AGENT, World, run
-from test_delivery import spam
 
 ISP_NET = "203.0.113.0/24"
-
-
-def wait_until(pred, timeout=15.0, what="condition"):
-    end = time.time() + timeout * SLOW
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 def maildir_files(path):
@@ -43,28 +33,11 @@ def maildir_files(path):
     return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
 
 
-class Base(World):
+class Base(SpamWorld):
     heartbeat = "1s"
 
-    def setUp(self):
-        super().setUp()
-        self.n = 0
-        self.inbox = os.path.join(self.dir, "inbox")
-        os.mkdir(self.inbox)
-
     def ingest(self, count=1, source="monitor", ip="203.0.113.9", consent=None):
-        paths = []
-        for _ in range(count):
-            self.n += 1
-            p = os.path.join(self.inbox, "m%d.eml" % self.n)
-            with open(p, "wb") as f:
-                f.write(spam(self.n, ip))
-            paths.append(p)
-        args = ["ingest", "--source", source]
-        if consent:
-            args += ["--consent", consent]
-        out = self.ctl(*args, *paths).stdout
-        return [line.split()[2] for line in out.splitlines() if " stored " in line]
+        return super().ingest(count, source, ip, consent)
 
     def sub(self, name, sink, **kw):
         s = "\n[subscription %s]\nfeed = notices\nstart = earliest\nsink = %s\n" % (name, sink)

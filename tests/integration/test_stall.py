@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import SLOW, SPREXCTL, World, pb
-from test_delivery import spam
+from corpus import spam
 
 REPORTS = int(os.environ.get("SPREX_STALL_REPORTS", "20000"))
 # The bound the docs state for this configuration: the process's baseline,
