@@ -14,7 +14,7 @@
 /* Reports loaded into the cache per loop iteration: bounds the time one
  * iteration spends reading while sessions wait. */
 #define REFILL_BATCH 512
-/* Reports of the recent past loaded per loop iteration while warming up. */
+/* Reports of the recent past loaded per store read at start. */
 #define WARM_BATCH 256
 /* Ready rows a lagging subscription examines per store read. */
 #define LAG_SCAN 256
@@ -709,18 +709,6 @@ static void apply_horizon(struct sx_feeds *fd)
 static void idle_cb(uv_idle_t *h)
 {
 	struct sx_feeds *fd = h->data;
-	if (fd->warming) {
-		int more = 0;
-		if (sx_rcache_warm(&fd->cache, fd->store, WARM_BATCH, &more) < 0)
-			sx_log_warn("loading recent reports failed (%s); delivering from the "
-				    "store instead", sx_store_errmsg(fd->store));
-		fd->warming = more;
-		fd->wake = 1;
-		if (!more)
-			sx_log_info("report cache: %zu recent reports in memory (seq %lld..%lld, "
-				    "%.1f MiB)", fd->cache.n, (long long)fd->cache.lo + 1,
-				    (long long)fd->cache.hi, (double)fd->cache.bytes / 1048576.0);
-	}
 	if (fd->wake) {
 		fd->wake = 0;
 		int more = 0;
@@ -732,7 +720,7 @@ static void idle_cb(uv_idle_t *h)
 	}
 	if (fd->resync)
 		resync(fd);
-	if (!fd->wake && !fd->warming)
+	if (!fd->wake)
 		uv_idle_stop(h);
 }
 
@@ -786,8 +774,21 @@ int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t e
 	}
 	if (head < fd->purged_through)
 		head = fd->purged_through;
-	return sx_rcache_init(&fd->cache, head, srv->conf->cache_reports,
-			      srv->conf->cache_bytes);
+	rc = sx_rcache_init(&fd->cache, head, srv->conf->cache_reports, srv->conf->cache_bytes);
+	/* The recent past is loaded before the first session: subscribers that
+	 * start a little behind then share one framed copy of each report
+	 * instead of each reading the store. */
+	for (int more = 1; rc == 0 && more;)
+		rc = sx_rcache_warm(&fd->cache, fd->store, WARM_BATCH, &more);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot load recent reports: %s", sx_store_errmsg(fd->store));
+		sx_rcache_finish(&fd->cache);
+		return rc;
+	}
+	sx_log_info("report cache: %zu recent reports in memory (seq %lld..%lld, %.1f MiB)",
+		    fd->cache.n, (long long)fd->cache.lo + 1, (long long)fd->cache.hi,
+		    (double)fd->cache.bytes / 1048576.0);
+	return 0;
 }
 
 void sx_feed_start(struct sx_feeds *fd)
@@ -799,8 +800,6 @@ void sx_feed_start(struct sx_feeds *fd)
 	uv_timer_init(loop, &fd->commit);
 	fd->idle.data = fd->redeliver.data = fd->retention.data = fd->commit.data = fd;
 	fd->started = 1;
-	fd->warming = 1;
-	uv_idle_start(&fd->idle, idle_cb);
 	uv_timer_start(&fd->redeliver, redeliver_cb, REDELIVER_TICK_MS, REDELIVER_TICK_MS);
 	if (conf(fd)->retention_days)
 		uv_timer_start(&fd->retention, retention_cb, RETENTION_FIRST_MS,

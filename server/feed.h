@@ -84,7 +84,6 @@ struct sx_feeds {
 	unsigned wake : 1;              /* new reports may be in the store */
 	unsigned resync : 1;            /* a commit failed: rewrite every live state */
 	unsigned started : 1;
-	unsigned warming : 1;           /* loading the recent past into the cache */
 	int handles_open;
 };
 
