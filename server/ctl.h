@@ -56,7 +56,8 @@ int sx_ctl_audit_init(const struct sx_ctl *ctl, struct sx_store *s);
  */
 void sx_ctl_audit_op(struct sx_store *s, const char *command, const char *object);
 /* Writes the staged record if nothing took it, with outcome status (an exit
- * status: 0 "ok", else "failed (status N)"). */
+ * status: 0 "ok", else "failed (status N)"); not for EX_TEMPFAIL (a busy
+ * database: nothing changed, and the record would wait for the same lock). */
 void sx_ctl_audit_done(struct sx_store *s, int status);
 
 /* Prints "sprexctl: <message>" on stderr and returns status. */

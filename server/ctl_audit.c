@@ -66,6 +66,10 @@ void sx_ctl_audit_op(struct sx_store *s, const char *command, const char *object
 void sx_ctl_audit_done(struct sx_store *s, int status)
 {
 	char outcome[32];
+	/* A command that failed for a busy database changed nothing, and its
+	 * record would wait for the same lock: nothing to record. */
+	if (status == EX_TEMPFAIL)
+		return;
 	if (status == 0)
 		snprintf(outcome, sizeof outcome, "ok");
 	else
