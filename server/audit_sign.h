@@ -14,12 +14,10 @@
 
 #include <openssl/evp.h>
 
+#include "auditnote.h"
 #include "store.h"
 
 #define SX_AUDIT_KEY_SUFFIX ".audit-key"
-#define SX_AUDIT_ORIGIN_MAX 256
-#define SX_AUDIT_PUB_LEN 32           /* raw Ed25519 public key */
-#define SX_AUDIT_VKEY_MAX 384         /* "origin+hash+base64" verifier key */
 #define SX_AUDIT_PEM_MAX 256          /* public key PEM */
 
 /* Writes "<db>.audit-key" into out. Returns 0 or SX_ETOOBIG. */
@@ -39,34 +37,8 @@ int sx_audit_key_load(const char *path, EVP_PKEY **out, char *err, size_t errlen
  * raw Ed25519 key. Returns 0 or as sx_audit_key_load. */
 int sx_audit_pub_load(const char *path, uint8_t pub[SX_AUDIT_PUB_LEN], char *err,
 		      size_t errlen);
-/* The raw public key of k. 0 or SX_EINVAL. */
-int sx_audit_pub_raw(EVP_PKEY *k, uint8_t pub[SX_AUDIT_PUB_LEN]);
 /* The public key as PEM (what openssl pkeyutl -pubin reads). 0 or SX_ETOOBIG. */
 int sx_audit_pub_pem(EVP_PKEY *k, char *out, size_t outlen);
-/* The signed-note key hash: the first 4 bytes of SHA-256(origin || 0x0A ||
- * 0x01 || pub), as a big-endian number. */
-uint32_t sx_audit_key_hash(const char *origin, const uint8_t pub[SX_AUDIT_PUB_LEN]);
-/* The signed-note verifier key "origin+<8 hex>+<base64(0x01 || pub)>".
- * 0 or SX_ETOOBIG. */
-int sx_audit_vkey(const char *origin, const uint8_t pub[SX_AUDIT_PUB_LEN], char *out,
-		  size_t outlen);
-
-/*
- * Signs a checkpoint: the note text "origin\n<size>\n<base64 root>\n", a
- * blank line and "\u2014 origin <base64(key hash || signature)>\n". Returns 0,
- * SX_EINVAL (origin with spaces, '+' or newlines), SX_ETOOBIG, SX_ENOMEM.
- */
-int sx_audit_note_sign(EVP_PKEY *k, const char *origin, int64_t size,
-		       const uint8_t root[SX_AUDIT_HASH], char *out, size_t outlen);
-/*
- * Verifies note against the key pub of origin and parses it: 0 with *size
- * and root set; else SX_EINVAL with one line in err naming what failed
- * ("not a checkpoint", "origin is X, not Y", "no signature by this key
- * (signed by another key?)", "bad signature").
- */
-int sx_audit_note_verify(const char *note, const char *origin,
-			 const uint8_t pub[SX_AUDIT_PUB_LEN], int64_t *size,
-			 uint8_t root[SX_AUDIT_HASH], char *err, size_t errlen);
 
 /*
  * sprexd's checkpoint timer (every audit_checkpoint_interval, and at
