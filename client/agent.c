@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 		{ "parked", sx_agent_cmd_parked },
 		{ "action", sx_agent_cmd_action },
 		{ "status", sx_agent_cmd_status },
+		{ "audit", sx_agent_cmd_audit },
 	};
 	struct sx_agent_opts o = { NULL, 0 };
 	int ch;

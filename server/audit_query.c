@@ -107,14 +107,10 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 	 * size the auditor can check against a signature. */
 	static struct sx_audit_checkpoint cp;
 	int have_cp = sx_store_audit_checkpoint_last(store, &cp) == 0;
-	if (m->proof_from_size > 0 &&
-	    (!have_cp || m->proof_from_size > (uint64_t)cp.tree_size)) {
-		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID,
-				 "no checkpoint of at least %llu records yet (latest: %lld)",
-				 (unsigned long long)m->proof_from_size,
-				 have_cp ? (long long)cp.tree_size : 0LL);
-		return;
-	}
+	/* A size beyond the latest checkpoint gets no proof: the auditor sees
+	 * the smaller checkpoint and raises the rollback alarm itself. */
+	int want_proof = have_cp && m->proof_from_size > 0 &&
+			 m->proof_from_size <= (uint64_t)cp.tree_size;
 	struct sx_audit_filter f;
 	memset(&f, 0, sizeof f);
 	f.since_ms = m->since_ms;
@@ -134,20 +130,22 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 	}
 	send_rec(&st, 1);   /* the held one, or the empty marker */
 
+	/* Always a Checkpoint frame, so the auditor knows the answer's end:
+	 * tree_size 0 and no note while the log has no checkpoint yet. */
+	Sprex__Checkpoint c = SPREX__CHECKPOINT__INIT;
 	if (have_cp) {
-		Sprex__Checkpoint c = SPREX__CHECKPOINT__INIT;
 		c.tree_size = (uint64_t)cp.tree_size;
 		c.root_hash.data = cp.root;
 		c.root_hash.len = SX_AUDIT_HASH;
 		c.time_ms = cp.time_ms;
 		c.note = cp.note;
-		Sprex__Frame fr = SPREX__FRAME__INIT;
-		fr.id = id;
-		fr.msg_case = SPREX__FRAME__MSG_CHECKPOINT;
-		fr.checkpoint = &c;
-		sx_peer_send(ss->peer, &fr);
 	}
-	if (m->proof_from_size > 0) {
+	Sprex__Frame fr = SPREX__FRAME__INIT;
+	fr.id = id;
+	fr.msg_case = SPREX__FRAME__MSG_CHECKPOINT;
+	fr.checkpoint = &c;
+	sx_peer_send(ss->peer, &fr);
+	if (want_proof) {
 		uint8_t proof[SX_AUDIT_PROOF_MAX * SX_AUDIT_HASH];
 		ProtobufCBinaryData hashes[SX_AUDIT_PROOF_MAX];
 		size_t n = 0;
@@ -167,11 +165,11 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 		p.to_size = (uint64_t)cp.tree_size;
 		p.n_hashes = n;
 		p.hashes = hashes;
-		Sprex__Frame fr = SPREX__FRAME__INIT;
-		fr.id = id;
-		fr.msg_case = SPREX__FRAME__MSG_CONSISTENCY_PROOF;
-		fr.consistency_proof = &p;
-		sx_peer_send(ss->peer, &fr);
+		Sprex__Frame pf = SPREX__FRAME__INIT;
+		pf.id = id;
+		pf.msg_case = SPREX__FRAME__MSG_CONSISTENCY_PROOF;
+		pf.consistency_proof = &p;
+		sx_peer_send(ss->peer, &pf);
 	}
 	sx_log_info("session %llu: auditor %s: audit query, %zu record(s)",
 		    (unsigned long long)ss->id, ss->member.name, st.have ? st.sent : 0);

@@ -17,8 +17,11 @@ struct sx_session;
  * Answers AuditQuery m (request id) of session ss: the matching records as
  * AuditRecord frames in leaf order, the last one with last = true (no match:
  * a single AuditRecord with event "" and last = true), then the latest
- * Checkpoint (when there is one), then, when m->proof_from_size > 0, a
- * ConsistencyProof from that size to the checkpoint's size. Records an
+ * Checkpoint (tree_size 0 and no note while there is none), then, when
+ * 0 < m->proof_from_size <= its tree_size, a ConsistencyProof from that
+ * size to the checkpoint's size (empty when equal). A larger
+ * proof_from_size gets no proof: the auditor sees the smaller checkpoint
+ * (a rollback) and alarms. Records an
  * "audit-query" audit event first. The caller has checked the role
  * (sx_authz: auditors only); a non-auditor is refused here too. Errors are
  * answered with sx_session_error.
