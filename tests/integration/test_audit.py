@@ -281,5 +281,102 @@ class Audit(World):
         self.assertIn("audit log ok", self.ctl("audit", "verify").stdout)
 
 
+class AgentAudit(World):
+    """sprex-agent audit against a running sprexd: AuditQuery, checkpoint
+    signature, consistency with the checkpoint stored by the last run."""
+
+    def setUp(self):
+        super().setUp()
+        self.add_member("aud1", "auditor")
+        self.add_member("vendor1", "vendor")
+        self.start_server()
+        self.pub = os.path.join(self.dir, "audit.pub")
+        with open(self.pub, "w") as f:
+            f.write(self.ctl("audit", "pubkey").stdout)
+        self.state = os.path.join(self.dir, "aud1.cp")
+
+    def agent(self, name="aud1", pub=None, *args):
+        conf = self.write_agent_conf(name)
+        return run([os.environ["SPREX_AGENT"], "audit", "--config", conf, "--pubkey",
+                    pub or self.pub, "--state", self.state, *args], check=False)
+
+    def test_first_run_then_consistent(self):
+        self.ctl("audit", "checkpoint", "--sign")
+        r = self.agent()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recs = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertTrue(any(x["object"].startswith("member add member=aud1") for x in recs))
+        self.assertIn("stored (first run)", r.stderr)
+        with open(self.state) as f:
+            first = f.read()
+        self.add_member("isp1", "isp", "192.0.2.0/24")
+        self.ctl("audit", "checkpoint", "--sign")
+        r = self.agent("aud1", None, "--format", "csv", "--event", "audit-query")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("consistent with the stored one", r.stderr)
+        rows = list(csv.reader(io.StringIO(r.stdout)))
+        self.assertEqual(rows[0][0], "leaf_index")
+        self.assertTrue(all(x[2] == "audit-query" and x[3] == "aud1" for x in rows[1:]))
+        self.assertGreaterEqual(len(rows), 2)
+        with open(self.state) as f:
+            self.assertNotEqual(f.read(), first)
+
+    def test_not_for_other_roles(self):
+        self.ctl("audit", "checkpoint", "--sign")
+        r = self.agent("vendor1")
+        self.assertEqual(r.returncode, 77, r.stderr)
+        self.assertFalse(os.path.exists(self.state))
+
+    def test_bad_signature(self):
+        self.ctl("audit", "checkpoint", "--sign")
+        other = os.path.join(self.dir, "other.key")
+        run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", other])
+        otherpub = os.path.join(self.dir, "other.pub")
+        run(["openssl", "pkey", "-in", other, "-pubout", "-out", otherpub])
+        r = self.agent("aud1", otherpub)
+        self.assertEqual(r.returncode, DATAERR)
+        self.assertIn("AUDIT ALARM", r.stderr)
+        self.assertIn("does not verify", r.stderr)
+        self.assertFalse(os.path.exists(self.state))
+
+    def truncate(self, keep):
+        con = sqlite3.connect(self.db)
+        con.executescript(DROP + "DELETE FROM audit WHERE leaf_index >= %d;"
+                          "DELETE FROM audit_nodes WHERE (idx + 1) << level > %d;"
+                          "DELETE FROM audit_checkpoints;" % (keep, keep))
+        con.commit()
+        con.close()
+
+    def test_rollback(self):
+        self.add_member("isp1", "isp", "192.0.2.0/24")
+        self.ctl("audit", "checkpoint", "--sign")
+        self.assertEqual(self.agent().returncode, 0)
+        with open(self.state) as f:
+            size = int(f.read().split("\n")[1])
+        self.truncate(size - 3)
+        self.ctl("audit", "checkpoint", "--sign")   # a smaller, validly signed log
+        r = self.agent()
+        self.assertEqual(r.returncode, DATAERR, r.stderr)
+        self.assertIn("AUDIT ALARM: rollback", r.stderr)
+
+    def test_fork(self):
+        self.add_member("isp1", "isp", "192.0.2.0/24")
+        self.ctl("audit", "checkpoint", "--sign")
+        self.assertEqual(self.agent().returncode, 0)
+        with open(self.state) as f:
+            before = f.read()
+        size = int(before.split("\n")[1])
+        # History rewritten from record 2 on, then grown past the old size.
+        self.truncate(2)
+        for i in range(size):
+            self.ctl("member", "suspend", "isp1", check=False)
+        self.ctl("audit", "checkpoint", "--sign")
+        r = self.agent()
+        self.assertEqual(r.returncode, DATAERR, r.stderr)
+        self.assertIn("AUDIT ALARM: fork or rewritten history", r.stderr)
+        with open(self.state) as f:
+            self.assertEqual(f.read(), before)   # the verified one is kept
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
