@@ -34,7 +34,9 @@
 	"                          print the latest signed checkpoint (--sign: sign a\n" \
 	"                          new one first if the log grew)\n" \
 	"  audit pubkey [--vkey]   print the audit public key (PEM; --vkey: the\n" \
-	"                          signed-note verifier key)\n"
+	"                          signed-note verifier key)\n" \
+	"  audit keygen            create the audit key and origin of a database made\n" \
+	"                          before the audit log existed\n"
 
 /* --- operator records ------------------------------------------------------ */
 
@@ -91,7 +93,7 @@ static int key_path(const struct sx_ctl *ctl, char *out, size_t outlen)
 	return sx_audit_key_path(ctl->db, out, outlen);
 }
 
-int sx_ctl_audit_init(const struct sx_ctl *ctl, struct sx_store *s)
+static int audit_init(const struct sx_ctl *ctl, struct sx_store *s, const char *command)
 {
 	char path[PATH_MAX_LEN], err[ERR_MAX], origin[SX_AUDIT_ORIGIN_MAX];
 	if (key_path(ctl, path, sizeof path) != 0)
@@ -101,11 +103,16 @@ int sx_ctl_audit_init(const struct sx_ctl *ctl, struct sx_store *s)
 		return sx_ctl_fail(EX_CANTCREAT, "audit key: %s", err);
 	if (sx_audit_default_origin(origin, sizeof origin) != 0)
 		snprintf(origin, sizeof origin, "sprex.localhost/audit");
-	sx_ctl_audit_op(s, "init", origin);
+	sx_ctl_audit_op(s, command, origin);
 	rc = sx_store_audit_set_origin(s, origin);
 	if (rc != 0)
 		return sx_ctl_store_fail(ctl, s, rc);
 	return EX_OK;
+}
+
+int sx_ctl_audit_init(const struct sx_ctl *ctl, struct sx_store *s)
+{
+	return audit_init(ctl, s, "init");
 }
 
 static int load_key(const struct sx_ctl *ctl, EVP_PKEY **k)
@@ -622,6 +629,27 @@ static int cmd_pubkey(const struct sx_ctl *ctl, int argc, char **argv)
 	return status ? status : sx_ctl_flush();
 }
 
+static int cmd_keygen(const struct sx_ctl *ctl, int argc, char **argv)
+{
+	int unused, status = flag_only("audit keygen", "none", argc, argv, &unused);
+	if (status >= 0)
+		return status;
+	struct sx_store *s;
+	if ((status = sx_ctl_open(ctl, 0, &s)))
+		return status;
+	char origin[SX_AUDIT_ORIGIN_MAX];
+	int rc = sx_store_audit_origin(s, origin, sizeof origin);
+	if (rc == 0)
+		status = sx_ctl_fail(EX_CANTCREAT, "audit keygen: %s already has an audit origin "
+				     "(%s) and key", ctl->db, origin);
+	else if (rc == SX_ENOTFOUND)
+		status = audit_init(ctl, s, "audit keygen");
+	else
+		status = sx_ctl_store_fail(ctl, s, rc);
+	sx_store_close(s);
+	return status;
+}
+
 static int cmd_audit(const struct sx_ctl *ctl, int argc, char **argv)
 {
 	static const struct {
@@ -632,6 +660,7 @@ static int cmd_audit(const struct sx_ctl *ctl, int argc, char **argv)
 		{ "export", cmd_export },
 		{ "checkpoint", cmd_checkpoint },
 		{ "pubkey", cmd_pubkey },
+		{ "keygen", cmd_keygen },
 	};
 	if (argc < 2)
 		return sx_ctl_fail(EX_USAGE, "audit: missing subcommand (see sprexctl audit --help)");

@@ -514,7 +514,8 @@ int sx_store_audit_each(struct sx_store *s, const struct sx_audit_filter *f, sx_
  * extra. Calls problem(ctx, text) once per finding (e.g. "leaf 17: stored
  * hash does not match the record"), at most SX_AUDIT_PROBLEMS_MAX times, and
  * sets *problems to their number (counting past the cap) and *size to the
- * leaves seen. Returns 0 (problems or not) or a database error.
+ * leaves seen, all in one read transaction. Returns 0 (problems or not), a
+ * database error, or SX_EINVAL inside a batch.
  */
 #define SX_AUDIT_PROBLEMS_MAX 100
 typedef void (*sx_audit_problem_fn)(void *ctx, const char *text);

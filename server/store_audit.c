@@ -485,6 +485,8 @@ int sx_store_audit_check(struct sx_store *s, sx_audit_problem_fn fn, void *ctx, 
 	struct checker c = { fn, ctx, 0 };
 	*size = 0;
 	*problems = 0;
+	if (s->batch)
+		return sx_store_failf(s, SX_EINVAL, "no audit check inside a batch");
 	/* One read transaction: the leaves and nodes seen belong together even
 	 * while sprexd appends. */
 	int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
