@@ -165,7 +165,8 @@ static int got_checkpoint(struct audit_run *a, const Sprex__Checkpoint *c)
 	snprintf(a->note, sizeof a->note, "%s", c->note);
 	if (size < a->old_size)
 		return alarm_(a, "rollback: the server's latest checkpoint has %" PRId64
-			      " records, one of %" PRId64 " was verified before", size, a->old_size);
+			      " records, one of %" PRId64 " was verified before", size,
+			      a->old_size);
 	if (size == a->old_size && memcmp(root, a->old_root, SX_MERKLE_HASH) != 0)
 		return alarm_(a, "fork: two different signed roots for %" PRId64 " records", size);
 	return 0;
@@ -176,8 +177,8 @@ static int got_proof(struct audit_run *a, const Sprex__ConsistencyProof *p)
 	uint8_t hashes[SX_MERKLE_PROOF_MAX * SX_MERKLE_HASH];
 	if ((int64_t)p->from_size != a->old_size || (int64_t)p->to_size != a->new_size ||
 	    p->n_hashes > SX_MERKLE_PROOF_MAX)
-		return alarm_(a, "consistency proof for the wrong sizes (%" PRIu64 " to %" PRIu64 ")",
-			      p->from_size, p->to_size);
+		return alarm_(a, "consistency proof for the wrong sizes (%" PRIu64 " to %"
+			      PRIu64 ")", p->from_size, p->to_size);
 	for (size_t i = 0; i < p->n_hashes; i++) {
 		if (p->hashes[i].len != SX_MERKLE_HASH)
 			return alarm_(a, "malformed consistency proof");
@@ -235,8 +236,8 @@ static int load_pub(const char *path, uint8_t pub[SX_AUDIT_PUB_LEN])
 	int rc = k != NULL ? sx_audit_pub_raw(k, pub) : SX_EINVAL;
 	EVP_PKEY_free(k);
 	if (rc != 0) {
-		fprintf(stderr, "sprex-agent: audit: %s: not an Ed25519 public key (sprexctl audit "
-			"pubkey prints it)\n", path);
+		fprintf(stderr, "sprex-agent: audit: %s: not an Ed25519 public key "
+			"(sprexctl audit pubkey prints it)\n", path);
 		return EX_DATAERR;
 	}
 	return 0;
@@ -280,7 +281,8 @@ static int store_state(const struct audit_run *a, const char *path)
 	if (fd >= 0 && close(fd) != 0)
 		ok = 0;
 	if (!ok || rename(tmp, path) != 0) {
-		fprintf(stderr, "sprex-agent: audit: cannot store %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "sprex-agent: audit: cannot store %s: %s\n", path,
+			strerror(errno));
 		unlink(tmp);
 		return EX_IOERR;
 	}

@@ -245,7 +245,8 @@ static int read_note(const char *path, char *out, size_t outlen)
 	if (bad)
 		return sx_ctl_fail(EX_IOERR, "audit verify: cannot read %s", path);
 	if (big)
-		return sx_ctl_fail(EX_DATAERR, "audit verify: %s: too long for a checkpoint", path);
+		return sx_ctl_fail(EX_DATAERR, "audit verify: %s: too long for a checkpoint",
+				   path);
 	out[n] = '\0';
 	if (strlen(out) != n)
 		return sx_ctl_fail(EX_DATAERR, "audit verify: %s: not a text file", path);
@@ -281,7 +282,8 @@ static int cmd_verify(const struct sx_ctl *ctl, int argc, char **argv)
 		case 'h':
 			return sx_ctl_help(AUDIT_USAGE);
 		case 1:
-			return sx_ctl_fail(EX_USAGE, "audit verify: unexpected argument '%s'", optarg);
+			return sx_ctl_fail(EX_USAGE, "audit verify: unexpected argument '%s'",
+					   optarg);
 		default:
 			return sx_ctl_badopt("audit verify", c, argv);
 		}
@@ -368,7 +370,8 @@ static void time_ms_text(int64_t ms, char out[SX_CTL_TIME])
 	struct tm tm;
 	time_t t = (time_t)(ms / 1000);
 	char base[SX_CTL_TIME];
-	if (gmtime_r(&t, &tm) == NULL || strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
 		snprintf(out, SX_CTL_TIME, "-");
 	else
 		snprintf(out, SX_CTL_TIME, "%.20s.%03dZ", base, (int)(ms % 1000));
@@ -490,7 +493,8 @@ static int cmd_export(const struct sx_ctl *ctl, int argc, char **argv)
 		case 'h':
 			return sx_ctl_help(AUDIT_USAGE);
 		case 1:
-			return sx_ctl_fail(EX_USAGE, "audit export: unexpected argument '%s'", optarg);
+			return sx_ctl_fail(EX_USAGE, "audit export: unexpected argument '%s'",
+					   optarg);
 		default:
 			return sx_ctl_badopt("audit export", c, argv);
 		}
@@ -663,7 +667,8 @@ static int cmd_audit(const struct sx_ctl *ctl, int argc, char **argv)
 		{ "keygen", cmd_keygen },
 	};
 	if (argc < 2)
-		return sx_ctl_fail(EX_USAGE, "audit: missing subcommand (see sprexctl audit --help)");
+		return sx_ctl_fail(EX_USAGE,
+				   "audit: missing subcommand (see sprexctl audit --help)");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return sx_ctl_help(AUDIT_USAGE);
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)

@@ -23,7 +23,8 @@ static const char *const audit_sql[] = {
 		"outcome, os_user, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[SX_STMT_AUDIT_LEAF] = "SELECT leaf_hash FROM audit WHERE leaf_index = ?1",
 	[SX_STMT_AUDIT_NODE] = "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2",
-	[SX_STMT_AUDIT_NODE_INSERT] = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+	[SX_STMT_AUDIT_NODE_INSERT] =
+		"INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
 	[SX_STMT_AUDIT_GET] =
 		"SELECT leaf_index, time_ms, event, member, spki, peer, object, outcome, os_user, "
 		"leaf_hash FROM audit WHERE leaf_index = ?1",
@@ -37,7 +38,8 @@ static const char *const audit_sql[] = {
 	[SX_STMT_AUDIT_CHECK_LEAVES] =
 		"SELECT leaf_index, time_ms, event, member, spki, peer, object, outcome, os_user, "
 		"leaf_hash FROM audit ORDER BY leaf_index",
-	[SX_STMT_AUDIT_CHECK_NODES] = "SELECT level, idx, hash FROM audit_nodes ORDER BY level, idx",
+	[SX_STMT_AUDIT_CHECK_NODES] =
+		"SELECT level, idx, hash FROM audit_nodes ORDER BY level, idx",
 	[SX_STMT_AUDIT_CP_INSERT] =
 		"INSERT INTO audit_checkpoints (id, tree_size, root, time_ms, note) VALUES "
 		"((SELECT coalesce(max(id), 0) + 1 FROM audit_checkpoints), ?1, ?2, ?3, ?4)",
@@ -692,7 +694,8 @@ int sx_store_audit_origin(struct sx_store *s, char *out, size_t outlen)
 		if (sx_store_col_text(st, 0, out, outlen) != 0)
 			err = sx_store_failf(s, SX_EDB, "audit origin too long");
 	} else if (rc == SQLITE_DONE) {
-		err = sx_store_failf(s, SX_ENOTFOUND, "no audit origin set (sprexctl init sets it)");
+		err = sx_store_failf(s, SX_ENOTFOUND,
+				     "no audit origin set (sprexctl init sets it)");
 	} else {
 		err = sx_store_fail(s, rc);
 	}

@@ -19,6 +19,10 @@
 #include "lib/merkle.h"
 
 #define NLEAVES_MAX 70
+#define H SX_MERKLE_HASH
+#define PMAX SX_MERKLE_PROOF_MAX
+#define incl_ok sx_merkle_inclusion_verify
+#define cons_ok sx_merkle_consistency_verify
 
 static const char *const ct_leaves[8] = {
 	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
@@ -155,7 +159,7 @@ static void test_ct_inclusion(void **state)
 	ct_tree(&t);
 	for (size_t v = 0; v < sizeof inclusion_vecs / sizeof inclusion_vecs[0]; v++) {
 		const struct vec *iv = &inclusion_vecs[v];
-		uint8_t proof[SX_MERKLE_PROOF_MAX][SX_MERKLE_HASH] = { { 0 } }, want[3][SX_MERKLE_HASH];
+		uint8_t proof[PMAX][H] = { { 0 } }, want[3][H];
 		size_t n;
 		t.n = iv->b;   /* the tree as it was at that size */
 		assert_int_equal(sx_merkle_inclusion(get, &t, iv->a, iv->b, proof[0],
@@ -167,26 +171,25 @@ static void test_ct_inclusion(void **state)
 		}
 		uint8_t root[SX_MERKLE_HASH];
 		unhex32(ct_roots[iv->b], root);
-		assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a], iv->a, iv->b, want[0],
-							    n, root), 0);
+		assert_int_equal(incl_ok(t.leaf[iv->a], iv->a, iv->b, want[0], n, root), 0);
 		/* Wrong index, size, leaf, a flipped bit, a missing or extra hash. */
 		if (iv->b > 1)
-			assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a],
-					 (iv->a + 1) % iv->b, iv->b, want[0], n, root), SX_EINVAL);
-		assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a], iv->a, iv->b * 2,
-							    want[0], n, root), SX_EINVAL);
-		assert_int_equal(sx_merkle_inclusion_verify(t.leaf[(iv->a + 1) % 8], iv->a, iv->b,
-							    want[0], n, root), SX_EINVAL);
+			assert_int_equal(incl_ok(t.leaf[iv->a], (iv->a + 1) % iv->b, iv->b,
+					 want[0], n, root), SX_EINVAL);
+		assert_int_equal(incl_ok(t.leaf[iv->a], iv->a, iv->b * 2, want[0], n, root),
+				 SX_EINVAL);
+		assert_int_equal(incl_ok(t.leaf[(iv->a + 1) % 8], iv->a, iv->b, want[0], n, root),
+				 SX_EINVAL);
 		if (n > 0) {
 			want[n - 1][0] ^= 8;
-			assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a], iv->a, iv->b,
-								    want[0], n, root), SX_EINVAL);
+			assert_int_equal(incl_ok(t.leaf[iv->a], iv->a, iv->b, want[0], n, root),
+					 SX_EINVAL);
 			want[n - 1][0] ^= 8;
-			assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a], iv->a, iv->b,
-								    want[0], n - 1, root), SX_EINVAL);
+			assert_int_equal(incl_ok(t.leaf[iv->a], iv->a, iv->b, want[0], n - 1,
+					 root), SX_EINVAL);
 		}
-		assert_int_equal(sx_merkle_inclusion_verify(t.leaf[iv->a], iv->a, iv->b, proof[0],
-							    n + 1, root), SX_EINVAL);
+		assert_int_equal(incl_ok(t.leaf[iv->a], iv->a, iv->b, proof[0], n + 1, root),
+				 SX_EINVAL);
 	}
 	assert_int_equal(sx_merkle_inclusion(get, &t, 1, 1, NULL, 0, &(size_t){ 0 }), SX_EINVAL);
 }
@@ -198,7 +201,7 @@ static void test_ct_consistency(void **state)
 	ct_tree(&t);
 	for (size_t v = 0; v < sizeof consistency_vecs / sizeof consistency_vecs[0]; v++) {
 		const struct vec *cv = &consistency_vecs[v];
-		uint8_t proof[SX_MERKLE_PROOF_MAX][SX_MERKLE_HASH] = { { 0 } }, want[3][SX_MERKLE_HASH];
+		uint8_t proof[PMAX][H] = { { 0 } }, want[3][H];
 		size_t n;
 		t.n = cv->b;
 		assert_int_equal(sx_merkle_consistency(get, &t, cv->a, cv->b, proof[0],
@@ -211,30 +214,25 @@ static void test_ct_consistency(void **state)
 		uint8_t r1[SX_MERKLE_HASH], r2[SX_MERKLE_HASH];
 		unhex32(ct_roots[cv->a], r1);
 		unhex32(ct_roots[cv->b], r2);
-		assert_int_equal(sx_merkle_consistency_verify(cv->a, cv->b, r1, r2, want[0], n), 0);
+		assert_int_equal(cons_ok(cv->a, cv->b, r1, r2, want[0], n), 0);
 		if (n == 0)
 			continue;
-		assert_int_equal(sx_merkle_consistency_verify(cv->a, cv->b, r2, r1, want[0], n),
-				 SX_EINVAL);
-		assert_int_equal(sx_merkle_consistency_verify(cv->a + 1, cv->b, r1, r2, want[0], n),
-				 SX_EINVAL);
-		assert_int_equal(sx_merkle_consistency_verify(cv->a, cv->b, r1, r2, want[0], n - 1),
-				 SX_EINVAL);
-		assert_int_equal(sx_merkle_consistency_verify(cv->a, cv->b, r1, r2, want[0], 0),
-				 SX_EINVAL);
+		assert_int_equal(cons_ok(cv->a, cv->b, r2, r1, want[0], n), SX_EINVAL);
+		assert_int_equal(cons_ok(cv->a + 1, cv->b, r1, r2, want[0], n), SX_EINVAL);
+		assert_int_equal(cons_ok(cv->a, cv->b, r1, r2, want[0], n - 1), SX_EINVAL);
+		assert_int_equal(cons_ok(cv->a, cv->b, r1, r2, want[0], 0), SX_EINVAL);
 		for (size_t i = 0; i < n; i++) {
 			want[i][0] ^= 16;
-			assert_int_equal(sx_merkle_consistency_verify(cv->a, cv->b, r1, r2, want[0],
-								      n), SX_EINVAL);
+			assert_int_equal(cons_ok(cv->a, cv->b, r1, r2, want[0], n), SX_EINVAL);
 			want[i][0] ^= 16;
 		}
 	}
 	uint8_t r[SX_MERKLE_HASH] = { 0 };
 	uint8_t one[1][SX_MERKLE_HASH] = { { 0 } };
-	assert_int_equal(sx_merkle_consistency_verify(2, 1, r, r, NULL, 0), SX_EINVAL);
-	assert_int_equal(sx_merkle_consistency_verify(0, 1, r, r, one[0], 1), SX_EINVAL);
-	assert_int_equal(sx_merkle_consistency_verify(1, 1, r, r, one[0], 1), SX_EINVAL);
-	assert_int_equal(sx_merkle_consistency_verify(0, 0, r, r, NULL, 0), 0);
+	assert_int_equal(cons_ok(2, 1, r, r, NULL, 0), SX_EINVAL);
+	assert_int_equal(cons_ok(0, 1, r, r, one[0], 1), SX_EINVAL);
+	assert_int_equal(cons_ok(1, 1, r, r, one[0], 1), SX_EINVAL);
+	assert_int_equal(cons_ok(0, 0, r, r, NULL, 0), 0);
 }
 
 /* Every index and size pair up to NLEAVES_MAX, proofs checked both ways. */
@@ -261,27 +259,25 @@ static void test_all_sizes(void **state)
 	for (uint64_t size = 1; size <= NLEAVES_MAX; size++) {
 		t.n = size;
 		for (uint64_t i = 0; i < size; i++) {
-			uint8_t proof[SX_MERKLE_PROOF_MAX][SX_MERKLE_HASH];
+			uint8_t proof[PMAX][H];
 			size_t n;
 			assert_int_equal(sx_merkle_inclusion(get, &t, i, size, proof[0],
 							     SX_MERKLE_PROOF_MAX, &n), 0);
-			assert_int_equal(sx_merkle_inclusion_verify(t.leaf[i], i, size, proof[0], n,
-								    roots[size]), 0);
+			assert_int_equal(incl_ok(t.leaf[i], i, size, proof[0], n, roots[size]), 0);
 			if (size > 1)
-				assert_int_equal(sx_merkle_inclusion_verify(t.leaf[i], i, size,
-						 proof[0], n, roots[size - 1]), SX_EINVAL);
+				assert_int_equal(incl_ok(t.leaf[i], i, size, proof[0], n,
+						 roots[size - 1]), SX_EINVAL);
 		}
 		for (uint64_t m = 1; m <= size; m++) {
-			uint8_t proof[SX_MERKLE_PROOF_MAX][SX_MERKLE_HASH];
+			uint8_t proof[PMAX][H];
 			size_t n;
 			assert_int_equal(sx_merkle_consistency(get, &t, m, size, proof[0],
 							       SX_MERKLE_PROOF_MAX, &n), 0);
-			assert_int_equal(sx_merkle_consistency_verify(m, size, roots[m],
-								      roots[size], proof[0], n), 0);
+			assert_int_equal(cons_ok(m, size, roots[m], roots[size], proof[0], n), 0);
 			if (m < size) {
 				/* A fork: a different tree of size m does not verify. */
-				assert_int_equal(sx_merkle_consistency_verify(m, size,
-						 roots[size], roots[size], proof[0], n), SX_EINVAL);
+				assert_int_equal(cons_ok(m, size, roots[size], roots[size],
+						 proof[0], n), SX_EINVAL);
 			}
 		}
 	}
@@ -289,7 +285,8 @@ static void test_all_sizes(void **state)
 	uint8_t small[2][SX_MERKLE_HASH];
 	size_t n;
 	t.n = NLEAVES_MAX;
-	assert_int_equal(sx_merkle_inclusion(get, &t, 0, NLEAVES_MAX, small[0], 2, &n), SX_ETOOBIG);
+	assert_int_equal(sx_merkle_inclusion(get, &t, 0, NLEAVES_MAX, small[0], 2, &n),
+			 SX_ETOOBIG);
 	assert_int_equal(n, 0);
 	assert_int_equal(sx_merkle_consistency(get, &t, 3, NLEAVES_MAX, small[0], 2, &n),
 			 SX_ETOOBIG);

@@ -161,7 +161,7 @@ static void test_tree_all_sizes(void **state)
 		for (int64_t i = 0; i < n; i += 5) {
 			assert_int_equal(sx_store_audit_inclusion(s, i, n, proof, &np), 0);
 			assert_int_equal(sx_merkle_inclusion_verify(m.leaf[i], (uint64_t)i,
-								    (uint64_t)n, proof, np, roots[n]), 0);
+					 (uint64_t)n, proof, np, roots[n]), 0);
 		}
 		for (int64_t a = 1; a <= n; a += 3) {
 			assert_int_equal(sx_store_audit_consistency(s, a, n, proof, &np), 0);
@@ -206,7 +206,8 @@ static void test_triggers(void **state)
 			      "VALUES (9, 5, 'ack', zeroblob(32))"));
 	assert_true(sql_fails(s, "UPDATE audit_nodes SET hash = zeroblob(32)"));
 	assert_true(sql_fails(s, "DELETE FROM audit_nodes"));
-	assert_true(sql_fails(s, "INSERT OR REPLACE INTO audit_nodes VALUES (1, 0, zeroblob(32))"));
+	assert_true(sql_fails(s, "INSERT OR REPLACE INTO audit_nodes "
+			      "VALUES (1, 0, zeroblob(32))"));
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	assert_non_null(k);
 	assert_int_equal(sx_store_audit_set_origin(s, "sprex.test/audit"), 0);
@@ -542,7 +543,8 @@ static void test_key_files(void **state)
 	assert_int_equal(sx_audit_key_hash("PeterNeumann", peter), 0xc74f20a3u);
 	char vk[SX_AUDIT_VKEY_MAX];
 	assert_int_equal(sx_audit_vkey("PeterNeumann", peter, vk, sizeof vk), 0);
-	assert_string_equal(vk, "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
+	assert_string_equal(vk, "PeterNeumann+c74f20a3+"
+			    "ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
 	unlink(path);
 }
 
