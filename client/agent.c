@@ -249,6 +249,7 @@ int main(int argc, char **argv)
 		{ "action", sx_agent_cmd_action },
 		{ "status", sx_agent_cmd_status },
 		{ "digest", sx_agent_cmd_digest },
+		{ "audit", sx_agent_cmd_audit },
 	};
 	struct sx_agent_opts o = { NULL, 0 };
 	int ch;

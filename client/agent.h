@@ -36,5 +36,6 @@ int sx_agent_cmd_parked(struct sx_agent_opts *o, int argc, char **argv);
 int sx_agent_cmd_action(struct sx_agent_opts *o, int argc, char **argv);
 int sx_agent_cmd_status(struct sx_agent_opts *o, int argc, char **argv);
 int sx_agent_cmd_digest(struct sx_agent_opts *o, int argc, char **argv);
+int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv);
 
 #endif

@@ -43,6 +43,23 @@ extern const struct sx_ctl_cmd sx_ctl_ingest_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_report_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_notice_cmds[];
 extern const struct sx_ctl_cmd sx_ctl_stats_cmds[];
+extern const struct sx_ctl_cmd sx_ctl_audit_cmds[];
+
+/* sprexctl init's audit part (ctl_audit.c): creates the signing key next to
+ * the database (or at the audit_key of --config) and sets the log's origin.
+ * Returns an exit status. */
+int sx_ctl_audit_init(const struct sx_ctl *ctl, struct sx_store *s);
+/*
+ * Stages the "operator" audit record of the running command on s (ctl_audit.c):
+ * the OS user (getpwuid(geteuid())), the command and object given, outcome
+ * "ok". It commits with the command's first change; call sx_ctl_audit_done
+ * before closing s so a command that changed nothing is recorded too.
+ */
+void sx_ctl_audit_op(struct sx_store *s, const char *command, const char *object);
+/* Writes the staged record if nothing took it, with outcome status (an exit
+ * status: 0 "ok", else "failed (status N)"); not for EX_TEMPFAIL (a busy
+ * database: nothing changed, and the record would wait for the same lock). */
+void sx_ctl_audit_done(struct sx_store *s, int status);
 
 /* Prints "sprexctl: <message>" on stderr and returns status. */
 int sx_ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -636,9 +636,11 @@ static int run(const struct sx_ctl *ctl, const struct ingest_opts *o, struct ing
 	if (status)
 		return status;
 	char err[SX_CTL_ERR_MAX];
+	sx_ctl_audit_op(g->s, "ingest", g->pipe ? "-" : o->maildir != NULL ? o->maildir : "files");
 	int rc = sx_intake_init(&g->ic, g->s, ctl->conf, err, sizeof err);
 	if (rc != 0) {
 		status = failure_status(g, rc);
+		sx_ctl_audit_done(g->s, status);
 		sx_store_close(g->s);
 		return sx_ctl_fail(status, "%s: %s%s", ctl->db, err,
 				   status == EX_TEMPFAIL ? " (try again later)" : "");
@@ -675,6 +677,7 @@ static int run(const struct sx_ctl *ctl, const struct ingest_opts *o, struct ing
 	}
 	flush(g);
 	sx_intake_finish(&g->ic);
+	sx_ctl_audit_done(g->s, status ? status : g->worst);
 	sx_store_close(g->s);
 	if (status)
 		return status;

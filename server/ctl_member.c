@@ -177,8 +177,14 @@ static int member_add(const struct sx_ctl *ctl, int argc, char **argv)
 	struct sx_store *s;
 	if ((status = sx_ctl_open(ctl, 0, &s)))
 		goto out;
+	char what[SX_AUDIT_OBJECT_MAX], fp[SX_AUDIT_SPKI_MAX];
+	sx_audit_spki_hex(spki, fp);
+	snprintf(what, sizeof what, "member=%s role=%s spki=%s prefixes=%zu", name,
+		 sx_role_name(role), fp, npfx);
+	sx_ctl_audit_op(s, "member add", what);
 	rc = sx_store_member_add(s, name, role, spki, pfx, npfx, sx_ctl_now_ms());
 	status = rc ? sx_ctl_store_fail(ctl, s, rc) : EX_OK;
+	sx_ctl_audit_done(s, status);
 	sx_store_close(s);
 out:
 	free(pfx);
@@ -198,9 +204,13 @@ static int set_state(const struct sx_ctl *ctl, const char *cmd, const char *usag
 	if ((status = sx_ctl_open(ctl, 0, &s)))
 		return status;
 	int64_t now = sx_ctl_now_ms();
+	char what[SX_AUDIT_OBJECT_MAX];
+	snprintf(what, sizeof what, "member=%s", name);
+	sx_ctl_audit_op(s, cmd, what);
 	int rc = remove ? sx_store_member_remove(s, name, now)
 			: sx_store_member_set_state(s, name, state, now);
 	status = rc ? sx_ctl_store_fail(ctl, s, rc) : EX_OK;
+	sx_ctl_audit_done(s, status);
 	sx_store_close(s);
 	return status;
 }

@@ -304,6 +304,10 @@ static int cmd_purge(const struct sx_ctl *ctl, int argc, char **argv)
 	if ((status = sx_ctl_open(ctl, 0, &s)))
 		return status;
 	int64_t count = 0, horizon = 0;
+	char what[SX_AUDIT_OBJECT_MAX], bt[SX_CTL_TIME];
+	sx_ctl_time(before, bt);
+	snprintf(what, sizeof what, "before=%s", bt);
+	sx_ctl_audit_op(s, "purge", what);
 	int rc = sx_store_purge(s, before, &count);
 	/* SX_EBUSY with a count: committed, only the WAL is not emptied yet. */
 	if (rc == 0 || count > 0) {
@@ -318,6 +322,7 @@ static int cmd_purge(const struct sx_ctl *ctl, int argc, char **argv)
 	}
 	if (rc != 0)
 		status = sx_ctl_store_fail(ctl, s, rc);
+	sx_ctl_audit_done(s, count > 0 ? 0 : status);
 	sx_store_close(s);
 	return status ? status : sx_ctl_flush();
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_query.h"
 #include "authz.h"
 #include "err.h"
 #include "feed.h"
@@ -331,6 +332,9 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 		return;
 	case SPREX__FRAME__MSG_NOTICE_ACTION:
 		sx_notice_action(ss, f->id, f->notice_action);
+		return;
+	case SPREX__FRAME__MSG_AUDIT_QUERY:
+		sx_audit_query(ss, f->id, f->audit_query);
 		return;
 	case SPREX__FRAME__MSG_GOAWAY:
 		sx_log_info("session %llu: member %s leaves: %s", (unsigned long long)ss->id,

@@ -142,7 +142,8 @@ void sx_ctl_time(int64_t ms, char out[SX_CTL_TIME])
 /* --- commands of this file ---------------------------------------------- */
 
 #define INIT_USAGE \
-	"  init                    create the database (refuses a file that exists)\n"
+	"  init                    create the database (refuses a file that exists) and\n" \
+	"                          its audit signing key DB.audit-key\n"
 
 int sx_ctl_once(const char *cmd, const char *opt, const char **slot, const char *value)
 {
@@ -231,8 +232,10 @@ static int cmd_init(const struct sx_ctl *ctl, int argc, char **argv)
 	int status = sx_ctl_open(ctl, SX_STORE_CREATE, &s);
 	if (status)
 		return status;
+	/* The audit log's own signing key and origin (docs/audit.md). */
+	status = sx_ctl_audit_init(ctl, s);
 	sx_store_close(s);
-	return EX_OK;
+	return status;
 }
 
 static const struct sx_ctl_cmd core_cmds[] = {
@@ -248,6 +251,7 @@ static const struct sx_ctl_cmd *const cmd_tables[] = {
 	sx_ctl_report_cmds,
 	sx_ctl_notice_cmds,
 	sx_ctl_stats_cmds,
+	sx_ctl_audit_cmds,
 };
 
 static const struct sx_ctl_cmd *find_cmd(const char *name)

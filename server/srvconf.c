@@ -98,6 +98,9 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "max_mime_parts", SX_CONF_U32, OFF(limits.max_parts), 1, 100000, 0, 0, NULL },
 	{ "max_header_fields", SX_CONF_U32, OFF(limits.max_headers), 16, 1000000, 0, 0, NULL },
 	{ "max_header_length", SX_CONF_SIZE, OFF(limits.max_header_len), 998, 1u << 20, 0, 0, NULL },
+	{ "audit_key", SX_CONF_STR, OFF(audit_key), 0, 0, 0, 0, NULL },
+	{ "audit_checkpoint_interval", SX_CONF_DURATION, OFF(audit_checkpoint_ms), 1000, 86400000,
+	  0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, 0, NULL },
 };
 
@@ -124,6 +127,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->cache_reports = 4096;
 	conf->cache_bytes = 64u << 20;
 	sx_mail_limits_default(&conf->limits);
+	conf->audit_checkpoint_ms = 60000;
 	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);
 	if (rc < 0)
 		return rc;

@@ -55,6 +55,9 @@ struct sx_srvconf {
 	size_t nrelay_prefixes;
 	char *relay_hosts[SX_RELAYS_MAX];                /* trusted_relay host names */
 	size_t nrelay_hosts;
+	/* Audit log (docs/audit.md). */
+	char *audit_key;             /* optional; NULL: "<db>.audit-key" (sx_audit_key_path) */
+	uint64_t audit_checkpoint_ms; /* audit_checkpoint_interval */
 };
 
 /*

@@ -403,4 +403,162 @@ const char *sx_member_state_name(enum sx_member_state st);
 /* Non-zero when name is a valid member name. */
 int sx_member_name_ok(const char *name);
 
+/* ------------------------------------------------------------ audit
+ *
+ * The audit log (DESIGN section 4, docs/audit.md): one record per event,
+ * appended in the same transaction as the change it records, as the leaves
+ * of an RFC 9162 Merkle tree. Records, interior nodes and checkpoints cannot
+ * be updated or deleted through SQL (triggers). No record holds mail content
+ * or a reporter's identifier: callers put report ids, seqs, subscription
+ * names and reasons in object and outcome, never addresses or text of mail.
+ */
+
+#define SX_AUDIT_EVENT_MAX 24     /* event kind, e.g. "deliver" */
+#define SX_AUDIT_SPKI_MAX 65      /* lower-case hex SHA-256, or "" */
+#define SX_AUDIT_PEER_MAX 64      /* "192.0.2.1:4711", "[2001:db8::1]:4711" */
+#define SX_AUDIT_OBJECT_MAX 256   /* "report=r... seq=12 sub=main" */
+#define SX_AUDIT_OUTCOME_MAX 256  /* "ok", "refused: unknown key", ... */
+#define SX_AUDIT_USER_MAX 64      /* operating-system user of an operator command */
+#define SX_AUDIT_HASH 32
+#define SX_AUDIT_NOTE_MAX 1024    /* a signed checkpoint note */
+#define SX_AUDIT_PROOF_MAX 65     /* hashes in the longest proof */
+
+/*
+ * One audit record. Every text field is NUL-terminated within its array and
+ * holds no control character (bytes below 0x20 and 0x7f); empty means "not
+ * applicable". event is one of the kinds of sx_audit_event_ok: connect,
+ * auth-fail, subscribe, attach, reset, deliver, ack, nak, park, gap, replay,
+ * submit, notice-action, operator, purge, quarantine, audit-query,
+ * checkpoint.
+ */
+struct sx_audit_rec {
+	int64_t leaf_index;               /* set by reads; ignored by append */
+	int64_t time_ms;                  /* UTC milliseconds, > 0 */
+	char event[SX_AUDIT_EVENT_MAX];
+	char member[SX_NAME_MAX];
+	char spki[SX_AUDIT_SPKI_MAX];
+	char peer[SX_AUDIT_PEER_MAX];
+	char object[SX_AUDIT_OBJECT_MAX];
+	char outcome[SX_AUDIT_OUTCOME_MAX];
+	char os_user[SX_AUDIT_USER_MAX];
+};
+
+/* Non-zero when kind is a known event kind. */
+int sx_audit_event_ok(const char *kind);
+
+/*
+ * Longest canonical encoding of a record (the leaf data hashed into the
+ * tree): "SXA1", the time as 8 bytes big-endian, then each of event,
+ * member, spki, peer, object, outcome, os_user as a 4-byte big-endian length
+ * and its bytes (docs/audit.md).
+ */
+#define SX_AUDIT_LEAF_MAX (4 + 8 + 7 * 4 + SX_AUDIT_EVENT_MAX + SX_NAME_MAX + SX_AUDIT_SPKI_MAX + \
+			   SX_AUDIT_PEER_MAX + SX_AUDIT_OBJECT_MAX + SX_AUDIT_OUTCOME_MAX + \
+			   SX_AUDIT_USER_MAX)
+/* Encodes r canonically into out (SX_AUDIT_LEAF_MAX bytes); returns the
+ * length, or 0 when r is not valid (a field unterminated, a control
+ * character, an unknown event, time_ms < 1). */
+size_t sx_audit_encode(const struct sx_audit_rec *r, uint8_t out[SX_AUDIT_LEAF_MAX]);
+/* The leaf hash of r: SHA-256(0x00 || encoding). 0 or SX_EINVAL. */
+int sx_audit_leaf_hash(const struct sx_audit_rec *r, uint8_t out[SX_AUDIT_HASH]);
+/* Writes the SPKI fingerprint as lower-case hex into out. */
+void sx_audit_spki_hex(const uint8_t spki[SX_SPKI_LEN], char out[SX_AUDIT_SPKI_MAX]);
+
+/*
+ * Appends r as the next leaf, with the interior nodes it completes, in its
+ * own transaction or inside the caller's batch (sx_store_batch_begin), so
+ * that the record commits exactly with the change it records. Call it
+ * once per event, after the change's own store calls and before the batch
+ * commit. Returns 0, SX_EINVAL (r not valid; reason in errmsg), SX_EPERM
+ * (read-only), SX_EBUSY, SX_EDB.
+ */
+int sx_store_audit_append(struct sx_store *s, const struct sx_audit_rec *r);
+
+/*
+ * Operator commands: stages r (event "operator") to be appended in the
+ * transaction of the next commit on s (a write of its own, a member change,
+ * a batch commit, a purge), so that the command and its record commit
+ * together; only once. Returns 0 or SX_EINVAL / SX_ENOMEM. A second call
+ * replaces a record not yet written.
+ */
+int sx_store_audit_operator(struct sx_store *s, const struct sx_audit_rec *r);
+/* Writes the staged operator record in a transaction of its own if no commit
+ * took it (a command that changed nothing or failed), with outcome (NULL:
+ * keep). Nothing staged: 0. Returns as sx_store_audit_append. */
+int sx_store_audit_operator_flush(struct sx_store *s, const char *outcome);
+
+/* Leaves in the log (the tree size). 0, SX_EBUSY, SX_EDB. */
+int sx_store_audit_size(struct sx_store *s, int64_t *size);
+/* Root of the first size leaves (size <= the tree size, else SX_EINVAL),
+ * from the stored nodes. 0, SX_EINVAL, SX_EDB (a node missing). */
+int sx_store_audit_root(struct sx_store *s, int64_t size, uint8_t root[SX_AUDIT_HASH]);
+/* Inclusion proof of leaf index in the tree of size leaves: *n hashes of
+ * SX_AUDIT_HASH bytes into proof (room for SX_AUDIT_PROOF_MAX). */
+int sx_store_audit_inclusion(struct sx_store *s, int64_t index, int64_t size, uint8_t *proof,
+			     size_t *n);
+/* Consistency proof from size1 to size2 leaves (size1 <= size2 <= size). */
+int sx_store_audit_consistency(struct sx_store *s, int64_t size1, int64_t size2, uint8_t *proof,
+			       size_t *n);
+/* The record at leaf index, with its stored leaf hash. 0, SX_ENOTFOUND, SX_EDB. */
+int sx_store_audit_get(struct sx_store *s, int64_t index, struct sx_audit_rec *out,
+		       uint8_t leaf_hash[SX_AUDIT_HASH]);
+
+/* Filters of an export walk; zero values do not filter. */
+struct sx_audit_filter {
+	int64_t since_ms;             /* time_ms >= since_ms */
+	int64_t until_ms;             /* time_ms < until_ms */
+	int64_t after;                /* leaf_index >= after */
+	const char *member;           /* exact member name */
+	const char *event;            /* exact event kind */
+	size_t limit;                 /* at most this many records */
+};
+/* Calls fn for each record matching f in leaf order (the stored leaf hash
+ * with it); fn returning non-zero stops and that value is returned. fn must
+ * not walk the log again (SX_EINVAL); it may append. */
+typedef int (*sx_audit_fn)(void *ctx, const struct sx_audit_rec *r,
+			   const uint8_t leaf_hash[SX_AUDIT_HASH]);
+int sx_store_audit_each(struct sx_store *s, const struct sx_audit_filter *f, sx_audit_fn fn,
+			void *ctx);
+
+/*
+ * Recomputes the whole tree: every leaf hash from its record, every stored
+ * node from its children, leaf indexes without gaps, no node missing or
+ * extra. Calls problem(ctx, text) once per finding (e.g. "leaf 17: stored
+ * hash does not match the record"), at most SX_AUDIT_PROBLEMS_MAX times, and
+ * sets *problems to their number (counting past the cap) and *size to the
+ * leaves seen, all in one read transaction. Returns 0 (problems or not), a
+ * database error, or SX_EINVAL inside a batch.
+ */
+#define SX_AUDIT_PROBLEMS_MAX 100
+typedef void (*sx_audit_problem_fn)(void *ctx, const char *text);
+int sx_store_audit_check(struct sx_store *s, sx_audit_problem_fn problem, void *ctx,
+			 int64_t *size, int64_t *problems);
+
+struct sx_audit_checkpoint {
+	int64_t id;                   /* order of writing */
+	int64_t tree_size;
+	uint8_t root[SX_AUDIT_HASH];
+	int64_t time_ms;
+	char note[SX_AUDIT_NOTE_MAX]; /* the signed note as published */
+};
+/*
+ * Produces a checkpoint if the tree grew since the last one: in one write
+ * transaction reads the size and root, calls sign(ctx, cp) to fill cp->note
+ * (tree_size, root, time_ms set), and stores cp. Returns 0 with *out set,
+ * SX_EAGAIN when the tree did not grow (nothing written; an empty tree never
+ * gets a checkpoint), sign's error, or a store error.
+ */
+typedef int (*sx_audit_sign_fn)(void *ctx, struct sx_audit_checkpoint *cp);
+int sx_store_audit_checkpoint_new(struct sx_store *s, int64_t now_ms, sx_audit_sign_fn sign,
+				  void *ctx, struct sx_audit_checkpoint *out);
+/* The latest checkpoint stored. 0, SX_ENOTFOUND, SX_EDB. */
+int sx_store_audit_checkpoint_last(struct sx_store *s, struct sx_audit_checkpoint *out);
+/* Calls fn for each stored checkpoint, oldest first; stops as the others. */
+typedef int (*sx_audit_cp_fn)(void *ctx, const struct sx_audit_checkpoint *cp);
+int sx_store_audit_checkpoint_each(struct sx_store *s, sx_audit_cp_fn fn, void *ctx);
+/* The log's origin (checkpoint first line, key name), set once at init:
+ * "sprex.<name>/audit". get: 0 or SX_ENOTFOUND; set: SX_EEXIST when set. */
+int sx_store_audit_origin(struct sx_store *s, char *out, size_t outlen);
+int sx_store_audit_set_origin(struct sx_store *s, const char *origin);
+
 #endif

@@ -6,6 +6,9 @@
  */
 #include "store_sqlite.h"
 
+#include <stdio.h>
+#include <time.h>
+
 #include "err.h"
 
 static const char *const purge_sql[] = {
@@ -63,6 +66,7 @@ static int run_x(struct sx_store *s, enum sx_stmt slot, int64_t x, int64_t *chan
 struct purge_args {
 	int64_t before_ms;
 	int64_t count;
+	int64_t now_ms;
 };
 
 static int purge_write(struct sx_store *s, void *ctx)
@@ -86,9 +90,16 @@ static int purge_write(struct sx_store *s, void *ctx)
 		return err;   /* the horizon never moves back */
 	if ((err = run_x(s, SX_STMT_PURGE_NOTICES, x, NULL)) ||
 	    (err = run_x(s, SX_STMT_PURGE_PENDING, x, NULL)) ||
-	    (err = run_x(s, SX_STMT_PURGE_REPORTS, x, &a->count)))
+	    (err = run_x(s, SX_STMT_PURGE_REPORTS, x, &a->count)) ||
+	    (err = run_x(s, SX_STMT_PURGE_SET_HORIZON, x, NULL)))
 		return err;
-	return run_x(s, SX_STMT_PURGE_SET_HORIZON, x, NULL);
+	/* The retention purge is an audit event of its own, whoever ran it. */
+	struct sx_audit_rec r = { .time_ms = a->now_ms > 0 ? a->now_ms : 1 };
+	snprintf(r.event, sizeof r.event, "purge");
+	snprintf(r.object, sizeof r.object, "seq<=%lld received<%lld", (long long)x,
+		 (long long)a->before_ms);
+	snprintf(r.outcome, sizeof r.outcome, "deleted %lld reports", (long long)a->count);
+	return sx_store_audit_append_in_tx(s, &r);
 }
 
 /* Empties the WAL. A reader that holds an old snapshot (sprexd between two
@@ -116,7 +127,9 @@ int sx_store_purge(struct sx_store *s, int64_t before_ms, int64_t *count)
 		*count = 0;
 	if (s->batch)
 		return sx_store_failf(s, SX_EINVAL, "no purge inside a batch");
-	struct purge_args a = { before_ms, 0 };
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct purge_args a = { before_ms, 0, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 };
 	int err = sx_store_write(s, purge_write, &a);
 	if (err)
 		return err;

@@ -154,6 +154,60 @@ static const struct sx_migration migrations[] = {
 	  /* The cascade's child lookup, and the latest action of a notice. */
 	  "CREATE INDEX notice_actions_notice ON notice_actions (seq, isp, id);\n"
 	  "INSERT INTO meta (key, value) VALUES ('purged_through', 0);\n" },
+	/* 4: the audit log (docs/audit.md). Leaves are appended at the next
+	 * index only, so neither a gap nor INSERT OR REPLACE (whose delete fires
+	 * no trigger) can rewrite history; nodes and checkpoints are append-only
+	 * too. An attacker with the file can drop the triggers: that is what
+	 * the signed checkpoints and sprexctl audit verify are for. */
+	{ "CREATE TABLE audit (\n"
+	  "	leaf_index INTEGER PRIMARY KEY CHECK (leaf_index >= 0),\n"
+	  "	time_ms INTEGER NOT NULL CHECK (time_ms > 0),\n"
+	  "	event TEXT NOT NULL CHECK (length(CAST(event AS BLOB)) BETWEEN 1 AND 23),\n"
+	  "	member TEXT NOT NULL DEFAULT '' CHECK (length(CAST(member AS BLOB)) <= 63),\n"
+	  "	spki TEXT NOT NULL DEFAULT '' CHECK (length(CAST(spki AS BLOB)) IN (0, 64)),\n"
+	  "	peer TEXT NOT NULL DEFAULT '' CHECK (length(CAST(peer AS BLOB)) <= 63),\n"
+	  "	object TEXT NOT NULL DEFAULT '' CHECK (length(CAST(object AS BLOB)) <= 255),\n"
+	  "	outcome TEXT NOT NULL DEFAULT '' CHECK (length(CAST(outcome AS BLOB)) <= 255),\n"
+	  "	os_user TEXT NOT NULL DEFAULT '' CHECK (length(CAST(os_user AS BLOB)) <= 63),\n"
+	  "	leaf_hash BLOB NOT NULL CHECK (typeof(leaf_hash) = 'blob'\n"
+	  "		AND length(leaf_hash) = 32)\n"
+	  ");\n"
+	  "CREATE INDEX audit_time ON audit (time_ms);\n"
+	  "CREATE TRIGGER audit_append_only BEFORE INSERT ON audit\n"
+	  "	WHEN NEW.leaf_index IS NOT (SELECT coalesce(max(leaf_index) + 1, 0) FROM audit)\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit records are appended at the next index only'); END;\n"
+	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit records cannot be changed'); END;\n"
+	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit records cannot be deleted'); END;\n"
+	  "CREATE TABLE audit_nodes (\n"
+	  "	level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 63),\n"
+	  "	idx INTEGER NOT NULL CHECK (idx >= 0),\n"
+	  "	hash BLOB NOT NULL CHECK (typeof(hash) = 'blob' AND length(hash) = 32),\n"
+	  "	PRIMARY KEY (level, idx)\n"
+	  ") WITHOUT ROWID;\n"
+	  "CREATE TRIGGER audit_nodes_append_only BEFORE INSERT ON audit_nodes\n"
+	  "	WHEN EXISTS (SELECT 1 FROM audit_nodes WHERE level = NEW.level AND idx = NEW.idx)\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit nodes cannot be replaced'); END;\n"
+	  "CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit nodes cannot be changed'); END;\n"
+	  "CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit nodes cannot be deleted'); END;\n"
+	  "CREATE TABLE audit_checkpoints (\n"
+	  "	id INTEGER PRIMARY KEY,\n"
+	  "	tree_size INTEGER NOT NULL CHECK (tree_size >= 1),\n"
+	  "	root BLOB NOT NULL CHECK (typeof(root) = 'blob' AND length(root) = 32),\n"
+	  "	time_ms INTEGER NOT NULL CHECK (time_ms > 0),\n"
+	  "	note TEXT NOT NULL CHECK (length(CAST(note AS BLOB)) BETWEEN 1 AND 1023)\n"
+	  ");\n"
+	  "CREATE TRIGGER audit_checkpoints_append_only BEFORE INSERT ON audit_checkpoints\n"
+	  "	WHEN NEW.id <= (SELECT max(id) FROM audit_checkpoints)\n"
+	  "		OR NEW.tree_size <= (SELECT max(tree_size) FROM audit_checkpoints)\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit checkpoints are appended only, growing'); END;\n"
+	  "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit checkpoints cannot be changed'); END;\n"
+	  "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints\n"
+	  "	BEGIN SELECT RAISE(ABORT, 'audit checkpoints cannot be deleted'); END;\n" },
 };
 
 #define SX_STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -265,9 +319,15 @@ int sx_store_tx_begin(struct sx_store *s)
 
 int sx_store_tx_commit(struct sx_store *s)
 {
-	int err = run_core(s, SX_STMT_COMMIT);
+	/* A staged operator record commits with the first change of its
+	 * command (sx_store_audit_operator). */
+	int err = s->audit_pending ? sx_store_audit_pending_write(s) : 0;
+	if (!err)
+		err = run_core(s, SX_STMT_COMMIT);
 	if (err)
 		sx_store_tx_rollback(s);
+	else
+		sx_store_audit_pending_done(s);
 	return err;
 }
 
@@ -691,6 +751,7 @@ void sx_store_close(struct sx_store *s)
 		sqlite3_finalize(s->stmt[i]);
 	/* close_v2 also completes if a statement escaped the cache by mistake. */
 	sqlite3_close_v2(s->db);
+	free(s->audit_pending);
 	free(s);
 }
 

@@ -71,6 +71,20 @@ enum sx_stmt {
 	SX_STMT_PURGE_REPORTS,
 	SX_STMT_PURGE_SET_HORIZON,
 	SX_STMT_PURGE_CHECKPOINT,
+	SX_STMT_AUDIT_SIZE,
+	SX_STMT_AUDIT_INSERT,
+	SX_STMT_AUDIT_LEAF,
+	SX_STMT_AUDIT_NODE,
+	SX_STMT_AUDIT_NODE_INSERT,
+	SX_STMT_AUDIT_GET,
+	SX_STMT_AUDIT_EACH,
+	SX_STMT_AUDIT_CHECK_LEAVES,
+	SX_STMT_AUDIT_CHECK_NODES,
+	SX_STMT_AUDIT_CP_INSERT,
+	SX_STMT_AUDIT_CP_LAST,
+	SX_STMT_AUDIT_CP_EACH,
+	SX_STMT_AUDIT_ORIGIN,
+	SX_STMT_AUDIT_SET_ORIGIN,
 	SX_STMT_COUNT
 };
 
@@ -85,6 +99,8 @@ struct sx_store {
 	int relaxed;                    /* the batch runs with synchronous = NORMAL */
 	sqlite3_stmt *stmt[SX_STMT_COUNT];
 	char errmsg[SX_STORE_ERRMSG_MAX];
+	struct sx_audit_rec *audit_pending; /* staged operator record, malloc'ed */
+	int audit_pending_tx;           /* ... and written in the open transaction */
 };
 
 /*
@@ -136,5 +152,14 @@ int sx_store_col_text(sqlite3_stmt *st, int i, char *out, size_t outlen);
 /* Copies the NUL-terminated src into out (outlen > 0 bytes with the NUL),
  * cutting a longer one at a UTF-8 character boundary. */
 void sx_store_copy_trunc(char *out, size_t outlen, const char *src);
+
+/* Appends r inside the transaction the caller has open (a store write that
+ * records its own event, e.g. a purge). 0 or an sx_err. */
+int sx_store_audit_append_in_tx(struct sx_store *s, const struct sx_audit_rec *r);
+/* Appends the staged operator record inside the open transaction (called
+ * by sx_store_tx_commit before COMMIT). 0 or an sx_err. */
+int sx_store_audit_pending_write(struct sx_store *s);
+/* After a COMMIT: the staged record, if written, is gone from the stage. */
+void sx_store_audit_pending_done(struct sx_store *s);
 
 #endif

@@ -151,7 +151,7 @@ static void test_seq_and_ids(void **state)
 {
 	struct fixture *f = *state;
 	struct sx_store *s = open_ok(f, SX_STORE_CREATE);
-	assert_int_equal(sx_store_schema_version(s), 3);
+	assert_int_equal(sx_store_schema_version(s), 4);
 	int64_t head = -1;
 	assert_int_equal(sx_store_head_seq(s, &head), 0);
 	assert_int_equal(head, 0);
@@ -608,7 +608,8 @@ static void test_migrates_v1(void **state)
 	struct fixture *f = *state;
 	struct sx_store *s = open_ok(f, SX_STORE_CREATE);
 	member(s, "keep", SX_ROLE_VENDOR, 5);
-	assert_int_equal(sqlite3_exec(s->db, "DROP TABLE notice_actions; DROP TABLE notices; "
+	assert_int_equal(sqlite3_exec(s->db, "DROP TABLE audit_checkpoints; DROP TABLE audit_nodes; DROP TABLE audit; "
+				      "DROP TABLE notice_actions; DROP TABLE notices; "
 				      "DROP TABLE sub_pending; DROP TABLE subscriptions; "
 				      "DELETE FROM meta WHERE key = 'purged_through'; "
 				      "DROP TABLE reports; DELETE FROM sqlite_sequence; "
@@ -616,7 +617,7 @@ static void test_migrates_v1(void **state)
 	sx_store_close(s);
 
 	s = open_ok(f, 0);
-	assert_int_equal(sx_store_schema_version(s), 3);
+	assert_int_equal(sx_store_schema_version(s), 4);
 	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 			       "('reports', 'reports_received', 'reports_state')"), 3);
 	struct sx_member m;
