@@ -785,9 +785,6 @@ int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t e
 		sx_rcache_finish(&fd->cache);
 		return rc;
 	}
-	sx_log_info("report cache: %zu recent reports in memory (seq %lld..%lld, %.1f MiB)",
-		    fd->cache.n, (long long)fd->cache.lo + 1, (long long)fd->cache.hi,
-		    (double)fd->cache.bytes / 1048576.0);
 	return 0;
 }
 
@@ -800,6 +797,9 @@ void sx_feed_start(struct sx_feeds *fd)
 	uv_timer_init(loop, &fd->commit);
 	fd->idle.data = fd->redeliver.data = fd->retention.data = fd->commit.data = fd;
 	fd->started = 1;
+	sx_log_info("report cache: %zu recent reports in memory (seq %lld..%lld, %.1f MiB)",
+		    fd->cache.n, (long long)fd->cache.lo + 1, (long long)fd->cache.hi,
+		    (double)fd->cache.bytes / 1048576.0);
 	uv_timer_start(&fd->redeliver, redeliver_cb, REDELIVER_TICK_MS, REDELIVER_TICK_MS);
 	if (conf(fd)->retention_days)
 		uv_timer_start(&fd->retention, retention_cb, RETENTION_FIRST_MS,
