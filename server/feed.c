@@ -1,5 +1,6 @@
 #include "feed_impl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,56 @@ static int write_sub(struct sx_feeds *fd, struct sx_subscr *sb)
 	return 0;
 }
 
+int sx_feed_audit(struct sx_feeds *fd, const struct sx_audit_rec *r)
+{
+	if (fd->naudit == fd->capaudit) {
+		size_t cap = fd->capaudit ? fd->capaudit * 2 : 256;
+		struct sx_audit_rec *v = realloc(fd->audit, cap * sizeof *v);
+		if (!v) {
+			sx_log_err("audit: out of memory; a %s record of %s is lost", r->event,
+				   r->member);
+			return SX_ENOMEM;
+		}
+		fd->audit = v;
+		fd->capaudit = cap;
+	}
+	fd->audit[fd->naudit++] = *r;
+	if (fd->naudit >= SX_FEED_AUDIT_MAX)
+		sx_feed_flush(fd);
+	else
+		sx_feed_touch(fd);
+	return 0;
+}
+
+/* Appends the queued records into the open batch. On failure the batch is
+ * rolled back by the caller and the records stay queued for the retry. */
+static int write_audit(struct sx_feeds *fd)
+{
+	for (size_t i = 0; i < fd->naudit; i++) {
+		int rc = sx_feed_batch(fd);
+		if (rc == 0)
+			rc = sx_store_audit_append(fd->store, &fd->audit[i]);
+		if (rc < 0) {
+			sx_log_err("audit: %s record not appended: %s", fd->audit[i].event,
+				   sx_store_errmsg(fd->store));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int sx_feed_flush(struct sx_feeds *fd)
 {
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
 		if (write_sub(fd, sb) < 0)
 			break;
+	size_t queued = fd->naudit;
+	if (queued && write_audit(fd) < 0) {
+		sx_store_batch_rollback(fd->store);
+		fd->batch_open = 0;
+		fd->resync = 1;
+		return SX_EDB;
+	}
 	if (!fd->batch_open)
 		return 0;
 	fd->batch_open = 0;
@@ -107,8 +153,12 @@ int sx_feed_flush(struct sx_feeds *fd)
 			   sx_store_errmsg(fd->store));
 		sx_store_batch_rollback(fd->store);
 		fd->resync = 1;
+		return rc;
 	}
-	return rc;
+	/* Records queued by the commit's own writers wait for the next one. */
+	memmove(fd->audit, fd->audit + queued, (fd->naudit - queued) * sizeof *fd->audit);
+	fd->naudit -= queued;
+	return 0;
 }
 
 /* After a failed commit the store lags memory: write every attached
@@ -202,6 +252,19 @@ static void inflight_remove(struct sx_subscr *sb, size_t i, size_t k)
 	sb->ninf -= k;
 }
 
+/* ------------------------------------------------------------ audit */
+
+void sx_feed_audit_sub(struct sx_feeds *fd, const struct sx_subscr *sb, const char *event,
+		       const char *outcome, const char *fmt, ...)
+{
+	struct sx_audit_rec r;
+	va_list ap;
+	va_start(ap, fmt);
+	sx_session_audit_vrec(sb->ss, &r, event, outcome, fmt, ap);
+	va_end(ap);
+	sx_feed_audit(fd, &r);
+}
+
 /* ------------------------------------------------------------ sending */
 
 static void send_gap(struct sx_subscr *sb, int64_t from, int64_t to)
@@ -214,6 +277,8 @@ static void send_gap(struct sx_subscr *sb, int64_t from, int64_t to)
 	f.msg_case = SPREX__FRAME__MSG_GAP;
 	f.gap = &g;
 	sx_peer_send(sb->ss->peer, &f);
+	sx_feed_audit_sub(&sb->ss->srv->feed, sb, "gap", "purged",
+			  "sub=%s seq=%lld..%lld", sb->row.name, (long long)from, (long long)to);
 	sx_log_warn("session %llu: member %s: subscription %s: reports %lld..%lld were purged "
 		    "before delivery (gap)", (unsigned long long)sb->ss->id, sb->ss->member.name,
 		    sb->row.name, (long long)from, (long long)to);
@@ -239,6 +304,8 @@ int sx_feed_park(struct sx_feeds *fd, struct sx_subscr *sb, size_t i, const char
 	f.msg_case = SPREX__FRAME__MSG_PARKED;
 	f.parked = &p;
 	sx_peer_send(sb->ss->peer, &f);
+	sx_feed_audit_sub(fd, sb, "park", reason, "report=%s seq=%lld sub=%s deliveries=%u", in.id,
+			  (long long)in.seq, sb->row.name, in.deliveries);
 	sx_log_info("session %llu: member %s: subscription %s: report %s (seq %lld) parked "
 		    "after %u deliveries: %s", (unsigned long long)sb->ss->id, sb->ss->member.name,
 		    sb->row.name, in.id, (long long)in.seq, in.deliveries, reason);
@@ -261,6 +328,10 @@ static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 		return rc;
 	if (in->seq > sb->last_seq)
 		sb->last_seq = in->seq;
+	char outcome[32];
+	snprintf(outcome, sizeof outcome, "delivery %u", in->deliveries);
+	sx_feed_audit_sub(fd, sb, "deliver", outcome, "report=%s seq=%lld sub=%s", e->full.row.id,
+			  (long long)e->seq, sb->row.name);
 	if (in->stored == SX_INF_STORED)
 		in->stored = SX_INF_STALE;
 	sx_feed_touch(fd);
@@ -833,5 +904,10 @@ void sx_feed_finish(struct sx_feeds *fd)
 	while (fd->subs)
 		detach(fd, fd->subs);
 	sx_feed_flush(fd);
+	if (fd->naudit)
+		sx_log_err("audit: %zu records could not be written at shutdown", fd->naudit);
+	free(fd->audit);
+	fd->audit = NULL;
+	fd->naudit = fd->capaudit = 0;
 	sx_rcache_finish(&fd->cache);
 }

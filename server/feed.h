@@ -79,6 +79,8 @@ struct sx_feeds {
 	uv_timer_t redeliver;
 	uv_timer_t retention;
 	uv_timer_t commit;              /* write-behind of the delivery state */
+	struct sx_audit_rec *audit;     /* records waiting for the next commit */
+	size_t naudit, capaudit;
 	int64_t purged_through;
 	unsigned batch_open : 1;
 	unsigned wake : 1;              /* new reports may be in the store */
@@ -106,6 +108,13 @@ void sx_feed_changed(struct sx_feeds *fd);
 /* Commits the writes gathered so far, so the caller may run a transaction
  * of its own. Returns 0 or the store error (logged here). */
 int sx_feed_flush(struct sx_feeds *fd);
+
+/* Queues an audit record to be appended in the next commit of the delivery
+ * state (the change it records commits there too). A full queue
+ * (SX_FEED_AUDIT_MAX) commits at once. 0 or SX_ENOMEM (then logged: the
+ * record is lost, which the log cannot show, so this is loud). */
+#define SX_FEED_AUDIT_MAX 8192
+int sx_feed_audit(struct sx_feeds *fd, const struct sx_audit_rec *r);
 
 /* Session hooks. */
 void sx_feed_session_closed(struct sx_feeds *fd, struct sx_session *ss);

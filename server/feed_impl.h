@@ -13,6 +13,10 @@
 int64_t sx_feed_now(void);
 /* Opens the iteration's transaction if none is open. 0 or a store error. */
 int sx_feed_batch(struct sx_feeds *fd);
+/* Queues an audit record of sb's member, session and subscription. */
+void sx_feed_audit_sub(struct sx_feeds *fd, const struct sx_subscr *sb, const char *event,
+		       const char *outcome, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* Memory changed: the store is brought up to date within SX_FEED_COMMIT_MS. */
 void sx_feed_touch(struct sx_feeds *fd);
 /* Attaches row to ss (loading its unacked reports for redelivery) and sends

@@ -5,6 +5,7 @@
  */
 #include "feed_impl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,45 @@ static void store_error(struct sx_session *ss, uint64_t id, int rc, const char *
 			 "%s failed: %s", what, rc == SX_EBUSY ? "store busy, try again" : "server fault");
 }
 
+static int create_sub(struct sx_store *s, void *ctx)
+{
+	return sx_store_sub_create(s, ctx);
+}
+
+static int reset_sub(struct sx_store *s, void *ctx)
+{
+	return sx_store_sub_reset(s, ctx, sx_feed_now());
+}
+
+/* Runs change in a transaction of its own (FULL) together with its audit
+ * record, after committing the delivery state's write-behind. */
+static int with_record(struct sx_feeds *fd, struct sx_session *ss, const char *event,
+		       int (*change)(struct sx_store *, void *), void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static int with_record(struct sx_feeds *fd, struct sx_session *ss, const char *event,
+		       int (*change)(struct sx_store *, void *), void *ctx, const char *fmt, ...)
+{
+	int rc = sx_feed_flush(fd);
+	if (rc == 0)
+		rc = sx_store_batch_begin(fd->store);
+	if (rc < 0)
+		return rc;
+	rc = change(fd->store, ctx);
+	if (rc == 0) {
+		struct sx_audit_rec r;
+		va_list ap;
+		va_start(ap, fmt);
+		sx_session_audit_vrec(ss, &r, event, "ok", fmt, ap);
+		va_end(ap);
+		rc = sx_store_audit_append(fd->store, &r);
+	}
+	if (rc == 0)
+		rc = sx_store_batch_commit(fd->store);
+	if (rc < 0)
+		sx_store_batch_rollback(fd->store);
+	return rc;
+}
+
 void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		       const Sprex__Subscribe *m)
 {
@@ -144,7 +184,9 @@ void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		want.created_ms = sx_feed_now();
 		rc = start_position(fd, m->start, &want.position);
 		if (rc == 0)
-			rc = sx_store_sub_create(fd->store, &want);
+			rc = with_record(fd, ss, "subscribe", create_sub, &want,
+					 "sub=%s feed=%s filter=%s position=%lld", want.name,
+					 sx_feed_name(feed), want.filter, (long long)want.position);
 		row = want;
 		created = 1;
 	} else if (rc == 0 && (row.feed != want.feed || strcmp(row.filter, want.filter) != 0)) {
@@ -164,7 +206,9 @@ void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 			struct sx_subscr *live = sx_feed_find(fd, row.id);
 			if (live)
 				sx_feed_session_closed(fd, live->ss); /* it will be superseded */
-			rc = sx_store_sub_reset(fd->store, &want, sx_feed_now());
+			rc = with_record(fd, ss, "reset", reset_sub, &want,
+					 "sub=%s feed=%s filter=%s position=%lld", want.name,
+					 sx_feed_name(feed), want.filter, (long long)want.position);
 		}
 		if (rc == 0)
 			rc = sx_store_sub_get(fd->store, ss->member.id, m->name, &row);
@@ -195,6 +239,9 @@ void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 	f.id = id;
 	f.msg_case = SPREX__FRAME__MSG_SUBSCRIBED;
 	f.subscribed = &ok;
+	if (!created && !m->reset)
+		sx_feed_audit_sub(fd, sb, "attach", "ok", "sub=%s position=%lld unacked=%zu",
+				  sb->row.name, (long long)sb->row.position, sb->ninf);
 	if (sx_peer_send(ss->peer, &f) < 0)
 		return;
 	sx_log_info("session %llu: member %s %s subscription %s (feed %s, position %lld, "
@@ -250,6 +297,20 @@ void sx_feed_ack(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const 
 				 "ack for an unknown subscription");
 		return;
 	}
+	char seqs[160] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < m->n_ranges && used < sizeof seqs - 24; i++) {
+		int w = snprintf(seqs + used, sizeof seqs - used, "%s%llu..%llu", i ? "," : "",
+				 (unsigned long long)m->ranges[i]->first,
+				 (unsigned long long)m->ranges[i]->last);
+		used += w > 0 ? (size_t)w : 0;
+	}
+	if (m->n_ranges > 1 && used >= sizeof seqs - 24)
+		snprintf(seqs + used, sizeof seqs - used, ",+%zu ranges", m->n_ranges);
+	struct sx_audit_rec r;
+	sx_session_audit_rec(ss, &r, "ack", "ok", "sub=%s seq=%s",
+			     sb ? sb->row.name : (m->name ? m->name : ""), seqs);
+	sx_feed_audit(fd, &r);
 	for (size_t i = 0; i < m->n_ranges; i++) {
 		int64_t first = (int64_t)m->ranges[i]->first, last = (int64_t)m->ranges[i]->last;
 		if (sb) {
@@ -294,7 +355,8 @@ void sx_feed_nak(struct sx_feeds *fd, struct sx_session *ss, uint64_t id, const 
 	in->due_ms = sx_feed_now() + delay;
 	if (in->stored == SX_INF_STORED)
 		in->stored = SX_INF_STALE;
-	sx_feed_touch(fd);
+	sx_feed_audit_sub(fd, sb, "nak", "ok", "report=%s seq=%lld sub=%s delay_ms=%u", in->id,
+			  (long long)in->seq, sb->row.name, delay);
 }
 
 void sx_feed_reject(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
@@ -309,6 +371,19 @@ void sx_feed_reject(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		 m->reason && m->reason[0] ? m->reason : "(no reason given)");
 	sx_feed_park(fd, sb, (size_t)i, why);
 	sx_feed_pump(fd, sb);
+}
+
+struct replay_ctx {
+	int64_t sub;
+	const int64_t *seqs;
+	size_t n;
+	int64_t *count;
+};
+
+static int replay(struct sx_store *s, void *ctx)
+{
+	struct replay_ctx *x = ctx;
+	return sx_store_pending_replay(s, x->sub, x->seqs, x->n, sx_feed_now(), x->count);
 }
 
 struct parked_ctx {
@@ -356,10 +431,9 @@ void sx_feed_parked(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		int64_t seqs[PARKED_LIST_MAX];
 		for (size_t i = 0; i < m->n_seqs; i++)
 			seqs[i] = m->seqs[i] > INT64_MAX ? 0 : (int64_t)m->seqs[i];
-		rc = sx_feed_flush(fd);
-		if (rc == 0)
-			rc = sx_store_pending_replay(fd->store, row.id, seqs, m->n_seqs,
-						     sx_feed_now(), &replayed);
+		struct replay_ctx rx = { row.id, seqs, m->n_seqs, &replayed };
+		rc = with_record(fd, ss, "replay", replay, &rx, "sub=%s seqs=%zu%s", row.name,
+				 m->n_seqs, m->n_seqs ? "" : " (all parked)");
 		struct sx_subscr *sb = sx_feed_find(fd, row.id);
 		if (rc == 0 && sb) {
 			sx_feed_reload_pending(fd, sb);

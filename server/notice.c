@@ -44,14 +44,29 @@ void sx_notice_action(struct sx_session *ss, uint64_t id, const Sprex__NoticeAct
 				 "no notice of that report was sent to %s", ss->member.name);
 		return;
 	}
-	/* The notice row may sit in the feed's open transaction. */
+	/* The notice row may sit in the feed's open transaction; the action and
+	 * its audit record then commit together. */
 	sx_feed_flush(&srv->feed);
 	int64_t now = sx_feed_now();
-	int rc = sx_store_notice_action(srv->store, m->report_id, ss->member.id, (int)m->action,
-					m->note ? m->note : "", now);
+	int rc = sx_store_batch_begin(srv->store);
+	if (rc == 0)
+		rc = sx_store_notice_action(srv->store, m->report_id, ss->member.id,
+					    (int)m->action, m->note ? m->note : "", now);
+	if (rc == 0) {
+		struct sx_audit_rec r;
+		sx_session_audit_rec(ss, &r, "notice-action", "ok", "report=%s action=%s",
+				     m->report_id, name);
+		rc = sx_store_audit_append(srv->store, &r);
+	}
+	if (rc == 0)
+		rc = sx_store_batch_commit(srv->store);
+	if (rc < 0)
+		sx_store_batch_rollback(srv->store);
 	if (rc == SX_ENOTFOUND) {
 		sx_log_warn("session %llu: member %s: action %s on report %s refused: never sent "
 			    "to it", (unsigned long long)ss->id, ss->member.name, name, m->report_id);
+		sx_session_audit(ss, "notice-action", "refused: never sent to this ISP",
+				 "report=%s action=%s", m->report_id, name);
 		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_FORBIDDEN,
 				 "no notice of report %s was sent to %s", m->report_id,
 				 ss->member.name);

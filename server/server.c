@@ -12,6 +12,8 @@
 
 #include "err.h"
 #include "log.h"
+#include "audit_sign.h"
+#include "feed_impl.h"
 #include "session.h"
 
 static void build_tls_opts(const struct sx_srvconf *cf, struct sx_tls_opts *o)
@@ -169,6 +171,15 @@ int sx_server_init(struct sx_server *s, uv_loop_t *loop, const struct sx_srvconf
 	if (rc < 0)
 		goto fail;
 	s->intake_ready = 1;
+	char keypath[4096];
+	const char *kp = conf->audit_key;
+	if (!kp && sx_audit_key_path(conf->db, keypath, sizeof keypath) == 0)
+		kp = keypath;
+	rc = kp ? sx_audit_key_load(kp, &s->audit_key, err, errlen) : SX_ECONFIG;
+	if (rc < 0) {
+		rc = SX_ECONFIG;
+		goto fail;
+	}
 	rc = sx_feed_init(&s->feed, s, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -183,6 +194,7 @@ fail:
 	uv_run(loop, UV_RUN_DEFAULT);
 	if (s->feed_ready)
 		sx_feed_finish(&s->feed);
+	EVP_PKEY_free(s->audit_key);
 	if (s->intake_ready)
 		sx_intake_finish(&s->intake);
 	sx_members_destroy(s->members);
@@ -313,6 +325,22 @@ static void reload_now(struct sx_server *s)
 	sx_feed_changed(&s->feed);
 }
 
+/* A signed checkpoint of the audit log, when it grew. */
+static void checkpoint_now(struct sx_server *s)
+{
+	int rc = sx_audit_checkpoint(s->store, s->audit_key, NULL, sx_feed_now(), NULL, 0);
+	if (rc < 0 && rc != SX_EAGAIN)
+		sx_log_err("audit checkpoint failed: %s", sx_store_errmsg(s->store));
+}
+
+static void checkpoint_cb(uv_timer_t *t)
+{
+	struct sx_server *s = t->data;
+	/* What the write-behind holds belongs in this checkpoint. */
+	sx_feed_flush(&s->feed);
+	checkpoint_now(s);
+}
+
 static void maybe_done(struct sx_server *s)
 {
 	if (!s->stopping || s->nsessions > 0)
@@ -323,7 +351,9 @@ static void maybe_done(struct sx_server *s)
 	close_handle(s, (uv_handle_t *)&s->sig_term);
 	close_handle(s, (uv_handle_t *)&s->sig_int);
 	close_handle(s, (uv_handle_t *)&s->sig_hup);
+	close_handle(s, (uv_handle_t *)&s->checkpoint_timer);
 	sx_feed_stop(&s->feed);
+	checkpoint_now(s); /* the last records of this run are signed */
 }
 
 static void stop_timer_cb(uv_timer_t *t)
@@ -371,6 +401,10 @@ static void signal_cb(uv_signal_t *h, int signum)
 int sx_server_start(struct sx_server *s)
 {
 	uv_timer_init(s->loop, &s->reload_timer);
+	uv_timer_init(s->loop, &s->checkpoint_timer);
+	s->checkpoint_timer.data = s;
+	uv_timer_start(&s->checkpoint_timer, checkpoint_cb, s->conf->audit_checkpoint_ms,
+		       s->conf->audit_checkpoint_ms);
 	uv_timer_init(s->loop, &s->stop_timer);
 	uv_signal_init(s->loop, &s->sig_term);
 	uv_signal_init(s->loop, &s->sig_int);
@@ -388,6 +422,8 @@ int sx_server_start(struct sx_server *s)
 
 void sx_server_finish(struct sx_server *s)
 {
+	EVP_PKEY_free(s->audit_key);
+	s->audit_key = NULL;
 	if (s->feed_ready)
 		sx_feed_finish(&s->feed);
 	s->feed_ready = 0;

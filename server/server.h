@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include "feed.h"
@@ -39,6 +40,8 @@ struct sx_server {
 	uv_tcp_t listeners[SX_LISTENERS_MAX];
 	size_t nlisteners;
 	uv_timer_t reload_timer;
+	uv_timer_t checkpoint_timer;  /* signs audit checkpoints */
+	EVP_PKEY *audit_key;
 	uv_timer_t stop_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	time_t crl_next_update;       /* the loaded CRL's nextUpdate */

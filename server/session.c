@@ -9,6 +9,7 @@
 #include "authz.h"
 #include "err.h"
 #include "feed.h"
+#include "feed_impl.h"
 #include "log.h"
 #include "notice.h"
 #include "server.h"
@@ -90,12 +91,16 @@ static void session_open(struct sx_peer *p)
 		return;
 	}
 	sx_hex(spki, SX_SPKI_LEN, hex);
+	memcpy(ss->spki, spki, sizeof ss->spki);
+	ss->spki_known = 1;
 	/* The handshake was verified against the context it started with; when
 	 * the CRL changed meanwhile, ask the new one too. */
 	if (srv->conf->tls_crl && SSL_get_SSL_CTX(ssl) != srv->tls &&
 	    sx_tls_cert_revoked(cert, srv->conf->tls_crl) != 0) {
 		sx_log_warn("session %llu: %s: certificate revoked by a CRL loaded during the handshake",
 			    (unsigned long long)ss->id, ss->peer_addr);
+		sx_session_audit(ss, "auth-fail", "revoked", "handshake");
+		ss->quiet = 1;
 		sx_peer_close(p, SX_ETLS, "certificate revoked");
 		return;
 	}
@@ -103,6 +108,7 @@ static void session_open(struct sx_peer *p)
 	if (!m) {
 		sx_log_warn("session %llu: %s: certificate key %s is not registered",
 			    (unsigned long long)ss->id, ss->peer_addr, hex);
+		sx_session_audit(ss, "auth-fail", "unknown key", "handshake");
 		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_UNKNOWN_MEMBER,
 			      "certificate key %s is not registered", hex);
 		return;
@@ -110,6 +116,7 @@ static void session_open(struct sx_peer *p)
 	if (m->state == SX_MEMBER_SUSPENDED) {
 		sx_log_warn("session %llu: %s: member %s is suspended", (unsigned long long)ss->id,
 			    ss->peer_addr, m->name);
+		sx_session_audit(ss, "auth-fail", "suspended", "handshake member=%s", m->name);
 		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_SUSPENDED, "member %s is suspended",
 			      m->name);
 		return;
@@ -139,6 +146,7 @@ static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
 	if (!version) {
 		sx_log_warn("session %llu: member %s: no common protocol version",
 			    (unsigned long long)ss->id, ss->member.name);
+		sx_session_audit(ss, "auth-fail", "no common protocol version", "hello");
 		sx_peer_error(p, SPREX__ERROR_CODE__ERROR_UNSUPPORTED_VERSION,
 			      "no common protocol version; this server speaks %u", SX_PROTO_VERSION);
 		return;
@@ -177,6 +185,7 @@ static void handle_hello(struct sx_session *ss, const Sprex__Hello *h)
 		return;
 	sx_peer_negotiated(p, max_frame, hb);
 	ss->state = SX_SESSION_READY;
+	sx_session_audit(ss, "connect", "ok", "session");
 	sx_log_info("session %llu: member %s (%s) authenticated from %s; agent \"%.64s\", "
 		    "protocol %u, max_frame %u, heartbeat %u ms",
 		    (unsigned long long)ss->id, ss->member.name, sx_role_name(ss->member.role),
@@ -200,6 +209,52 @@ void sx_session_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code,
 	f.msg_case = SPREX__FRAME__MSG_ERROR;
 	f.error = &e;
 	sx_peer_send(ss->peer, &f);
+}
+
+/* Control characters become spaces: an audit field holds none. */
+static void audit_clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+void sx_session_audit_vrec(const struct sx_session *ss, struct sx_audit_rec *r, const char *event,
+			   const char *outcome, const char *fmt, va_list ap)
+{
+	memset(r, 0, sizeof *r);
+	r->time_ms = sx_feed_now();
+	snprintf(r->event, sizeof r->event, "%s", event);
+	snprintf(r->member, sizeof r->member, "%s", ss->member.name);
+	if (ss->member.name[0])
+		sx_audit_spki_hex(ss->member.spki, r->spki);
+	else if (ss->spki_known)
+		sx_audit_spki_hex(ss->spki, r->spki);
+	snprintf(r->peer, sizeof r->peer, "%s", ss->peer_addr);
+	vsnprintf(r->object, sizeof r->object, fmt, ap);
+	snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
+	audit_clean(r->object);
+	audit_clean(r->outcome);
+}
+
+void sx_session_audit_rec(const struct sx_session *ss, struct sx_audit_rec *r, const char *event,
+			  const char *outcome, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sx_session_audit_vrec(ss, r, event, outcome, fmt, ap);
+	va_end(ap);
+}
+
+void sx_session_audit(struct sx_session *ss, const char *event, const char *outcome,
+		      const char *fmt, ...)
+{
+	struct sx_audit_rec r;
+	va_list ap;
+	va_start(ap, fmt);
+	sx_session_audit_vrec(ss, &r, event, outcome, fmt, ap);
+	va_end(ap);
+	sx_feed_audit(&ss->srv->feed, &r);
 }
 
 /* Checks the fields of a Submit; returns NULL or what is wrong. */
@@ -244,10 +299,31 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 	};
 	struct sx_intake_result res;
 	char err[256] = "";
-	/* The report gets its own transaction: commit the deliveries first. */
+	/* The report and its audit records share one transaction (synchronous
+	 * FULL): the deliveries' write-behind is committed first. */
 	sx_feed_flush(&srv->feed);
-	int rc = sx_intake_submit(&srv->intake, srv->store, &in, ss->member.id, m->client_msg_id,
-				  &res, err, sizeof err);
+	int rc = sx_store_batch_begin(srv->store);
+	if (rc == 0)
+		rc = sx_intake_submit(&srv->intake, srv->store, &in, ss->member.id,
+				      m->client_msg_id, &res, err, sizeof err);
+	if (rc == 0) {
+		struct sx_audit_rec r;
+		sx_session_audit_rec(ss, &r, "submit", res.duplicate ? "duplicate" : "stored",
+				     "report=%s seq=%lld client_id=%.80s", res.id, (long long)res.seq,
+				     m->client_msg_id);
+		rc = sx_store_audit_append(srv->store, &r);
+		if (rc == 0 && res.quarantined && !res.duplicate) {
+			sx_session_audit_rec(ss, &r, "quarantine", "quarantined",
+					     "report=%s seq=%lld", res.id, (long long)res.seq);
+			rc = sx_store_audit_append(srv->store, &r);
+		}
+		if (rc == 0)
+			rc = sx_store_batch_commit(srv->store);
+		if (rc < 0)
+			snprintf(err, sizeof err, "%s", sx_store_errmsg(srv->store));
+	}
+	if (rc < 0)
+		sx_store_batch_rollback(srv->store);
 	if (rc < 0) {
 		Sprex__ErrorCode code = rc == SX_EBUSY ? SPREX__ERROR_CODE__ERROR_BUSY
 				       : rc == SX_ETOOBIG || rc == SX_ELIMIT || rc == SX_EINVAL
@@ -256,6 +332,7 @@ static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submi
 		sx_log_warn("session %llu: member %s: submit %.128s refused: %s",
 			    (unsigned long long)ss->id, ss->member.name, m->client_msg_id,
 			    err[0] ? err : sx_strerror(rc));
+		sx_session_audit(ss, "submit", "refused", "client_id=%.80s", m->client_msg_id);
 		sx_session_error(ss, id, code, "%s", err[0] ? err : sx_strerror(rc));
 		return;
 	}
@@ -361,9 +438,11 @@ static void session_close(struct sx_peer *p, int reason, const char *why)
 	const char *who = ss->member.name[0] ? ss->member.name : "(unauthenticated)";
 	if (ss->quiet)
 		; /* logged where it was refused */
-	else if (ss->state == SX_SESSION_TLS && reason == SX_ETLS)
+	else if (ss->state == SX_SESSION_TLS && reason == SX_ETLS) {
 		sx_log_warn("session %llu: %s: handshake refused: %s", (unsigned long long)ss->id,
 			    ss->peer_addr, why);
+		sx_session_audit(ss, "auth-fail", why, "handshake");
+	}
 	else if (reason == 0 || reason == SX_ECLOSED)
 		sx_log_info("session %llu: %s %s closed: %s", (unsigned long long)ss->id, who,
 			    ss->peer_addr, why);

@@ -6,6 +6,7 @@
 #ifndef SX_SESSION_H
 #define SX_SESSION_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "peer.h"
@@ -34,6 +35,8 @@ struct sx_session {
 	unsigned nsubs;
 	uint32_t next_sub_id;
 	unsigned quiet : 1;       /* the refusal was logged already */
+	unsigned spki_known : 1;  /* spki holds the peer's key (an unknown one too) */
+	uint8_t spki[SX_SPKI_LEN];
 };
 
 /* Accepts one pending connection on listener and starts its handshake. A
@@ -47,6 +50,18 @@ void sx_session_goaway(struct sx_session *ss, Sprex__GoAwayReason reason, uint32
 /* Answers request id with an Error frame; the session goes on. */
 void sx_session_error(struct sx_session *ss, uint64_t id, Sprex__ErrorCode code, const char *fmt,
 		      ...) __attribute__((format(printf, 4, 5)));
+
+/* Fills r with an audit record of the session (time, member, SPKI, peer
+ * address) for event, outcome and the object formatted from fmt. */
+void sx_session_audit_vrec(const struct sx_session *ss, struct sx_audit_rec *r, const char *event,
+			   const char *outcome, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+void sx_session_audit_rec(const struct sx_session *ss, struct sx_audit_rec *r, const char *event,
+			  const char *outcome, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Queues such a record for the delivery state's next commit (feed.h). */
+void sx_session_audit(struct sx_session *ss, const char *event, const char *outcome,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Closes the session at once (shutdown deadline passed). */
 void sx_session_abort(struct sx_session *ss, const char *why);
