@@ -166,11 +166,66 @@ enum {
  * p (n bytes), or -1. */
 long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf);
 
-/* ---- leak_views.c ---- */
+/* ---- leak_class.c ---- */
+
+/* Byte classes of sx_lk_cls. */
+enum {
+	LK_C_B64 = 1u << 0,     /* standard base64 alphabet */
+	LK_C_URL = 1u << 1,     /* URL-safe base64 alphabet */
+	LK_C_URLSPEC = 1u << 2, /* '-' and '_', only in the URL-safe one */
+	LK_C_PAD = 1u << 3,     /* '=' */
+	LK_C_BLANK = 1u << 4,   /* space, tab */
+	LK_C_EOL = 1u << 5,     /* CR, LF */
+	LK_C_RARE = 1u << 6,    /* control characters, ESC, '%', '&', '<', C2 E2 E3 EF */
+	LK_C_HIGH = 1u << 7,    /* 8-bit */
+};
+extern const uint8_t sx_lk_cls[256];
+
+/* What a view is made of (sx_lk_profile). */
+struct lk_prof {
+	size_t ctrl;     /* C0 controls but tab, CR, LF, FF and ESC; DEL */
+	size_t fffd;     /* U+FFFD replacement characters */
+	size_t alpha;    /* characters of either base64 alphabet, and '=' */
+	size_t blank;    /* spaces and tabs */
+	size_t other;    /* every other byte but line ends */
+	size_t longest;  /* longest line */
+	int has8;        /* an 8-bit byte */
+	int esc;         /* an ESC */
+	int pct;         /* a '%' escape (two hex digits) */
+	int ref;         /* a '&' reference start ('#' or a word character) */
+	int lt;          /* a '<' */
+	int norm;        /* a full-width, no-break or invisible character */
+	int flowed;      /* a blank before a line end */
+};
+
+/* Fills f for p (n bytes) in one pass. */
+void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f);
+/* Non-zero when f is a block of base64 text (see sx_lk_b64block). */
+int sx_lk_prof_b64block(const struct lk_prof *f);
+/* Non-zero when p (profiled as f) is text a reader shows as such: valid
+ * UTF-8, few control and replacement characters. */
+int sx_lk_prof_texty(const struct lk_prof *f, const uint8_t *p, size_t n);
+/* Non-zero when p holds a '%' escape, an '&' reference start. */
+int sx_lk_has_pct(const uint8_t *p, size_t n);
+int sx_lk_has_ref(const uint8_t *p, size_t n);
+
+/* Non-zero when p is a block of base64 text (40 or more characters of the
+ * alphabet, a line that long, hardly anything else): searched as it stands
+ * for long needles only, read through its decoding. */
+int sx_lk_b64block(const uint8_t *p, size_t n);
+/* Non-zero when p could be base64 whatever its label says (16 or more
+ * characters of the alphabet, no blanks to speak of): worth decoding. */
+int sx_lk_looks_b64(const uint8_t *p, size_t n);
+/* Non-zero when p holds a quoted-printable escape or soft line break. */
+int sx_lk_looks_qp(const uint8_t *p, size_t n);
+/* Non-zero when p is ASCII or valid UTF-8: text any charset label reads. */
+int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
 
 /* Folds full-width ASCII and U+3000 to ASCII and drops characters readers
  * do not show; out holds n bytes. Returns the length written. */
 size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out);
+
+/* ---- leak_views.c ---- */
 
 /*
  * Examines p (n bytes) as one view named step (appended to the chain) and,
@@ -185,17 +240,5 @@ int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, u
 void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-
-/* Non-zero when p is a block of base64 text (40 or more characters of the
- * alphabet, a line that long, hardly anything else): searched as it stands
- * for long needles only, read through its decoding. */
-int sx_lk_b64block(const uint8_t *p, size_t n);
-/* Non-zero when p could be base64 whatever its label says (16 or more
- * characters of the alphabet, no blanks to speak of): worth decoding. */
-int sx_lk_looks_b64(const uint8_t *p, size_t n);
-/* Non-zero when p holds a quoted-printable escape or soft line break. */
-int sx_lk_looks_qp(const uint8_t *p, size_t n);
-/* Non-zero when p is ASCII or valid UTF-8: text any charset label reads. */
-int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
 
 #endif

@@ -21,194 +21,6 @@
 #include "err.h"
 #include "leak_impl.h"
 
-/* ---- full-width and invisible characters ---- */
-
-/* Length of a full-width ASCII character (U+FF01..U+FF5E), U+3000 or U+00A0
- * at p[i], 0 when none; *c gets its ASCII. */
-static size_t fw_at(const uint8_t *p, size_t n, size_t i, uint8_t *c)
-{
-	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xA0) {
-		*c = ' '; /* no-break space: shown as a blank */
-		return 2;
-	}
-	if (i + 3 > n)
-		return 0;
-	if (p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x81 && p[i + 2] <= 0xBF) {
-		*c = (uint8_t)(p[i + 2] - 0x81 + 0x21);
-		return 3;
-	}
-	if (p[i] == 0xEF && p[i + 1] == 0xBD && p[i + 2] >= 0x80 && p[i + 2] <= 0x9E) {
-		*c = (uint8_t)(p[i + 2] - 0x80 + 0x60);
-		return 3;
-	}
-	if (p[i] == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) {
-		*c = ' ';
-		return 3;
-	}
-	return 0;
-}
-
-/* Length of a character readers do not show (soft hyphen, zero widths, word
- * joiner, BOM) at p[i], 0 when none: it can split an identifier unseen. */
-static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
-{
-	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xAD)
-		return 2;
-	if (i + 3 > n)
-		return 0;
-	if (p[i] == 0xE2 && p[i + 1] == 0x80 && p[i + 2] >= 0x8B && p[i + 2] <= 0x8D)
-		return 3;
-	if (p[i] == 0xE2 && p[i + 1] == 0x81 && p[i + 2] == 0xA0)
-		return 3;
-	if (p[i] == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
-		return 3;
-	return 0;
-}
-
-static int has_normalizable(const uint8_t *p, size_t n)
-{
-	uint8_t c;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] >= 0xC2 && (fw_at(p, n, i, &c) || invisible_at(p, n, i)))
-			return 1;
-	return 0;
-}
-
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out)
-{
-	size_t o = 0, k;
-	uint8_t c;
-	for (size_t i = 0; i < n;) {
-		if ((k = fw_at(p, n, i, &c))) {
-			out[o++] = c;
-			i += k;
-		} else if ((k = invisible_at(p, n, i))) {
-			i += k;
-		} else {
-			out[o++] = p[i++];
-		}
-	}
-	return o;
-}
-
-/* ---- character classes ---- */
-
-/* Control characters (C0 but blanks, line ends, form feed and ESC; DEL) and
- * U+FFFD replacement characters in p. */
-static void shape(const uint8_t *p, size_t n, size_t *ctrl, size_t *fffd)
-{
-	*ctrl = *fffd = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != 0x1B) ||
-		    c == 0x7F)
-			(*ctrl)++;
-		else if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
-			(*fffd)++;
-	}
-}
-
-/*
- * Text a reader shows as such: valid UTF-8, few control characters and
- * replacement characters. Only there are short identifiers searched: in
- * binary, two given bytes between two non-word bytes are every few kilobytes.
- */
-static int texty(const uint8_t *p, size_t n)
-{
-	size_t ctrl, fffd;
-	if (!sx_utf8_valid(p, n))
-		return 0;
-	shape(p, n, &ctrl, &fffd);
-	return (ctrl + fffd) * 32 <= n;
-}
-
-/* Counts base64 characters (either alphabet, '=' too), blanks inside lines,
- * other bytes, and the longest line. */
-static void b64_stats(const uint8_t *p, size_t n, size_t *alpha, size_t *blank, size_t *other,
-		      size_t *longest)
-{
-	size_t line = 0;
-	*alpha = *blank = *other = *longest = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if (c == '\r' || c == '\n') {
-			line = 0;
-			continue;
-		}
-		if (++line > *longest)
-			*longest = line;
-		if (lk_b64ch(c, 0) || lk_b64ch(c, 1) || c == '=')
-			(*alpha)++;
-		else if (c == ' ' || c == '\t')
-			(*blank)++;
-		else
-			(*other)++;
-	}
-}
-
-int sx_lk_b64block(const uint8_t *p, size_t n)
-{
-	size_t alpha, blank, other, longest;
-	b64_stats(p, n, &alpha, &blank, &other, &longest);
-	return alpha >= 40 && longest >= 40 && (blank + other) * 50 <= alpha;
-}
-
-int sx_lk_looks_b64(const uint8_t *p, size_t n)
-{
-	size_t alpha, blank, other, longest;
-	b64_stats(p, n, &alpha, &blank, &other, &longest);
-	return alpha >= 16 && blank * 100 <= alpha && other * 20 <= alpha;
-}
-
-static int hexd(uint8_t c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int sx_lk_looks_qp(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (p[i] != '=')
-			continue;
-		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))
-			return 1;
-		/* a soft break with more text after it (base64 padding ends a body) */
-		size_t j = i + 1;
-		while (j < n && (p[j] == ' ' || p[j] == '\t'))
-			j++;
-		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
-			j += p[j] == '\r' ? 2 : 1;
-			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
-					 p[j] == '\n'))
-				j++;
-			if (j < n && i > 0 && p[i - 1] != '=')
-				return 1;
-		}
-	}
-	return 0;
-}
-
-int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
-{
-	return sx_utf8_valid(p, n);
-}
-
-static int has_pct(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 2 < n; i++)
-		if (p[i] == '%' && hexd(p[i + 1]) && hexd(p[i + 2]))
-			return 1;
-	return 0;
-}
-
-static int has_ref(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++)
-		if (p[i] == '&' && (p[i + 1] == '#' || lk_wordch(p[i + 1])))
-			return 1;
-	return 0;
-}
-
 /* ---- reasons ---- */
 
 void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
@@ -293,12 +105,74 @@ static int view_buf(struct lk_ctx *x, const struct sx_buf *b, const char *step, 
  * ISO-2022-JP its conversion; binary is searched as it is. */
 static unsigned token_flags(const uint8_t *p, size_t n)
 {
+	struct lk_prof pf;
 	unsigned f = LK_V_TOKENS;
-	if (texty(p, n))
+	sx_lk_profile(p, n, &pf);
+	if (sx_lk_prof_texty(&pf, p, n))
 		f |= LK_V_DERIVE;
-	if (memchr(p, 0x1B, n))
+	if (pf.esc)
 		f |= LK_V_CONVERT;
 	return f;
+}
+
+/* A run of base64 characters (see tokens()). */
+struct run {
+	size_t end;       /* where the scan goes on */
+	size_t m;         /* characters in it */
+	size_t lines;     /* lines it spans */
+	size_t first;     /* characters on its first line */
+	int block;        /* every line as long as the first but a shorter last one */
+	int special;      /* '-' or '_' in it */
+};
+
+/*
+ * Walks the run starting at p[i] (a character of the alphabet bit), appending
+ * its characters to out when out is not NULL. Returns 0 or out's error.
+ */
+static int run_walk(const uint8_t *p, size_t n, size_t i, unsigned bit, struct run *r,
+		    struct sx_buf *out)
+{
+	size_t j = i;
+	int cut = 0;
+	unsigned seen = 0;
+
+	*r = (struct run){ 0, 0, 0, 0, 1, 0 };
+	for (;;) {
+		size_t s = j;
+		while (j < n && (sx_lk_cls[p[j]] & bit))
+			seen |= sx_lk_cls[p[j++]];
+		if (out) {
+			int rc = sx_buf_append(out, p + s, j - s);
+			if (rc < 0)
+				return rc;
+		}
+		r->m += j - s;
+		if (r->lines++ == 0)
+			r->first = j - s;
+		else if (cut || j - s > r->first)
+			r->block = 0;
+		else if (j - s < r->first)
+			cut = 1; /* the last line, or not a block */
+		if (j < n && p[j] == '=') {
+			while (j < n && p[j] == '=')
+				j++;
+			break;
+		}
+		size_t k = j;
+		while (k < n && k - j < 2 && (p[k] == '\r' || p[k] == '\n'))
+			k++;
+		if (k == j)
+			break;
+		while (k < n && (p[k] == ' ' || p[k] == '\t'))
+			k++;
+		if (k < n && (sx_lk_cls[p[k]] & bit))
+			j = k;
+		else
+			break;
+	}
+	r->end = j;
+	r->special = (seen & LK_C_URLSPEC) != 0;
+	return 0;
 }
 
 /*
@@ -314,54 +188,29 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
 	sx_buf_init(&run, n);
 	sx_buf_init(&out, n + 16);
 	for (int url = 0; url < 2 && rc == 0; url++) {
+		unsigned bit = url ? LK_C_URL : LK_C_B64;
 		size_t i = 0;
 		while (i < n && rc == 0 && !x->found && !x->over) {
 			/* to the next run without looking at x for every byte */
-			while (i < n && !lk_b64ch(p[i], url))
+			while (i < n && !(sx_lk_cls[p[i]] & bit))
 				i++;
 			if (i == n)
 				break;
-			int special = 0, block = 1, cut = 0;
-			size_t j = i, lines = 0, first = 0;
-			sx_buf_reset(&run, SIZE_MAX);
-			for (;;) {
-				size_t s = j;
-				while (j < n && lk_b64ch(p[j], url)) {
-					special |= p[j] == '-' || p[j] == '_';
-					j++;
-				}
-				if ((rc = sx_buf_append(&run, p + s, j - s)) < 0)
-					break;
-				if (lines++ == 0)
-					first = j - s;
-				else if (cut || j - s > first)
-					block = 0;
-				else if (j - s < first)
-					cut = 1; /* the last line, or not a block */
-				if (j < n && p[j] == '=') {
-					while (j < n && p[j] == '=')
-						j++;
-					break;
-				}
-				size_t k = j;
-				while (k < n && k - j < 2 && (p[k] == '\r' || p[k] == '\n'))
-					k++;
-				if (k == j)
-					break;
-				while (k < n && (p[k] == ' ' || p[k] == '\t'))
-					k++;
-				if (k < n && lk_b64ch(p[k], url))
-					j = k;
-				else
-					break;
-			}
-			i = j;
-			size_t m = sx_buf_used(&run);
-			if (rc < 0 || m < LK_TOKEN_MIN || (url && !special))
+			/* measured first, copied only when it is a token */
+			struct run r;
+			size_t start = i;
+			run_walk(p, n, start, bit, &r, NULL);
+			i = r.end;
+			if (r.m < LK_TOKEN_MIN || (url && !r.special))
 				continue;
+			sx_buf_reset(&run, SIZE_MAX);
+			struct run again;
+			if ((rc = run_walk(p, n, start, bit, &again, &run)) < 0)
+				break;
+			size_t m = sx_buf_used(&run);
 			/* Lines of one length, a multiple of four, are an encoder's
 			 * block: aligned at its start, the other alignments are noise. */
-			size_t shifts = block && lines >= 3 && first % 4 == 0 ? 1 : 4;
+			size_t shifts = r.block && r.lines >= 3 && r.first % 4 == 0 ? 1 : 4;
 			for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
 				sx_buf_reset(&out, SIZE_MAX);
 				rc = sx_b64_decode(sx_buf_head(&run) + shift, m - shift, url, &out,
@@ -445,21 +294,22 @@ static int flowed(const uint8_t *p, size_t n, struct sx_buf *out)
 }
 
 /* URL escapes and HTML references, each alone and both in either order. */
-static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth)
+static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
+		  unsigned flags, unsigned tdepth)
 {
 	struct sx_buf a, b;
 	int rc = 0;
 
 	sx_buf_init(&a, out_max(n));
 	sx_buf_init(&b, out_max(n));
-	if (has_pct(p, n)) {
+	if (pf->pct) {
 		rc = sx_pct_decode(p, n, &a);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
 		if (rc == 0)
 			rc = view_buf(x, &a, "url-decoded",
 				      LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
 							     ? LK_V_CONVERT : 0u), tdepth);
-		if (rc == 0 && has_ref(head(&a), sx_buf_used(&a))) {
+		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
 			rc = sx_html_decode(head(&a), sx_buf_used(&a), &b);
 			if (rc == 0 && !same(&b, head(&a), sx_buf_used(&a)))
 				rc = view_buf(x, &b, "url-decoded → html-decoded", LK_V_TOKENS,
@@ -468,11 +318,11 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, 
 	}
 	sx_buf_reset(&a, 0);
 	sx_buf_reset(&b, 0);
-	if (rc == 0 && has_ref(p, n)) {
+	if (rc == 0 && pf->ref) {
 		rc = sx_html_decode(p, n, &a);
 		if (rc == 0 && !same(&a, p, n)) {
 			rc = view_buf(x, &a, "html-decoded", LK_V_TOKENS, tdepth);
-			if (rc == 0 && has_pct(head(&a), sx_buf_used(&a))) {
+			if (rc == 0 && sx_lk_has_pct(head(&a), sx_buf_used(&a))) {
 				rc = sx_pct_decode(head(&a), sx_buf_used(&a), &b);
 				if (rc == 0)
 					rc = view_buf(x, &b, "html-decoded → url-decoded",
@@ -481,13 +331,13 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, 
 		}
 	}
 	sx_buf_reset(&a, 0);
-	if (rc == 0 && (memmem(p, n, " \n", 2) || memmem(p, n, " \r\n", 3))) {
+	if (rc == 0 && pf->flowed) {
 		rc = flowed(p, n, &a);
 		if (rc == 0)
 			rc = view_buf(x, &a, "flowed-joined", LK_V_TOKENS, tdepth);
 	}
 	sx_buf_reset(&a, 0);
-	if (rc == 0 && (flags & LK_V_HTML) && memchr(p, '<', n)) {
+	if (rc == 0 && (flags & LK_V_HTML) && pf->lt) {
 		rc = render(p, n, &a);
 		if (rc == 0 && !same(&a, p, n))
 			rc = view_buf(x, &a, "html-rendered", LK_V_TOKENS, tdepth);
@@ -503,13 +353,14 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, 
  * the first three, an escape for the last). A reading with few replacement
  * characters is a plausible text and gets its escapes decoded as well.
  */
-static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, int binary,
-		   unsigned tdepth)
+static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
+		   unsigned flags, int binary, unsigned tdepth)
 {
 	const char *labels[5] = { x->charset, "utf-8", "cp932", "euc-jp", "iso-2022-jp" };
 	const char *names[5] = { NULL };
-	int has8 = 0, esc = memchr(p, 0x1B, n) != NULL;
-	int valid = sx_utf8_valid(p, n);
+	int has8 = pf->has8, esc = pf->esc;
+	/* only asked with 8-bit bytes, where it is a pass of its own */
+	int valid = has8 && sx_utf8_valid(p, n);
 
 	/* Binary is not text in any charset: its CP932, EUC-JP and UTF-8
 	 * names are found by their own needles; only a kanji run of
@@ -530,8 +381,6 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 	struct sx_buf out;
 	int rc = 0;
 
-	for (size_t i = 0; i < n && !has8; i++)
-		has8 = p[i] >= 0x80;
 	sx_buf_init(&out, out_max(n));
 	for (size_t i = 0; i < 5 && rc == 0 && !x->found && !x->over; i++) {
 		const char *label = labels[i];
@@ -718,25 +567,28 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	if (view_seen(x, p, n, flags, tdepth))
 		return 0;
 
-	size_t ctrl, fffd;
-	unsigned sf = 0;
-	shape(p, n, &ctrl, &fffd);
-	if (flags & LK_V_LONGONLY)
-		sf = LK_S_LONG;
-	else if ((ctrl + fffd) * 32 <= n && sx_utf8_valid(p, n) && !sx_lk_b64block(p, n))
-		sf = LK_S_SHORT;
-	long k = sx_lk_search(&x->ac, p, n, sf);
+	struct lk_prof pf;
+	long k;
+	if (flags & LK_V_LONGONLY) {
+		/* searched only, for long needles only */
+		if ((k = sx_lk_search(&x->ac, p, n, LK_S_LONG)) >= 0)
+			found(x, k);
+		return 0;
+	}
+	sx_lk_profile(p, n, &pf);
+	k = sx_lk_search(&x->ac, p, n,
+			 sx_lk_prof_texty(&pf, p, n) && !sx_lk_prof_b64block(&pf) ? LK_S_SHORT : 0);
 	if (k >= 0) {
 		found(x, k);
 		return 0;
 	}
-	if (!flags || (flags & LK_V_LONGONLY))
+	if (!flags)
 		return 0;
 	/* Escapes are written in text; binary (a control byte in sixteen)
 	 * holds '%' and '&' by chance, and decoding them is work for nothing. */
-	int binary = ctrl * 16 > n;
+	int binary = pf.ctrl * 16 > n;
 
-	if (has_normalizable(p, n)) {
+	if (pf.norm) {
 		uint8_t *q = malloc(n);
 		if (!q)
 			return SX_ENOMEM;
@@ -747,9 +599,9 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
 		rc = tokens(x, p, n, tdepth);
 	if (rc == 0 && (flags & LK_V_DERIVE) && !binary)
-		rc = derive(x, p, n, flags, tdepth);
+		rc = derive(x, p, n, &pf, flags, tdepth);
 	if (rc == 0 && (flags & LK_V_CONVERT))
-		rc = convert(x, p, n, flags, binary, tdepth);
+		rc = convert(x, p, n, &pf, flags, binary, tdepth);
 	return rc;
 }
 

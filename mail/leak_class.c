@@ -1,0 +1,237 @@
+/*
+ * leak_class.c: what a view of the leak check is made of, in one pass.
+ *
+ * Every view is looked at for the same things before it is searched and
+ * turned into further views: control and replacement characters (is it
+ * text?), the base64 alphabet (is it a block of base64?), full-width and
+ * invisible characters (is there anything to fold?), 8-bit bytes, escapes,
+ * '%' and '&' escapes, tags and format=flowed line ends. One table-driven
+ * pass over the bytes finds them all (struct lk_prof); the rules are the
+ * same as when each was a pass of its own.
+ */
+#include <string.h>
+
+#include "charset.h"
+#include "leak_impl.h"
+
+/*
+ * Byte classes (LK_C_*): the base64 alphabets, '=', blanks, line ends, and
+ * the bytes that need a closer look (LK_C_RARE): control characters (C0 but
+ * tab, line ends, form feed and ESC; DEL), ESC, '%', '&', '<', and the lead
+ * bytes of full-width, invisible and replacement characters (C2, E2, E3, EF).
+ */
+const uint8_t sx_lk_cls[256] = {
+	0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x10, 0x20, 0x40, 0x00, 0x20, 0x40, 0x40,
+	0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+	0x10, 0x00, 0x00, 0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x01,
+	0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x00, 0x00, 0x40, 0x08, 0x00, 0x00,
+	0x00, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03,
+	0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x06,
+	0x00, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03,
+	0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x40,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0xc0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0xc0, 0xc0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0xc0,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+
+/* ---- full-width and invisible characters ---- */
+
+/* Length of a full-width ASCII character (U+FF01..U+FF5E), U+3000 or U+00A0
+ * at p[i], 0 when none; *c gets its ASCII. */
+static size_t fw_at(const uint8_t *p, size_t n, size_t i, uint8_t *c)
+{
+	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xA0) {
+		*c = ' '; /* no-break space: shown as a blank */
+		return 2;
+	}
+	if (i + 3 > n)
+		return 0;
+	if (p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x81 && p[i + 2] <= 0xBF) {
+		*c = (uint8_t)(p[i + 2] - 0x81 + 0x21);
+		return 3;
+	}
+	if (p[i] == 0xEF && p[i + 1] == 0xBD && p[i + 2] >= 0x80 && p[i + 2] <= 0x9E) {
+		*c = (uint8_t)(p[i + 2] - 0x80 + 0x60);
+		return 3;
+	}
+	if (p[i] == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) {
+		*c = ' ';
+		return 3;
+	}
+	return 0;
+}
+
+/* Length of a character readers do not show (soft hyphen, zero widths, word
+ * joiner, BOM) at p[i], 0 when none: it can split an identifier unseen. */
+static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
+{
+	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xAD)
+		return 2;
+	if (i + 3 > n)
+		return 0;
+	if (p[i] == 0xE2 && p[i + 1] == 0x80 && p[i + 2] >= 0x8B && p[i + 2] <= 0x8D)
+		return 3;
+	if (p[i] == 0xE2 && p[i + 1] == 0x81 && p[i + 2] == 0xA0)
+		return 3;
+	if (p[i] == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
+		return 3;
+	return 0;
+}
+
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out)
+{
+	size_t o = 0, k;
+	uint8_t c;
+	for (size_t i = 0; i < n;) {
+		if ((k = fw_at(p, n, i, &c))) {
+			out[o++] = c;
+			i += k;
+		} else if ((k = invisible_at(p, n, i))) {
+			i += k;
+		} else {
+			out[o++] = p[i++];
+		}
+	}
+	return o;
+}
+
+/* ---- the profile ---- */
+
+static int hexd(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A byte of class LK_C_RARE at p[i]: what it adds to f. */
+static void rare(const uint8_t *p, size_t n, size_t i, struct lk_prof *f)
+{
+	uint8_t c = p[i], a;
+	switch (c) {
+	case 0x1B:
+		f->esc = 1;
+		return;
+	case '%':
+		f->pct |= i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]);
+		return;
+	case '&':
+		f->ref |= i + 1 < n && (p[i + 1] == '#' || lk_wordch(p[i + 1]));
+		return;
+	case '<':
+		f->lt = 1;
+		return;
+	case 0xC2: case 0xE2: case 0xE3: case 0xEF:
+		f->norm |= fw_at(p, n, i, &a) || invisible_at(p, n, i);
+		if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
+			f->fffd++;
+		return;
+	default:
+		f->ctrl++; /* the table marks no other byte */
+		return;
+	}
+}
+
+void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
+{
+	size_t line = 0, longest = 0, alpha = 0, blank = 0, ends = 0;
+	unsigned any = 0;
+
+	memset(f, 0, sizeof *f);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = sx_lk_cls[p[i]];
+		any |= c;
+		if (c & LK_C_EOL) {
+			if (line > longest)
+				longest = line;
+			line = 0;
+			ends++;
+			/* a blank before a line end: format=flowed */
+			if (i > 0 && p[i - 1] == ' ' &&
+			    (p[i] == '\n' || (i + 1 < n && p[i + 1] == '\n')))
+				f->flowed = 1;
+			continue;
+		}
+		line++;
+		alpha += (c & (LK_C_B64 | LK_C_URL | LK_C_PAD)) != 0;
+		blank += (c & LK_C_BLANK) != 0;
+		if (c & LK_C_RARE)
+			rare(p, n, i, f);
+	}
+	f->longest = line > longest ? line : longest;
+	f->alpha = alpha;
+	f->blank = blank;
+	f->other = n - ends - alpha - blank;
+	f->has8 = (any & LK_C_HIGH) != 0;
+}
+
+int sx_lk_prof_b64block(const struct lk_prof *f)
+{
+	return f->alpha >= 40 && f->longest >= 40 && (f->blank + f->other) * 50 <= f->alpha;
+}
+
+int sx_lk_prof_texty(const struct lk_prof *f, const uint8_t *p, size_t n)
+{
+	return (f->ctrl + f->fffd) * 32 <= n && (!f->has8 || sx_utf8_valid(p, n));
+}
+
+int sx_lk_b64block(const uint8_t *p, size_t n)
+{
+	struct lk_prof f;
+	sx_lk_profile(p, n, &f);
+	return sx_lk_prof_b64block(&f);
+}
+
+int sx_lk_looks_b64(const uint8_t *p, size_t n)
+{
+	struct lk_prof f;
+	sx_lk_profile(p, n, &f);
+	return f.alpha >= 16 && f.blank * 100 <= f.alpha && f.other * 20 <= f.alpha;
+}
+
+int sx_lk_looks_qp(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '=')
+			continue;
+		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))
+			return 1;
+		/* a soft break with more text after it (base64 padding ends a body) */
+		size_t j = i + 1;
+		while (j < n && (p[j] == ' ' || p[j] == '\t'))
+			j++;
+		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
+			j += p[j] == '\r' ? 2 : 1;
+			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
+					 p[j] == '\n'))
+				j++;
+			if (j < n && i > 0 && p[i - 1] != '=')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
+{
+	return sx_utf8_valid(p, n);
+}
+
+int sx_lk_has_pct(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 2 < n; i++)
+		if (p[i] == '%' && hexd(p[i + 1]) && hexd(p[i + 2]))
+			return 1;
+	return 0;
+}
+
+int sx_lk_has_ref(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '&' && (p[i + 1] == '#' || lk_wordch(p[i + 1])))
+			return 1;
+	return 0;
+}
