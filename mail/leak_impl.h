@@ -70,7 +70,18 @@ struct lk_ac {
 	uint64_t *hkey;    /* (node << 8 | byte) + 1, 0 empty */
 	uint32_t *hval;
 	size_t hmask;
+	/* The same automaton as a table, failures followed in advance, when it
+	 * is small enough (LK_DFA_MAX): one load per byte of a view. */
+	uint32_t *delta;   /* row + class -> entry (see LK_HIT); NULL: use the hash */
+	uint8_t cls[256];  /* byte (either case) -> class; 0: in no needle */
+	uint32_t nclass;
 };
+
+/* Entries of the table automaton at most (4 bytes each); a node's row
+ * offset (node * nclass) stays below LK_HIT. */
+#define LK_DFA_MAX ((size_t)1 << 18)
+/* In a table entry: the node ends a needle or has one on its failure chain. */
+#define LK_HIT (1u << 31)
 
 /* What lk_view does with a byte string besides searching it. */
 enum {
@@ -79,6 +90,11 @@ enum {
 	LK_V_CONVERT = 1u << 2,  /* from the declared charset and the Japanese ones */
 	LK_V_HTML = 1u << 3,     /* with DERIVE: also the rendered text (tags removed) */
 	LK_V_LONGONLY = 1u << 4, /* search needles of LK_LONG_MIN bytes or more only */
+	/* Not views: a base64 run (tokens()) recorded as decoded, so that the
+	 * same run in another view is not decoded again. */
+	LK_V_RUN = 1u << 5,      /* in the standard alphabet */
+	LK_V_RUNURL = 1u << 6,   /* in the URL-safe one */
+	LK_V_RUN4 = 1u << 7,     /* at all four alignments */
 };
 
 /* Steps of a view's chain kept for its name (the reason is one line). */

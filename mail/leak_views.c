@@ -21,6 +21,9 @@
 #include "err.h"
 #include "leak_impl.h"
 
+static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
+		     unsigned tdepth);
+
 /* ---- reasons ---- */
 
 void sx_lk_undecodable(struct lk_ctx *x, const char *fmt, ...)
@@ -211,6 +214,24 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
 			/* Lines of one length, a multiple of four, are an encoder's
 			 * block: aligned at its start, the other alignments are noise. */
 			size_t shifts = r.block && r.lines >= 3 && r.first % 4 == 0 ? 1 : 4;
+			/* The same run (same declared charset, no deeper) was decoded
+			 * before, in this view or another: its views are the same
+			 * bytes with the same flags, examined already, and are not
+			 * made again. They count as if they were (k characters of
+			 * the alphabet decode to 6k/8 bytes), so the work bound
+			 * gives the verdicts it gave. */
+			if (view_seen(x, sx_buf_head(&run), m,
+				      (url ? LK_V_RUNURL : 0u) | LK_V_RUN |
+					      (shifts == 4 ? LK_V_RUN4 : 0u), tdepth)) {
+				size_t cost = 0;
+				for (size_t shift = 0; shift < shifts; shift++)
+					cost += (m - shift) / 8 * 6 + (m - shift) % 8 * 6 / 8;
+				if (cost > x->work_max - x->work)
+					too_much(x);
+				else
+					x->work += cost;
+				continue;
+			}
 			for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
 				sx_buf_reset(&out, SIZE_MAX);
 				rc = sx_b64_decode(sx_buf_head(&run) + shift, m - shift, url, &out,
@@ -442,6 +463,9 @@ static uint64_t vhash(const uint8_t *p, size_t n)
 static int covers(const struct lk_seen *seen, unsigned flags, unsigned tdepth)
 {
 	if (seen->tdepth > tdepth)
+		return 0;
+	/* a run covers only the same run, decoded at as many alignments */
+	if ((seen->flags ^ flags) & (LK_V_RUN | LK_V_RUNURL))
 		return 0;
 	if (flags & LK_V_LONGONLY)
 		return 1;
