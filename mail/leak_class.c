@@ -83,20 +83,31 @@ static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
 	return 0;
 }
 
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out)
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark)
 {
 	size_t o = 0, k;
+	int first = 0; /* a character dropped before any byte was written */
 	uint8_t c;
 	for (size_t i = 0; i < n;) {
 		if ((k = fw_at(p, n, i, &c))) {
+			if (mark)
+				mark[o] = 1;
 			out[o++] = c;
 			i += k;
 		} else if ((k = invisible_at(p, n, i))) {
+			/* dropped: the byte before it is marked (leak_window.c) */
+			if (mark && o > 0)
+				mark[o - 1] = 1;
+			first |= o == 0;
 			i += k;
 		} else {
+			if (mark)
+				mark[o] = 0;
 			out[o++] = p[i++];
 		}
 	}
+	if (mark && first && o > 0)
+		mark[0] = 1;
 	return o;
 }
 

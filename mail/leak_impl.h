@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "ident.h"
 
 /* Total bytes of views examined per message: this many times the mail ... */
@@ -181,6 +182,10 @@ enum {
 /* Returns the needle of the longest accepted match around the first one in
  * p (n bytes), or -1. */
 long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf);
+/* The same for matches that lie in [a, b) of p, the rules reading p as a
+ * whole (words, lines and placeholders around a match). */
+long sx_lk_search_range(const struct lk_ac *ac, const uint8_t *p, size_t n, size_t a, size_t b,
+			unsigned sf);
 
 /* ---- leak_class.c ---- */
 
@@ -238,8 +243,38 @@ int sx_lk_looks_qp(const uint8_t *p, size_t n);
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
 
 /* Folds full-width ASCII and U+3000 to ASCII and drops characters readers
- * do not show; out holds n bytes. Returns the length written. */
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out);
+ * do not show; out holds n bytes. Returns the length written. When mark is
+ * not NULL (n bytes too), it gets the marks of leak_window.c. */
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark);
+
+/* ---- leak_window.c ---- */
+
+/* Windows of a view to search: pairs [v[2i], v[2i+1]), in order. */
+struct lk_wins {
+	size_t *v;
+	size_t n, cap;
+};
+
+/* Margin of a window beyond the longest needle: placeholders, UTF-16. */
+#define LK_WIN_MARGIN 64u
+
+/*
+ * The windows around every marked byte of p (mark holds n bytes, 1 where a
+ * change wrote): ext bytes on either side, widened to whole lines and one
+ * line more each way, merged. Returns 0 or SX_ENOMEM.
+ */
+int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext,
+		  struct lk_wins *w);
+void sx_lk_wins_finish(struct lk_wins *w);
+
+/*
+ * sx_pct_decode, sx_html_decode and the format=flowed join of p, appended
+ * to out with one mark a byte appended to mark: 1 where the change wrote,
+ * and beside a removal. Return 0 or a buffer error (out and mark bound).
+ */
+int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
+int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
+int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
 
 /* ---- leak_views.c ---- */
 

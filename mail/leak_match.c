@@ -110,7 +110,7 @@ static int needles_build(struct lk_ac *ac, const struct sx_idset *ids, struct sx
 		if (id->len == 0 || id->len > SX_IDENT_LEN_MAX)
 			continue;
 		if ((rc = form_add(st, f, &nf, t, id->len, LK_F_UTF8)) < 0 ||
-		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded),
+		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded, NULL),
 				   LK_F_FOLDED)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "cp932", LK_F_CP932)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "euc-jp", LK_F_EUCJP)) < 0 ||
@@ -404,23 +404,24 @@ static int in_b64_line(const uint8_t *p, size_t n, size_t s, size_t e, struct li
 }
 
 /*
- * Returns the needle of the first match the rules accept, or -1. A longer
- * match may still end later ("taro" is found before "taro@example.jp"
- * ends), so the scan goes on for the longest needle's length and keeps the
- * longest match: the reason names the kind a reader would see.
+ * The first match the rules accept, or -1. A longer match may still end
+ * later ("taro" is found before "taro@example.jp" ends), so the scan goes on
+ * for the longest needle's length (past b if need be) and keeps the longest
+ * match: the reason names the kind a reader would see.
  */
-long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf)
+long sx_lk_search_range(const struct lk_ac *ac, const uint8_t *p, size_t n, size_t a, size_t b,
+			unsigned sf)
 {
 	uint32_t st = 0;
 	long best = -1;
-	size_t stop = n;
+	size_t stop = b < n ? b : n;
 	struct line_memo lm = { 0, 0, 0 };
 
 	const uint32_t *delta = ac->delta;
 	const uint8_t *cls = ac->cls;
 	uint32_t ent = 0;
 
-	for (size_t i = 0; i < stop; i++) {
+	for (size_t i = a; i < stop; i++) {
 		if (delta) {
 			/* to the next node with a match, loads only */
 			while (i < stop && !((ent = delta[(ent & ~LK_HIT) + cls[p[i]]]) & LK_HIT))
@@ -455,4 +456,9 @@ long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned s
 		}
 	}
 	return best;
+}
+
+long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf)
+{
+	return sx_lk_search_range(ac, p, n, 0, n, sf);
 }

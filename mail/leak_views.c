@@ -23,6 +23,8 @@
 
 static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 		     unsigned tdepth);
+static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
+		   unsigned flags, unsigned tdepth, const uint8_t *mark, unsigned psf);
 
 /* ---- reasons ---- */
 
@@ -104,6 +106,33 @@ static int view_buf(struct lk_ctx *x, const struct sx_buf *b, const char *step, 
 	return sx_lk_view(x, head(b), sx_buf_used(b), step, flags, tdepth);
 }
 
+/* A view derived by local changes from one searched with rules psf, its
+ * changes marked in mk (leak_window.c). */
+static int view_marked(struct lk_ctx *x, const struct sx_buf *b, const struct sx_buf *mk,
+		       const char *step, unsigned flags, unsigned tdepth, unsigned psf)
+{
+	return view_in(x, head(b), sx_buf_used(b), step, flags, tdepth, head(mk), psf);
+}
+
+/* Whether search rules sf let match more than psf (LONG, none, SHORT). */
+static int wider(unsigned sf, unsigned psf)
+{
+	unsigned r = sf & LK_S_SHORT ? 2 : sf & LK_S_LONG ? 0 : 1;
+	unsigned pr = psf & LK_S_SHORT ? 2 : psf & LK_S_LONG ? 0 : 1;
+	return r > pr;
+}
+
+/* Whether [a, b) meets one of the windows from *k on (advanced past the
+ * ones that end before a); every window when w is NULL. */
+static int in_windows(const struct lk_wins *w, size_t *k, size_t a, size_t b)
+{
+	if (!w)
+		return 1;
+	while (*k < w->n && w->v[2 * *k + 1] <= a)
+		(*k)++;
+	return *k < w->n && w->v[2 * *k] < b;
+}
+
 /* Flags for bytes found inside a token: text gets its escapes decoded,
  * ISO-2022-JP its conversion; binary is searched as it is. */
 static unsigned token_flags(const uint8_t *p, size_t n)
@@ -183,7 +212,8 @@ static int run_walk(const uint8_t *p, size_t n, size_t i, unsigned bit, struct r
  * one run) but not across blanks or '=' padding, decoded at each of the four
  * alignments: a token in a URL path starts wherever the path put it.
  */
-static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
+static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth,
+		  const struct lk_wins *w)
 {
 	struct sx_buf run, out;
 	int rc = 0;
@@ -192,7 +222,7 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
 	sx_buf_init(&out, n + 16);
 	for (int url = 0; url < 2 && rc == 0; url++) {
 		unsigned bit = url ? LK_C_URL : LK_C_B64;
-		size_t i = 0;
+		size_t i = 0, wk = 0;
 		while (i < n && rc == 0 && !x->found && !x->over) {
 			/* to the next run without looking at x for every byte */
 			while (i < n && !(sx_lk_cls[p[i]] & bit))
@@ -205,6 +235,10 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
 			run_walk(p, n, start, bit, &r, NULL);
 			i = r.end;
 			if (r.m < LK_TOKEN_MIN || (url && !r.special))
+				continue;
+			/* away from the changes of a derived view, the same run
+			 * was in the view it comes from, and decoded there */
+			if (!in_windows(w, &wk, start, r.end))
 				continue;
 			sx_buf_reset(&run, SIZE_MAX);
 			struct run again;
@@ -294,68 +328,57 @@ static int render(const uint8_t *p, size_t n, struct sx_buf *out)
 	return rc;
 }
 
-/* Lines that end in a blank joined to the next, as format=flowed readers
- * (RFC 3676) show them: a name may be cut there. */
-static int flowed(const uint8_t *p, size_t n, struct sx_buf *out)
-{
-	size_t s = 0;
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (p[i] != ' ')
-			continue;
-		size_t le = i + 1 < n && p[i + 1] == '\n' ? 1
-			    : i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n' ? 2 : 0;
-		if (!le)
-			continue;
-		rc = sx_buf_append(out, p + s, i + 1 - s);
-		s = i + 1 + le;
-		i += le;
-	}
-	return rc ? rc : sx_buf_append(out, p + s, n - s);
-}
-
-/* URL escapes and HTML references, each alone and both in either order. */
+/*
+ * URL escapes and HTML references, each alone and both in either order, and
+ * format=flowed lines joined: each a view of local changes to p (searched
+ * with rules sf), searched near them only. HTML rendered is a view of its own.
+ */
 static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
-		  unsigned flags, unsigned tdepth)
+		  unsigned flags, unsigned tdepth, unsigned sf)
 {
-	struct sx_buf a, b;
+	struct sx_buf a, b, ma, mb;
 	int rc = 0;
 
 	sx_buf_init(&a, out_max(n));
 	sx_buf_init(&b, out_max(n));
+	sx_buf_init(&ma, out_max(n));
+	sx_buf_init(&mb, out_max(n));
 	if (pf->pct) {
-		rc = sx_pct_decode(p, n, &a);
+		rc = sx_lk_pct_marked(p, n, &a, &ma);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
 		if (rc == 0)
-			rc = view_buf(x, &a, "url-decoded",
-				      LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
-							     ? LK_V_CONVERT : 0u), tdepth);
+			rc = view_marked(x, &a, &ma, "url-decoded",
+					 LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
+								? LK_V_CONVERT : 0u), tdepth, sf);
 		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
-			rc = sx_html_decode(head(&a), sx_buf_used(&a), &b);
-			if (rc == 0 && !same(&b, head(&a), sx_buf_used(&a)))
-				rc = view_buf(x, &b, "url-decoded → html-decoded", LK_V_TOKENS,
-					      tdepth);
+			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb);
+			if (rc == 0 && memchr(head(&mb), 1, sx_buf_used(&mb)))
+				rc = view_marked(x, &b, &mb, "url-decoded → html-decoded",
+						 LK_V_TOKENS, tdepth, sf);
 		}
 	}
 	sx_buf_reset(&a, 0);
 	sx_buf_reset(&b, 0);
+	sx_buf_reset(&ma, 0);
+	sx_buf_reset(&mb, 0);
 	if (rc == 0 && pf->ref) {
-		rc = sx_html_decode(p, n, &a);
-		if (rc == 0 && !same(&a, p, n)) {
-			rc = view_buf(x, &a, "html-decoded", LK_V_TOKENS, tdepth);
+		rc = sx_lk_html_marked(p, n, &a, &ma);
+		if (rc == 0 && memchr(head(&ma), 1, sx_buf_used(&ma))) {
+			rc = view_marked(x, &a, &ma, "html-decoded", LK_V_TOKENS, tdepth, sf);
 			if (rc == 0 && sx_lk_has_pct(head(&a), sx_buf_used(&a))) {
-				rc = sx_pct_decode(head(&a), sx_buf_used(&a), &b);
+				rc = sx_lk_pct_marked(head(&a), sx_buf_used(&a), &b, &mb);
 				if (rc == 0)
-					rc = view_buf(x, &b, "html-decoded → url-decoded",
-						      LK_V_TOKENS, tdepth);
+					rc = view_marked(x, &b, &mb, "html-decoded → url-decoded",
+							 LK_V_TOKENS, tdepth, sf);
 			}
 		}
 	}
 	sx_buf_reset(&a, 0);
+	sx_buf_reset(&ma, 0);
 	if (rc == 0 && pf->flowed) {
-		rc = flowed(p, n, &a);
+		rc = sx_lk_flowed_marked(p, n, &a, &ma);
 		if (rc == 0)
-			rc = view_buf(x, &a, "flowed-joined", LK_V_TOKENS, tdepth);
+			rc = view_marked(x, &a, &ma, "flowed-joined", LK_V_TOKENS, tdepth, sf);
 	}
 	sx_buf_reset(&a, 0);
 	if (rc == 0 && (flags & LK_V_HTML) && pf->lt) {
@@ -365,6 +388,8 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	}
 	sx_buf_finish(&a);
 	sx_buf_finish(&b);
+	sx_buf_finish(&ma);
+	sx_buf_finish(&mb);
 	return dec_err(x, rc);
 }
 
@@ -576,7 +601,15 @@ void sx_lk_memo_finish(struct lk_memo *m)
 	memset(m, 0, sizeof *m);
 }
 
-static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth)
+/* The windows of a derived view (mark) to search, or NULL: all of it. */
+static int view_windows(struct lk_ctx *x, const uint8_t *p, size_t n, const uint8_t *mark,
+			struct lk_wins *w)
+{
+	return sx_lk_windows(p, n, mark, x->ac.maxlen + LK_WIN_MARGIN, w);
+}
+
+static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth,
+		const uint8_t *mark, unsigned psf)
 {
 	int rc = 0;
 
@@ -592,7 +625,7 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 		return 0;
 
 	struct lk_prof pf;
-	long k;
+	long k = -1;
 	if (flags & LK_V_LONGONLY) {
 		/* searched only, for long needles only */
 		if ((k = sx_lk_search(&x->ac, p, n, LK_S_LONG)) >= 0)
@@ -600,44 +633,67 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 		return 0;
 	}
 	sx_lk_profile(p, n, &pf);
-	k = sx_lk_search(&x->ac, p, n,
-			 sx_lk_prof_texty(&pf, p, n) && !sx_lk_prof_b64block(&pf) ? LK_S_SHORT : 0);
+	unsigned sf = sx_lk_prof_texty(&pf, p, n) && !sx_lk_prof_b64block(&pf) ? LK_S_SHORT : 0;
+	/* A derived view is searched near its changes only (leak_window.c),
+	 * unless its rules let more match than its parent's did. */
+	struct lk_wins w = { NULL, 0, 0 };
+	const struct lk_wins *wp = NULL;
+	if (mark && !wider(sf, psf)) {
+		if ((rc = view_windows(x, p, n, mark, &w)) < 0)
+			goto out;
+		wp = &w;
+		for (size_t i = 0; i < w.n && k < 0; i++)
+			k = sx_lk_search_range(&x->ac, p, n, w.v[2 * i], w.v[2 * i + 1], sf);
+	} else {
+		k = sx_lk_search(&x->ac, p, n, sf);
+	}
 	if (k >= 0) {
 		found(x, k);
-		return 0;
+		goto out;
 	}
 	if (!flags)
-		return 0;
+		goto out;
 	/* Escapes are written in text; binary (a control byte in sixteen)
 	 * holds '%' and '&' by chance, and decoding them is work for nothing. */
 	int binary = pf.ctrl * 16 > n;
 
 	if (pf.norm) {
-		uint8_t *q = malloc(n);
-		if (!q)
-			return SX_ENOMEM;
-		rc = sx_lk_view(x, q, sx_lk_normalize(p, n, q), "full-width/invisible folded",
-				flags & ~(unsigned)LK_V_CONVERT, tdepth);
+		uint8_t *q = malloc(2 * n);
+		if (!q) {
+			rc = SX_ENOMEM;
+			goto out;
+		}
+		size_t qn = sx_lk_normalize(p, n, q, q + n);
+		rc = view_in(x, q, qn, "full-width/invisible folded", flags & ~(unsigned)LK_V_CONVERT,
+			     tdepth, q + n, sf);
 		free(q);
 	}
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
-		rc = tokens(x, p, n, tdepth);
+		rc = tokens(x, p, n, tdepth, wp);
 	if (rc == 0 && (flags & LK_V_DERIVE) && !binary)
-		rc = derive(x, p, n, &pf, flags, tdepth);
+		rc = derive(x, p, n, &pf, flags, tdepth, sf);
 	if (rc == 0 && (flags & LK_V_CONVERT))
 		rc = convert(x, p, n, &pf, flags, binary, tdepth);
+out:
+	sx_lk_wins_finish(&w);
 	return rc;
 }
 
-int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
-	       unsigned tdepth)
+static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
+		   unsigned flags, unsigned tdepth, const uint8_t *mark, unsigned psf)
 {
 	if (x->found || x->over)
 		return 0;
 	if (x->nsteps < LK_STEPS_MAX)
 		x->steps[x->nsteps] = step;
 	x->nsteps++;
-	int rc = view(x, p, n, flags, tdepth);
+	int rc = view(x, p, n, flags, tdepth, mark, psf);
 	x->nsteps--;
 	return rc;
+}
+
+int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
+	       unsigned tdepth)
+{
+	return view_in(x, p, n, step, flags, tdepth, NULL, 0);
 }
