@@ -89,6 +89,19 @@ size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark)
 	int first = 0; /* a character dropped before any byte was written */
 	uint8_t c;
 	for (size_t i = 0; i < n;) {
+		/* every byte up to the next C2, E2, E3 or EF as it is */
+		size_t j = i;
+		while (j < n && ((sx_lk_cls[p[j]] & (LK_C_RARE | LK_C_HIGH)) != (LK_C_RARE | LK_C_HIGH) ||
+				 (p[j] == 0xE3 && j + 1 < n && p[j + 1] != 0x80)))
+			j++; /* (E3 starts U+3000 only as E3 80: kana are E3 81..E3 83) */
+		if (j > i) {
+			memcpy(out + o, p + i, j - i);
+			if (mark)
+				memset(mark + o, 0, j - i);
+			o += j - i;
+			i = j;
+			continue;
+		}
 		if ((k = fw_at(p, n, i, &c))) {
 			if (mark)
 				mark[o] = 1;
@@ -177,6 +190,7 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 	f->blank = blank;
 	f->other = n - ends - alpha - blank;
 	f->has8 = (any & LK_C_HIGH) != 0;
+	f->valid = -1;
 }
 
 int sx_lk_prof_b64block(const struct lk_prof *f)
@@ -184,9 +198,16 @@ int sx_lk_prof_b64block(const struct lk_prof *f)
 	return f->alpha >= 40 && f->longest >= 40 && (f->blank + f->other) * 50 <= f->alpha;
 }
 
-int sx_lk_prof_texty(const struct lk_prof *f, const uint8_t *p, size_t n)
+int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n)
 {
-	return (f->ctrl + f->fffd) * 32 <= n && (!f->has8 || sx_utf8_valid(p, n));
+	if (f->valid < 0)
+		f->valid = !f->has8 || sx_utf8_valid(p, n);
+	return f->valid;
+}
+
+int sx_lk_prof_texty(struct lk_prof *f, const uint8_t *p, size_t n)
+{
+	return (f->ctrl + f->fffd) * 32 <= n && sx_lk_prof_valid(f, p, n);
 }
 
 int sx_lk_b64block(const uint8_t *p, size_t n)

@@ -217,15 +217,18 @@ struct lk_prof {
 	int lt;          /* a '<' */
 	int norm;        /* a full-width, no-break or invisible character */
 	int flowed;      /* a blank before a line end */
+	int valid;       /* valid UTF-8: -1 not known yet (sx_lk_prof_valid) */
 };
 
 /* Fills f for p (n bytes) in one pass. */
 void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f);
 /* Non-zero when f is a block of base64 text (see sx_lk_b64block). */
 int sx_lk_prof_b64block(const struct lk_prof *f);
+/* Non-zero when p (profiled as f) is valid UTF-8; asked once, kept in f. */
+int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n);
 /* Non-zero when p (profiled as f) is text a reader shows as such: valid
  * UTF-8, few control and replacement characters. */
-int sx_lk_prof_texty(const struct lk_prof *f, const uint8_t *p, size_t n);
+int sx_lk_prof_texty(struct lk_prof *f, const uint8_t *p, size_t n);
 /* Non-zero when p holds a '%' escape, an '&' reference start. */
 int sx_lk_has_pct(const uint8_t *p, size_t n);
 int sx_lk_has_ref(const uint8_t *p, size_t n);

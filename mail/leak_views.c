@@ -122,17 +122,6 @@ static int wider(unsigned sf, unsigned psf)
 	return r > pr;
 }
 
-/* Whether [a, b) meets one of the windows from *k on (advanced past the
- * ones that end before a); every window when w is NULL. */
-static int in_windows(const struct lk_wins *w, size_t *k, size_t a, size_t b)
-{
-	if (!w)
-		return 1;
-	while (*k < w->n && w->v[2 * *k + 1] <= a)
-		(*k)++;
-	return *k < w->n && w->v[2 * *k] < b;
-}
-
 /* Flags for bytes found inside a token: text gets its escapes decoded,
  * ISO-2022-JP its conversion; binary is searched as it is. */
 static unsigned token_flags(const uint8_t *p, size_t n)
@@ -208,9 +197,61 @@ static int run_walk(const uint8_t *p, size_t n, size_t i, unsigned bit, struct r
 }
 
 /*
+ * Decodes the run of base64 characters at p[start] (measured as r) at each
+ * alignment it needs and examines what comes out; run and out are scratch.
+ */
+static int token_run(struct lk_ctx *x, const uint8_t *p, size_t n, size_t start,
+		     const struct run *r, int url, unsigned tdepth, struct sx_buf *run,
+		     struct sx_buf *out)
+{
+	struct run again;
+	int rc;
+
+	sx_buf_reset(run, SIZE_MAX);
+	if ((rc = run_walk(p, n, start, url ? LK_C_URL : LK_C_B64, &again, run)) < 0)
+		return rc;
+	size_t m = sx_buf_used(run);
+	/* Lines of one length, a multiple of four, are an encoder's
+	 * block: aligned at its start, the other alignments are noise. */
+	size_t shifts = r->block && r->lines >= 3 && r->first % 4 == 0 ? 1 : 4;
+	/* The same run (same declared charset, no deeper) was decoded
+	 * before, in this view or another: its views are the same
+	 * bytes with the same flags, examined already, and are not
+	 * made again. They count as if they were (k characters of
+	 * the alphabet decode to 6k/8 bytes), so the work bound
+	 * gives the verdicts it gave. */
+	if (view_seen(x, sx_buf_head(run), m,
+		      (url ? LK_V_RUNURL : 0u) | LK_V_RUN | (shifts == 4 ? LK_V_RUN4 : 0u),
+		      tdepth)) {
+		size_t cost = 0;
+		for (size_t shift = 0; shift < shifts; shift++)
+			cost += (m - shift) / 8 * 6 + (m - shift) % 8 * 6 / 8;
+		if (cost > x->work_max - x->work)
+			too_much(x);
+		else
+			x->work += cost;
+		return 0;
+	}
+	for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
+		sx_buf_reset(out, SIZE_MAX);
+		rc = sx_b64_decode(sx_buf_head(run) + shift, m - shift, url, out, NULL);
+		if (rc == 0 && sx_buf_used(out))
+			rc = view_buf(x, out, url ? "url-base64-token" : "base64-token",
+				      token_flags(head(out), sx_buf_used(out)), tdepth + 1);
+	}
+	return rc;
+}
+
+/*
  * Runs of base64 characters, across line ends (a block of encoded lines is
  * one run) but not across blanks or '=' padding, decoded at each of the four
  * alignments: a token in a URL path starts wherever the path put it.
+ *
+ * In a derived view (w not NULL) only the runs that meet a window: any other
+ * is a run of the view it comes from, decoded there. A run holds nothing but
+ * the alphabet, line ends, blanks and '=', so the scan for a window starts
+ * after the last other byte before it and cuts the runs as a scan from the
+ * start would.
  */
 static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth,
 		  const struct lk_wins *w)
@@ -222,59 +263,29 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth,
 	sx_buf_init(&out, n + 16);
 	for (int url = 0; url < 2 && rc == 0; url++) {
 		unsigned bit = url ? LK_C_URL : LK_C_B64;
-		size_t i = 0, wk = 0;
-		while (i < n && rc == 0 && !x->found && !x->over) {
-			/* to the next run without looking at x for every byte */
-			while (i < n && !(sx_lk_cls[p[i]] & bit))
-				i++;
-			if (i == n)
-				break;
-			/* measured first, copied only when it is a token */
-			struct run r;
-			size_t start = i;
-			run_walk(p, n, start, bit, &r, NULL);
-			i = r.end;
-			if (r.m < LK_TOKEN_MIN || (url && !r.special))
-				continue;
-			/* away from the changes of a derived view, the same run
-			 * was in the view it comes from, and decoded there */
-			if (!in_windows(w, &wk, start, r.end))
-				continue;
-			sx_buf_reset(&run, SIZE_MAX);
-			struct run again;
-			if ((rc = run_walk(p, n, start, bit, &again, &run)) < 0)
-				break;
-			size_t m = sx_buf_used(&run);
-			/* Lines of one length, a multiple of four, are an encoder's
-			 * block: aligned at its start, the other alignments are noise. */
-			size_t shifts = r.block && r.lines >= 3 && r.first % 4 == 0 ? 1 : 4;
-			/* The same run (same declared charset, no deeper) was decoded
-			 * before, in this view or another: its views are the same
-			 * bytes with the same flags, examined already, and are not
-			 * made again. They count as if they were (k characters of
-			 * the alphabet decode to 6k/8 bytes), so the work bound
-			 * gives the verdicts it gave. */
-			if (view_seen(x, sx_buf_head(&run), m,
-				      (url ? LK_V_RUNURL : 0u) | LK_V_RUN |
-					      (shifts == 4 ? LK_V_RUN4 : 0u), tdepth)) {
-				size_t cost = 0;
-				for (size_t shift = 0; shift < shifts; shift++)
-					cost += (m - shift) / 8 * 6 + (m - shift) % 8 * 6 / 8;
-				if (cost > x->work_max - x->work)
-					too_much(x);
-				else
-					x->work += cost;
-				continue;
-			}
-			for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
-				sx_buf_reset(&out, SIZE_MAX);
-				rc = sx_b64_decode(sx_buf_head(&run) + shift, m - shift, url, &out,
-						   NULL);
-				if (rc == 0 && sx_buf_used(&out))
-					rc = view_buf(x, &out,
-						      url ? "url-base64-token" : "base64-token",
-						      token_flags(head(&out), sx_buf_used(&out)),
-						      tdepth + 1);
+		unsigned inrun = bit | LK_C_PAD | LK_C_BLANK | LK_C_EOL;
+		size_t i = 0;
+		for (size_t k = 0; k < (w ? w->n : 1) && rc == 0 && !x->found && !x->over; k++) {
+			size_t a = w ? w->v[2 * k] : 0, b = w ? w->v[2 * k + 1] : n;
+			size_t s0 = a;
+			while (s0 > i && (sx_lk_cls[p[s0 - 1]] & inrun))
+				s0--;
+			if (s0 > i)
+				i = s0;
+			while (i < n && rc == 0 && !x->found && !x->over) {
+				/* to the next run without looking at x for every byte */
+				while (i < n && !(sx_lk_cls[p[i]] & bit))
+					i++;
+				if (i >= b)
+					break;
+				/* measured first, copied only when it is a token */
+				struct run r;
+				size_t start = i;
+				run_walk(p, n, start, bit, &r, NULL);
+				i = r.end;
+				if (r.m < LK_TOKEN_MIN || (url && !r.special) || r.end <= a)
+					continue;
+				rc = token_run(x, p, n, start, &r, url, tdepth, &run, &out);
 			}
 		}
 	}
@@ -399,14 +410,14 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
  * the first three, an escape for the last). A reading with few replacement
  * characters is a plausible text and gets its escapes decoded as well.
  */
-static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
+static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof *pf,
 		   unsigned flags, int binary, unsigned tdepth)
 {
 	const char *labels[5] = { x->charset, "utf-8", "cp932", "euc-jp", "iso-2022-jp" };
 	const char *names[5] = { NULL };
 	int has8 = pf->has8, esc = pf->esc;
-	/* only asked with 8-bit bytes, where it is a pass of its own */
-	int valid = has8 && sx_utf8_valid(p, n);
+	/* asked only with 8-bit bytes; the search rules may have asked already */
+	int valid = has8 && sx_lk_prof_valid(pf, p, n);
 
 	/* Binary is not text in any charset: its CP932, EUC-JP and UTF-8
 	 * names are found by their own needles; only a kanji run of
