@@ -217,6 +217,7 @@ struct lk_prof {
 	int lt;          /* a '<' */
 	int norm;        /* a full-width, no-break or invisible character */
 	int flowed;      /* a blank before a line end */
+	int urlspec;     /* a '-' or '_' (a URL-safe base64 token needs one) */
 	int valid;       /* valid UTF-8: -1 not known yet (sx_lk_prof_valid) */
 };
 

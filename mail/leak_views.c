@@ -253,15 +253,16 @@ static int token_run(struct lk_ctx *x, const uint8_t *p, size_t n, size_t start,
  * after the last other byte before it and cuts the runs as a scan from the
  * start would.
  */
-static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth,
-		  const struct lk_wins *w)
+static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
+		  unsigned tdepth, const struct lk_wins *w)
 {
 	struct sx_buf run, out;
 	int rc = 0;
 
 	sx_buf_init(&run, n);
 	sx_buf_init(&out, n + 16);
-	for (int url = 0; url < 2 && rc == 0; url++) {
+	/* URL-safe runs count only with a '-' or '_' in them */
+	for (int url = 0; url < (pf->urlspec ? 2 : 1) && rc == 0; url++) {
 		unsigned bit = url ? LK_C_URL : LK_C_B64;
 		unsigned inrun = bit | LK_C_PAD | LK_C_BLANK | LK_C_EOL;
 		size_t i = 0;
@@ -273,7 +274,13 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth,
 			if (s0 > i)
 				i = s0;
 			while (i < n && rc == 0 && !x->found && !x->over) {
-				/* to the next run without looking at x for every byte */
+				/* to the next run without looking at x for every byte;
+				 * eight 8-bit bytes (Japanese text) at a time */
+				for (uint64_t v; i + 8 <= n; i += 8) {
+					memcpy(&v, p + i, 8);
+					if ((v & 0x8080808080808080u) != 0x8080808080808080u)
+						break;
+				}
 				while (i < n && !(sx_lk_cls[p[i]] & bit))
 					i++;
 				if (i >= b)
@@ -680,7 +687,7 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 		free(q);
 	}
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
-		rc = tokens(x, p, n, tdepth, wp);
+		rc = tokens(x, p, n, &pf, tdepth, wp);
 	if (rc == 0 && (flags & LK_V_DERIVE) && !binary)
 		rc = derive(x, p, n, &pf, flags, tdepth, sf);
 	if (rc == 0 && (flags & LK_V_CONVERT))
