@@ -119,7 +119,8 @@ static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
 	return 0;
 }
 
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark)
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, size_t *chg,
+		       size_t *nchg)
 {
 	size_t o = 0, k;
 	int first = 0; /* a character dropped before any byte was written */
@@ -143,12 +144,16 @@ size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark)
 				mark[o] = 1;
 			out[o++] = c;
 			i += k;
+			if (chg)
+				chg[2 * *nchg] = o, chg[2 * *nchg + 1] = i, ++*nchg;
 		} else if ((k = invisible_at(p, n, i))) {
 			/* dropped: the byte before it is marked (leak_window.c) */
 			if (mark && o > 0)
 				mark[o - 1] = 1;
 			first |= o == 0;
 			i += k;
+			if (chg)
+				chg[2 * *nchg] = o, chg[2 * *nchg + 1] = i, ++*nchg;
 		} else {
 			if (mark)
 				mark[o] = 0;
@@ -173,25 +178,25 @@ static void rare(const uint8_t *p, size_t n, size_t i, struct lk_prof *f)
 	uint8_t c = p[i], a;
 	switch (c) {
 	case 0x1B:
-		f->esc = 1;
+		f->esc++;
 		return;
 	case '%':
-		f->pct |= i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]);
+		f->pct += i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]);
 		return;
 	case '&':
-		f->ref |= i + 1 < n && (p[i + 1] == '#' || lk_wordch(p[i + 1]));
+		f->ref += i + 1 < n && (p[i + 1] == '#' || lk_wordch(p[i + 1]));
 		return;
 	case '<':
-		f->lt = 1;
+		f->lt++;
 		return;
 	case 0xE3:
 		/* U+3000 only: kana and most kanji start E3 81..E3 83, E4.. */
 		if (i + 1 < n && p[i + 1] != 0x80)
 			return;
-		f->norm |= fw_at(p, n, i, &a) != 0;
+		f->norm += fw_at(p, n, i, &a) != 0;
 		return;
 	case 0xC2: case 0xE2: case 0xEF:
-		f->norm |= fw_at(p, n, i, &a) || invisible_at(p, n, i);
+		f->norm += fw_at(p, n, i, &a) || invisible_at(p, n, i);
 		if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
 			f->fffd++;
 		return;
@@ -223,7 +228,7 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 				/* a blank before a line end: format=flowed */
 				if (i > 0 && p[i - 1] == ' ' &&
 				    (p[i] == '\n' || (i + 1 < n && p[i + 1] == '\n')))
-					f->flowed = 1;
+					f->flowed++;
 				continue;
 			}
 			acc += v & ~INC_SLOW;
@@ -238,14 +243,59 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 	f->alpha = alpha;
 	f->blank = blank;
 	f->other = n - ends - alpha - blank;
-	f->has8 = high != 0;
-	f->urlspec = spec != 0;
+	f->ends = ends;
+	f->has8 = high;
+	f->urlspec = spec;
 	f->valid = -1;
 }
 
 int sx_lk_prof_b64block(const struct lk_prof *f)
 {
-	return f->alpha >= 40 && f->longest >= 40 && (f->blank + f->other) * 50 <= f->alpha;
+	if (f->alpha < 40 || (f->blank + f->other) * 50 > f->alpha)
+		return 0;
+	return f->longest == LK_UNKNOWN ? -1 : f->longest >= 40;
+}
+
+/* The counts of f with m taken out and a put in. */
+static void prof_move(struct lk_prof *f, const struct lk_prof *m, const struct lk_prof *a)
+{
+#define MOVE(k) f->k = f->k - m->k + a->k
+	MOVE(ctrl);
+	MOVE(fffd);
+	MOVE(alpha);
+	MOVE(blank);
+	MOVE(other);
+	MOVE(ends);
+	MOVE(has8);
+	MOVE(esc);
+	MOVE(pct);
+	MOVE(ref);
+	MOVE(lt);
+	MOVE(norm);
+	MOVE(flowed);
+	MOVE(urlspec);
+#undef MOVE
+}
+
+void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_t *x, size_t n,
+		       const struct lk_wins *w, const uint8_t *p, const struct lk_wins *wp)
+{
+	/* windows start and end at characters: with p valid, x's decide */
+	int valid = pf->valid == 1;
+
+	*f = *pf;
+	for (size_t k = 0; k < w->n; k++) {
+		struct lk_prof m, a;
+		size_t xa = w->v[2 * k], xb = w->v[2 * k + 1];
+		sx_lk_profile(p + wp->v[2 * k], wp->v[2 * k + 1] - wp->v[2 * k], &m);
+		sx_lk_profile(x + xa, xb - xa, &a);
+		prof_move(f, &m, &a);
+		if (valid && a.has8)
+			valid = sx_utf8_valid(x + xa, xb - xa);
+	}
+	f->longest = LK_UNKNOWN;
+	f->valid = valid ? 1 : -1;
+	(void)n;
 }
 
 int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n)

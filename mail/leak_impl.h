@@ -202,29 +202,45 @@ enum {
 };
 extern const uint8_t sx_lk_cls[256];
 
-/* What a view is made of (sx_lk_profile). */
+struct lk_wins;
+
+/* What a view is made of (sx_lk_profile): counts, so that a derived
+ * view's can be had from its parent's (sx_lk_prof_derive). */
 struct lk_prof {
 	size_t ctrl;     /* C0 controls but tab, CR, LF, FF and ESC; DEL */
 	size_t fffd;     /* U+FFFD replacement characters */
 	size_t alpha;    /* characters of either base64 alphabet, and '=' */
 	size_t blank;    /* spaces and tabs */
 	size_t other;    /* every other byte but line ends */
-	size_t longest;  /* longest line */
-	int has8;        /* an 8-bit byte */
-	int esc;         /* an ESC */
-	int pct;         /* a '%' escape (two hex digits) */
-	int ref;         /* a '&' reference start ('#' or a word character) */
-	int lt;          /* a '<' */
-	int norm;        /* a full-width, no-break or invisible character */
-	int flowed;      /* a blank before a line end */
-	int urlspec;     /* a '-' or '_' (a URL-safe base64 token needs one) */
+	size_t ends;     /* line ends (CR, LF) */
+	size_t longest;  /* longest line; LK_UNKNOWN when not known */
+	size_t has8;     /* 8-bit bytes */
+	size_t esc;      /* ESCs */
+	size_t pct;      /* '%' escapes (two hex digits) */
+	size_t ref;      /* '&' reference starts ('#' or a word character) */
+	size_t lt;       /* '<' */
+	size_t norm;     /* full-width, no-break and invisible characters */
+	size_t flowed;   /* blanks before a line end */
+	size_t urlspec;  /* '-' and '_' (a URL-safe base64 token needs one) */
 	int valid;       /* valid UTF-8: -1 not known yet (sx_lk_prof_valid) */
 };
+#define LK_UNKNOWN SIZE_MAX
 
 /* Fills f for p (n bytes) in one pass. */
 void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f);
-/* Non-zero when f is a block of base64 text (see sx_lk_b64block). */
+/* Non-zero when f is a block of base64 text (see sx_lk_b64block); -1 when
+ * that turns on a longest line f does not know. */
 int sx_lk_prof_b64block(const struct lk_prof *f);
+/*
+ * The profile of a view x (n bytes) made from parent p by local changes, from
+ * the parent's (pf, known in full) and the windows of x around the changes
+ * (w; wp the same windows in p, which is x outside them): the windows of p
+ * taken out, those of x put in. A window's edges are bytes no change wrote,
+ * the same in p and x, so what a count misses across an edge it misses in
+ * both. The longest line is not known then (LK_UNKNOWN).
+ */
+void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_t *x, size_t n,
+		       const struct lk_wins *w, const uint8_t *p, const struct lk_wins *wp);
 /* Non-zero when p (profiled as f) is valid UTF-8; asked once, kept in f. */
 int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n);
 /* Non-zero when p (profiled as f) is text a reader shows as such: valid
@@ -248,8 +264,10 @@ int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);
 
 /* Folds full-width ASCII and U+3000 to ASCII and drops characters readers
  * do not show; out holds n bytes. Returns the length written. When mark is
- * not NULL (n bytes too), it gets the marks of leak_window.c. */
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark);
+ * not NULL (n bytes too), it gets the marks of leak_window.c, and chg (room
+ * for n + 2 size_t) the changes, *nchg of them. */
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, size_t *chg,
+		       size_t *nchg);
 
 /* ---- leak_window.c ---- */
 
@@ -259,15 +277,15 @@ struct lk_wins {
 	size_t n, cap;
 };
 
-/* Margin of a window beyond the longest needle: placeholders, UTF-16. */
-#define LK_WIN_MARGIN 64u
+/* Margin of a window beyond the longest needle. */
+#define LK_WIN_MARGIN 8u
 
 /*
  * The windows around every marked byte of p (mark holds n bytes, 1 where a
- * change wrote): ext bytes on either side, widened to whole lines and one
- * line more each way, merged. Returns 0 or SX_ENOMEM.
+ * change wrote): ext bytes on either side, widened to whole lines when lines
+ * is set, else to whole UTF-8 characters; merged. Returns 0 or SX_ENOMEM.
  */
-int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext,
+int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext, int lines,
 		  struct lk_wins *w);
 void sx_lk_wins_finish(struct lk_wins *w);
 
@@ -276,9 +294,18 @@ void sx_lk_wins_finish(struct lk_wins *w);
  * to out with one mark a byte appended to mark: 1 where the change wrote,
  * and beside a removal. Return 0 or a buffer error (out and mark bound).
  */
-int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
-int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
-int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark);
+int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+		     struct sx_buf *chg);
+int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+		      struct sx_buf *chg);
+int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+			struct sx_buf *chg);
+/*
+ * Each of them also appends to chg, per change, where it ends in out and in
+ * p (two size_t), in order; sx_lk_normalize the same into its array. With
+ * them, wins_map gives the windows of out as stretches of p.
+ */
+int sx_lk_wins_map(const struct lk_wins *w, const size_t *chg, size_t nchg, struct lk_wins *wp);
 
 /* ---- leak_views.c ---- */
 

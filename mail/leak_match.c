@@ -110,7 +110,7 @@ static int needles_build(struct lk_ac *ac, const struct sx_idset *ids, struct sx
 		if (id->len == 0 || id->len > SX_IDENT_LEN_MAX)
 			continue;
 		if ((rc = form_add(st, f, &nf, t, id->len, LK_F_UTF8)) < 0 ||
-		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded, NULL),
+		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded, NULL, NULL, NULL),
 				   LK_F_FOLDED)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "cp932", LK_F_CP932)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "euc-jp", LK_F_EUCJP)) < 0 ||

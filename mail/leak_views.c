@@ -23,8 +23,32 @@
 
 static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 		     unsigned tdepth);
+/*
+ * A derived view's parent, as the parent's view() saw it, and the child's
+ * changes (leak_window.c): enough to search the child near its changes only
+ * and to have its profile from the parent's.
+ */
+struct lk_from {
+	const uint8_t *p;        /* the parent */
+	size_t n;
+	const struct lk_prof *pf; /* its profile */
+	unsigned sf;             /* the rules it was searched with */
+	const uint8_t *mark;     /* the child's marks */
+	const size_t *chg;       /* the child's changes, nchg pairs */
+	size_t nchg;
+	int lines;               /* the changes join lines: windows of whole lines */
+};
+
+/* What view() saw of a view: its profile and search rules (known 0 when it
+ * was not examined, as a repeat). */
+struct lk_saw {
+	int known;
+	unsigned sf;
+	struct lk_prof pf;
+};
+
 static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
-		   unsigned flags, unsigned tdepth, const uint8_t *mark, unsigned psf);
+		   unsigned flags, unsigned tdepth, const struct lk_from *from, struct lk_saw *saw);
 
 /* ---- reasons ---- */
 
@@ -106,12 +130,20 @@ static int view_buf(struct lk_ctx *x, const struct sx_buf *b, const char *step, 
 	return sx_lk_view(x, head(b), sx_buf_used(b), step, flags, tdepth);
 }
 
-/* A view derived by local changes from one searched with rules psf, its
- * changes marked in mk (leak_window.c). */
+/* A view b derived by local changes (marks mk, changes chg) from the view
+ * parent saw as psaw; searched in full when psaw is not known. saw, when not
+ * NULL, gets what b's own view() sees. */
 static int view_marked(struct lk_ctx *x, const struct sx_buf *b, const struct sx_buf *mk,
-		       const char *step, unsigned flags, unsigned tdepth, unsigned psf)
+		       const struct sx_buf *chg, const uint8_t *pp, size_t pn,
+		       const struct lk_saw *psaw, const char *step, unsigned flags,
+		       unsigned tdepth, struct lk_saw *saw)
 {
-	return view_in(x, head(b), sx_buf_used(b), step, flags, tdepth, head(mk), psf);
+	struct lk_from from = { pp, pn, &psaw->pf, psaw->sf, head(mk),
+				(const size_t *)(const void *)head(chg),
+				sx_buf_used(chg) / (2 * sizeof(size_t)),
+				strcmp(step, "flowed-joined") == 0 };
+	return view_in(x, head(b), sx_buf_used(b), step, flags, tdepth,
+		       psaw->known ? &from : NULL, saw);
 }
 
 /* Whether search rules sf let match more than psf (LONG, none, SHORT). */
@@ -348,58 +380,73 @@ static int render(const uint8_t *p, size_t n, struct sx_buf *out)
 
 /*
  * URL escapes and HTML references, each alone and both in either order, and
- * format=flowed lines joined: each a view of local changes to p (searched
- * with rules sf), searched near them only. HTML rendered is a view of its own.
+ * format=flowed lines joined: each a view of local changes to the view it
+ * comes from (p, as its view() saw it: me), searched near them only. HTML
+ * rendered is a view of its own.
  */
-static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
-		  unsigned flags, unsigned tdepth, unsigned sf)
+static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_saw *me,
+		  unsigned flags, unsigned tdepth)
 {
-	struct sx_buf a, b, ma, mb;
+	struct sx_buf a, b, ma, mb, ca, cb;
+	struct lk_saw *sa = malloc(sizeof *sa); /* what view() saw of a */
 	int rc = 0;
 
+	if (!sa)
+		return SX_ENOMEM;
+	sa->known = 0;
 	sx_buf_init(&a, out_max(n));
 	sx_buf_init(&b, out_max(n));
 	sx_buf_init(&ma, out_max(n));
 	sx_buf_init(&mb, out_max(n));
-	if (pf->pct) {
-		rc = sx_lk_pct_marked(p, n, &a, &ma);
+	sx_buf_init(&ca, SIZE_MAX);
+	sx_buf_init(&cb, SIZE_MAX);
+	if (me->pf.pct) {
+		rc = sx_lk_pct_marked(p, n, &a, &ma, &ca);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
 		if (rc == 0)
-			rc = view_marked(x, &a, &ma, "url-decoded",
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "url-decoded",
 					 LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
-								? LK_V_CONVERT : 0u), tdepth, sf);
+								? LK_V_CONVERT : 0u), tdepth, sa);
 		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
-			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb);
+			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb);
 			if (rc == 0 && memchr(head(&mb), 1, sx_buf_used(&mb)))
-				rc = view_marked(x, &b, &mb, "url-decoded → html-decoded",
-						 LK_V_TOKENS, tdepth, sf);
+				rc = view_marked(x, &b, &mb, &cb, head(&a), sx_buf_used(&a), sa,
+						 "url-decoded → html-decoded", LK_V_TOKENS, tdepth,
+						 NULL);
 		}
 	}
 	sx_buf_reset(&a, 0);
 	sx_buf_reset(&b, 0);
 	sx_buf_reset(&ma, 0);
 	sx_buf_reset(&mb, 0);
-	if (rc == 0 && pf->ref) {
-		rc = sx_lk_html_marked(p, n, &a, &ma);
+	sx_buf_reset(&ca, 0);
+	sx_buf_reset(&cb, 0);
+	sa->known = 0;
+	if (rc == 0 && me->pf.ref) {
+		rc = sx_lk_html_marked(p, n, &a, &ma, &ca);
 		if (rc == 0 && memchr(head(&ma), 1, sx_buf_used(&ma))) {
-			rc = view_marked(x, &a, &ma, "html-decoded", LK_V_TOKENS, tdepth, sf);
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "html-decoded", LK_V_TOKENS,
+					 tdepth, sa);
 			if (rc == 0 && sx_lk_has_pct(head(&a), sx_buf_used(&a))) {
-				rc = sx_lk_pct_marked(head(&a), sx_buf_used(&a), &b, &mb);
+				rc = sx_lk_pct_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb);
 				if (rc == 0)
-					rc = view_marked(x, &b, &mb, "html-decoded → url-decoded",
-							 LK_V_TOKENS, tdepth, sf);
+					rc = view_marked(x, &b, &mb, &cb, head(&a), sx_buf_used(&a),
+							 sa, "html-decoded → url-decoded",
+							 LK_V_TOKENS, tdepth, NULL);
 			}
 		}
 	}
 	sx_buf_reset(&a, 0);
 	sx_buf_reset(&ma, 0);
-	if (rc == 0 && pf->flowed) {
-		rc = sx_lk_flowed_marked(p, n, &a, &ma);
+	sx_buf_reset(&ca, 0);
+	if (rc == 0 && me->pf.flowed) {
+		rc = sx_lk_flowed_marked(p, n, &a, &ma, &ca);
 		if (rc == 0)
-			rc = view_marked(x, &a, &ma, "flowed-joined", LK_V_TOKENS, tdepth, sf);
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "flowed-joined", LK_V_TOKENS,
+					 tdepth, NULL);
 	}
 	sx_buf_reset(&a, 0);
-	if (rc == 0 && (flags & LK_V_HTML) && pf->lt) {
+	if (rc == 0 && (flags & LK_V_HTML) && me->pf.lt) {
 		rc = render(p, n, &a);
 		if (rc == 0 && !same(&a, p, n))
 			rc = view_buf(x, &a, "html-rendered", LK_V_TOKENS, tdepth);
@@ -408,6 +455,9 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	sx_buf_finish(&b);
 	sx_buf_finish(&ma);
 	sx_buf_finish(&mb);
+	sx_buf_finish(&ca);
+	sx_buf_finish(&cb);
+	free(sa);
 	return dec_err(x, rc);
 }
 
@@ -619,15 +669,36 @@ void sx_lk_memo_finish(struct lk_memo *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* The windows of a derived view (mark) to search, or NULL: all of it. */
-static int view_windows(struct lk_ctx *x, const uint8_t *p, size_t n, const uint8_t *mark,
-			struct lk_wins *w)
+/*
+ * The profile and windows of a derived view (from): its windows around the
+ * changes, the same stretches of the parent, and the profile from the
+ * parent's. Returns 1 when the view is to be searched in its windows only
+ * (w, pf filled), 0 when in full (its rules let more match than its
+ * parent's, or its profile needs a whole pass), or SX_ENOMEM.
+ */
+static int derived(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_from *from,
+		   struct lk_wins *w, struct lk_prof *pf, unsigned *sf)
 {
-	return sx_lk_windows(p, n, mark, x->ac.maxlen + LK_WIN_MARGIN, w);
+	struct lk_wins wp = { NULL, 0, 0 };
+	int rc = sx_lk_windows(p, n, from->mark, x->ac.maxlen + LK_WIN_MARGIN, from->lines, w);
+	if (rc == 0)
+		rc = sx_lk_wins_map(w, from->chg, from->nchg, &wp);
+	if (rc == 0) {
+		sx_lk_prof_derive(pf, from->pf, p, n, w, from->p, &wp);
+		int b64 = sx_lk_prof_b64block(pf);
+		if (b64 < 0) {
+			rc = 0; /* the longest line is needed: a whole pass */
+		} else {
+			*sf = sx_lk_prof_texty(pf, p, n) && !b64 ? LK_S_SHORT : 0;
+			rc = !wider(*sf, from->sf);
+		}
+	}
+	sx_lk_wins_finish(&wp);
+	return rc;
 }
 
 static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth,
-		const uint8_t *mark, unsigned psf)
+		const struct lk_from *from, struct lk_saw *saw)
 {
 	int rc = 0;
 
@@ -642,7 +713,6 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	if (view_seen(x, p, n, flags, tdepth))
 		return 0;
 
-	struct lk_prof pf;
 	long k = -1;
 	if (flags & LK_V_LONGONLY) {
 		/* searched only, for long needles only */
@@ -650,21 +720,28 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 			found(x, k);
 		return 0;
 	}
-	sx_lk_profile(p, n, &pf);
-	unsigned sf = sx_lk_prof_texty(&pf, p, n) && !sx_lk_prof_b64block(&pf) ? LK_S_SHORT : 0;
+	struct lk_saw me = { 1, 0, { 0 } };
+	struct lk_prof *pf = &me.pf;
 	/* A derived view is searched near its changes only (leak_window.c),
 	 * unless its rules let more match than its parent's did. */
 	struct lk_wins w = { NULL, 0, 0 };
 	const struct lk_wins *wp = NULL;
-	if (mark && !wider(sf, psf)) {
-		if ((rc = view_windows(x, p, n, mark, &w)) < 0)
-			goto out;
+	int part = from ? derived(x, p, n, from, &w, pf, &me.sf) : 0;
+	if (part < 0) {
+		rc = part;
+		goto out;
+	}
+	if (part) {
 		wp = &w;
 		for (size_t i = 0; i < w.n && k < 0; i++)
-			k = sx_lk_search_range(&x->ac, p, n, w.v[2 * i], w.v[2 * i + 1], sf);
+			k = sx_lk_search_range(&x->ac, p, n, w.v[2 * i], w.v[2 * i + 1], me.sf);
 	} else {
-		k = sx_lk_search(&x->ac, p, n, sf);
+		sx_lk_profile(p, n, pf);
+		me.sf = sx_lk_prof_texty(pf, p, n) && !sx_lk_prof_b64block(pf) ? LK_S_SHORT : 0;
+		k = sx_lk_search(&x->ac, p, n, me.sf);
 	}
+	if (saw)
+		*saw = me;
 	if (k >= 0) {
 		found(x, k);
 		goto out;
@@ -673,39 +750,48 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 		goto out;
 	/* Escapes are written in text; binary (a control byte in sixteen)
 	 * holds '%' and '&' by chance, and decoding them is work for nothing. */
-	int binary = pf.ctrl * 16 > n;
+	int binary = pf->ctrl * 16 > n;
 
-	if (pf.norm) {
-		uint8_t *q = malloc(2 * n);
-		if (!q) {
+	if (pf->norm) {
+		/* folded bytes, marks, changes (at most one per two bytes) */
+		size_t *chg = malloc((n + 2) * sizeof *chg);
+		uint8_t *q = malloc(2 * n + 1);
+		if (!q || !chg) {
+			free(q);
+			free(chg);
 			rc = SX_ENOMEM;
 			goto out;
 		}
-		size_t qn = sx_lk_normalize(p, n, q, q + n);
+		size_t nchg = 0;
+		size_t qn = sx_lk_normalize(p, n, q, q + n, chg, &nchg);
+		struct lk_from fold = { p, n, pf, me.sf, q + n, chg, nchg, 0 };
 		rc = view_in(x, q, qn, "full-width/invisible folded", flags & ~(unsigned)LK_V_CONVERT,
-			     tdepth, q + n, sf);
+			     tdepth, &fold, NULL);
 		free(q);
+		free(chg);
 	}
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
-		rc = tokens(x, p, n, &pf, tdepth, wp);
+		rc = tokens(x, p, n, pf, tdepth, wp);
 	if (rc == 0 && (flags & LK_V_DERIVE) && !binary)
-		rc = derive(x, p, n, &pf, flags, tdepth, sf);
+		rc = derive(x, p, n, &me, flags, tdepth);
 	if (rc == 0 && (flags & LK_V_CONVERT))
-		rc = convert(x, p, n, &pf, flags, binary, tdepth);
+		rc = convert(x, p, n, pf, flags, binary, tdepth);
 out:
 	sx_lk_wins_finish(&w);
 	return rc;
 }
 
 static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
-		   unsigned flags, unsigned tdepth, const uint8_t *mark, unsigned psf)
+		   unsigned flags, unsigned tdepth, const struct lk_from *from, struct lk_saw *saw)
 {
+	if (saw)
+		saw->known = 0;
 	if (x->found || x->over)
 		return 0;
 	if (x->nsteps < LK_STEPS_MAX)
 		x->steps[x->nsteps] = step;
 	x->nsteps++;
-	int rc = view(x, p, n, flags, tdepth, mark, psf);
+	int rc = view(x, p, n, flags, tdepth, from, saw);
 	x->nsteps--;
 	return rc;
 }
@@ -713,5 +799,5 @@ static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *ste
 int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
 	       unsigned tdepth)
 {
-	return view_in(x, p, n, step, flags, tdepth, NULL, 0);
+	return view_in(x, p, n, step, flags, tdepth, NULL, NULL);
 }

@@ -8,10 +8,15 @@
  * stretch whose lines are copied too was a match there. So a derived view is
  * built with a mark on every byte a change wrote (or beside a byte a change
  * removed), and searched only in windows around the marks: the longest
- * needle and a margin on either side, widened to whole lines and one line
- * more, so that every line a match in the rest touches holds no change.
- * leak_views.c decides when a view may be searched so (its search rules no
- * wider than its parent's).
+ * needle and a margin on either side, so that a match touching a change lies
+ * in one. A match elsewhere has the parent's bytes around it as far as the
+ * rules read (a word's edges, a placeholder, which holds no byte a change
+ * reads); and its line is the parent's, or a line of the parent that held
+ * the change's source (a '%', '&', 8-bit byte), never a line of base64 text
+ * there: the rules reject no more in the parent. Only a format=flowed join
+ * makes a new line of two, so its windows take whole lines. leak_views.c
+ * decides when a view may be searched so (its search rules no wider than its
+ * parent's).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,30 +33,30 @@ static int eol(uint8_t c)
 	return c == '\n' || c == '\r';
 }
 
-/* Start of the line before the one holding p[i] (0 at the first line), or
- * floor if that comes first: the window before reaches that far. */
-static size_t line_before(const uint8_t *p, size_t i, size_t floor)
+/* Start of the line holding p[i], or floor if that comes first: the window
+ * before reaches that far. */
+static size_t line_start(const uint8_t *p, size_t i, size_t floor)
 {
-	while (i > floor && !eol(p[i - 1]))
-		i--;
-	while (i > floor && eol(p[i - 1]))
-		i--; /* the line end (one, or a run of blank lines) */
 	while (i > floor && !eol(p[i - 1]))
 		i--;
 	return i;
 }
 
-/* End, line end included, of the line after the one holding p[i]. */
-static size_t line_after(const uint8_t *p, size_t n, size_t i)
+/* End of the line holding p[i], its line end included. */
+static size_t line_end(const uint8_t *p, size_t n, size_t i)
 {
 	while (i < n && !eol(p[i]))
 		i++;
 	while (i < n && eol(p[i]))
 		i++;
-	while (i < n && !eol(p[i]))
-		i++;
-	while (i < n && eol(p[i]))
-		i++;
+	return i;
+}
+
+/* p[i] moved back (or forward) off UTF-8 continuation bytes, three at most. */
+static size_t char_start(const uint8_t *p, size_t n, size_t i, size_t floor, int fwd)
+{
+	for (int k = 0; k < 3 && i > floor && i < n && (p[i] & 0xC0) == 0x80; k++)
+		i += fwd ? 1 : (size_t)-1;
 	return i;
 }
 
@@ -76,7 +81,7 @@ static int wins_add(struct lk_wins *w, size_t a, size_t b)
 	return 0;
 }
 
-int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext,
+int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext, int lines,
 		  struct lk_wins *w)
 {
 	w->n = 0;
@@ -91,8 +96,9 @@ int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext,
 		 * most, forward not again inside it. */
 		size_t last = w->n ? w->v[2 * w->n - 1] : 0;
 		size_t from = c0 > ext ? c0 - ext : 0, to = n - c1 > ext ? c1 + ext : n;
-		size_t a = from <= last ? last : line_before(p, from, last);
-		size_t b = to <= last ? last : line_after(p, n, to);
+		size_t a = from <= last ? last
+			   : lines ? line_start(p, from, last) : char_start(p, n, from, last, 0);
+		size_t b = to <= last ? last : lines ? line_end(p, n, to) : char_start(p, n, to, 0, 1);
 		int rc = wins_add(w, a, b);
 		if (rc < 0)
 			return rc;
@@ -107,7 +113,46 @@ void sx_lk_wins_finish(struct lk_wins *w)
 	memset(w, 0, sizeof *w);
 }
 
+int sx_lk_wins_map(const struct lk_wins *w, const size_t *chg, size_t nchg, struct lk_wins *wp)
+{
+	size_t c = 0, xe = 0, pe = 0; /* the last change before: ends at xe in x, pe in p */
+
+	wp->n = 0;
+	for (size_t k = 0; k < w->n; k++) {
+		size_t q[2];
+		for (int e = 0; e < 2; e++) {
+			/* a change ending where a window starts is a removal there
+			 * (at 0: others mark the byte before): its bytes belong in */
+			size_t at = w->v[2 * k + (size_t)e];
+			while (c < nchg && (e ? chg[2 * c] <= at : chg[2 * c] < at)) {
+				xe = chg[2 * c];
+				pe = chg[2 * c + 1];
+				c++;
+			}
+			q[e] = pe + (at - xe); /* outside every change: copied */
+		}
+		if (w->n > wp->cap) {
+			size_t *v = realloc(wp->v, 2 * w->n * sizeof *v);
+			if (!v)
+				return SX_ENOMEM;
+			wp->v = v;
+			wp->cap = w->n;
+		}
+		wp->v[2 * k] = q[0];
+		wp->v[2 * k + 1] = q[1];
+		wp->n++;
+	}
+	return 0;
+}
+
 /* ---- marked transforms ---- */
+
+/* Records a change ending at o in out and i in the input. */
+static int change(struct sx_buf *chg, size_t o, size_t i)
+{
+	size_t v[2] = { o, i };
+	return sx_buf_append(chg, v, sizeof v);
+}
 
 static int hexd(uint8_t c)
 {
@@ -158,7 +203,8 @@ static void mark_first(struct sx_buf *mark, int first)
 		mark->data[mark->off] = 1;
 }
 
-int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark)
+int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+		     struct sx_buf *chg)
 {
 	size_t s = 0, i = 0;
 	int rc = 0;
@@ -176,7 +222,8 @@ int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_b
 			break;
 		size_t o0 = sx_buf_used(out);
 		if ((rc = sx_pct_decode(p + i, e - i, out)) < 0 ||
-		    (rc = marks(mark, 1, sx_buf_used(out) - o0)) < 0)
+		    (rc = marks(mark, 1, sx_buf_used(out) - o0)) < 0 ||
+		    (rc = change(chg, sx_buf_used(out), e)) < 0)
 			break;
 		s = i = e;
 	}
@@ -223,7 +270,8 @@ static int ref_decode(struct ref_memo *rm, const uint8_t *p, size_t n, struct sx
 	return rc;
 }
 
-int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark)
+int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+		      struct sx_buf *chg)
 {
 	struct ref_memo rm;
 	size_t s = 0;
@@ -248,8 +296,11 @@ int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_
 		    (rc = marks(mark, 0, sx_buf_used(out) - o0)) < 0)
 			break;
 		if (sx_buf_used(out) - o0 != e - i ||
-		    memcmp(sx_buf_head(out) + o0, p + i, e - i) != 0)
+		    memcmp(sx_buf_head(out) + o0, p + i, e - i) != 0) {
 			changed(out, mark, o0, &first);
+			if ((rc = change(chg, sx_buf_used(out), e)) < 0)
+				break;
+		}
 		s = i = e;
 	}
 	if (rc == 0 && (rc = copy(p, s, n, out, mark)) == 0)
@@ -257,7 +308,8 @@ int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_
 	return rc;
 }
 
-int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark)
+int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
+			struct sx_buf *chg)
 {
 	size_t s = 0;
 	int rc = 0, first = 0;
@@ -274,6 +326,8 @@ int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct s
 		changed(out, mark, sx_buf_used(out), &first);
 		s = i + 1 + le;
 		i += le;
+		if ((rc = change(chg, sx_buf_used(out), s)) < 0)
+			break;
 	}
 	if (rc == 0 && (rc = copy(p, s, n, out, mark)) == 0)
 		mark_first(mark, first);

@@ -1192,14 +1192,15 @@ static void test_marked_views(void **state)
 		const uint8_t *p = (const uint8_t *)inputs[i];
 		size_t n = strlen(inputs[i]);
 		for (int html = 0; html < 2; html++) {
-			struct sx_buf want, out, mark;
+			struct sx_buf want, out, mark, chg;
 			sx_buf_init(&want, 4 * n + 64);
 			sx_buf_init(&out, 4 * n + 64);
 			sx_buf_init(&mark, 4 * n + 64);
+			sx_buf_init(&chg, SIZE_MAX);
 			assert_int_equal(html ? sx_html_decode(p, n, &want) : sx_pct_decode(p, n, &want),
 					 0);
-			assert_int_equal(html ? sx_lk_html_marked(p, n, &out, &mark)
-					      : sx_lk_pct_marked(p, n, &out, &mark), 0);
+			assert_int_equal(html ? sx_lk_html_marked(p, n, &out, &mark, &chg)
+					      : sx_lk_pct_marked(p, n, &out, &mark, &chg), 0);
 			assert_int_equal(sx_buf_used(&out), sx_buf_used(&want));
 			assert_memory_equal(sx_buf_head(&out), sx_buf_head(&want), sx_buf_used(&out));
 			assert_int_equal(sx_buf_used(&mark), sx_buf_used(&out));
@@ -1207,25 +1208,55 @@ static void test_marked_views(void **state)
 			int changed = sx_buf_used(&out) != n || memcmp(sx_buf_head(&out), p, n) != 0;
 			assert_int_equal(memchr(sx_buf_head(&mark), 1, sx_buf_used(&mark)) != NULL,
 					 changed && sx_buf_used(&out) > 0);
+			/* the changes map the whole output onto the whole input */
+			struct lk_wins all = { NULL, 0, 0 }, in = { NULL, 0, 0 };
+			size_t whole[2] = { 0, sx_buf_used(&out) };
+			all.v = whole;
+			all.n = 1;
+			assert_int_equal(sx_lk_wins_map(&all, (const size_t *)(const void *)
+							  sx_buf_head(&chg),
+							  sx_buf_used(&chg) / (2 * sizeof(size_t)), &in),
+					 0);
+			assert_int_equal(in.v[0], 0);
+			assert_int_equal(in.v[1], n);
+			sx_lk_wins_finish(&in);
 			sx_buf_finish(&want);
 			sx_buf_finish(&out);
 			sx_buf_finish(&mark);
+			sx_buf_finish(&chg);
 		}
 	}
-	/* windows: whole lines, one more each way, merged */
-	const char *t = "l0\nl1\nl2 x\nl3\nl4\nl5\nl6\nl7\n";
+	/* windows: ext bytes each side, whole characters; or whole lines */
+	const char *t = "l0\nl1\nl2 x\nl3\nl4\nl5\nl6\nl7\n\xe3\x81\x82z";
 	size_t tn = strlen(t);
 	uint8_t mk[64] = { 0 };
 	mk[strchr(t, 'x') - t] = 1;
 	struct lk_wins w = { NULL, 0, 0 };
-	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 0, &w), 0);
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 0, 1, &w), 0);
 	assert_int_equal(w.n, 1);
-	assert_int_equal(w.v[0], 3);              /* "l1" */
-	assert_int_equal(w.v[1], strstr(t, "l4") - t); /* through "l3\n" */
+	assert_int_equal(w.v[0], 6);  /* "l2 x\n" */
+	assert_int_equal(w.v[1], 11);
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 2, 0, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 7);
+	assert_int_equal(w.v[1], 12);
 	mk[strstr(t, "l6") - t] = 1;
-	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 3, &w), 0);
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 3, 1, &w), 0);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.v[1], 14); /* through "l3\n" */
+	assert_int_equal(w.v[2], 17); /* from "l5" */
+	assert_int_equal(w.v[3], 26); /* through "l7\n": ext reaches it */
+	/* near marks merge; an edge never splits a character */
+	memset(mk, 0, sizeof mk);
+	mk[strstr(t, "l7") - t] = 1;
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 4, 0, &w), 0);
 	assert_int_equal(w.n, 1);
-	assert_int_equal(w.v[1], tn);
+	assert_int_equal(w.v[0], 19);
+	assert_int_equal(w.v[1], tn - 1); /* past the whole of U+3042 */
+	mk[strstr(t, "l5") - t] = 1;
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 4, 0, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 13);
 	sx_lk_wins_finish(&w);
 }
 
