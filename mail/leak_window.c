@@ -211,7 +211,11 @@ int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_b
 	/* escapes as sx_pct_decode finds them, left to right; each run of
 	 * them decoded by it, the bytes between copied */
 	while (i < n && rc == 0) {
-		if (!(p[i] == '%' && i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))) {
+		const uint8_t *pc = memchr(p + i, '%', n - i);
+		if (!pc)
+			break;
+		i = (size_t)(pc - p);
+		if (!(i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))) {
 			i++;
 			continue;
 		}
