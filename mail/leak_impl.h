@@ -127,6 +127,15 @@ struct lk_memo {
 
 void sx_lk_memo_finish(struct lk_memo *m);
 
+/* HTML references decoded, kept for their repeats (&nbsp;, '&' in URL
+ * queries) in every view of a message; zeroed: empty. */
+#define LK_REF_SLOTS 64u
+#define LK_REF_MAX 24u
+struct lk_refs {
+	uint8_t in[LK_REF_SLOTS][LK_REF_MAX], out[LK_REF_SLOTS][LK_REF_MAX + 8];
+	uint8_t inn[LK_REF_SLOTS], outn[LK_REF_SLOTS]; /* inn 0: empty */
+};
+
 struct lk_ctx {
 	const struct sx_idset *ids;
 	struct lk_ac ac;
@@ -142,6 +151,7 @@ struct lk_ctx {
 	const char *steps[LK_STEPS_MAX];
 	size_t nsteps;           /* may pass LK_STEPS_MAX: the rest go unnamed */
 	struct lk_memo memo;
+	struct lk_refs refs;
 	const char *charset;     /* declared charset of the current part, "" none */
 	unsigned nest;
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
@@ -297,7 +307,7 @@ void sx_lk_wins_finish(struct lk_wins *w);
 int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
 		     struct sx_buf *chg);
 int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
-		      struct sx_buf *chg);
+		      struct sx_buf *chg, struct lk_refs *refs);
 int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
 			struct sx_buf *chg);
 /*

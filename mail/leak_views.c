@@ -408,7 +408,7 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 					 LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
 								? LK_V_CONVERT : 0u), tdepth, sa);
 		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
-			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb);
+			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb, &x->refs);
 			if (rc == 0 && memchr(head(&mb), 1, sx_buf_used(&mb)))
 				rc = view_marked(x, &b, &mb, &cb, head(&a), sx_buf_used(&a), sa,
 						 "url-decoded → html-decoded", LK_V_TOKENS, tdepth,
@@ -423,7 +423,7 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	sx_buf_reset(&cb, 0);
 	sa->known = 0;
 	if (rc == 0 && me->pf.ref) {
-		rc = sx_lk_html_marked(p, n, &a, &ma, &ca);
+		rc = sx_lk_html_marked(p, n, &a, &ma, &ca, &x->refs);
 		if (rc == 0 && memchr(head(&ma), 1, sx_buf_used(&ma))) {
 			rc = view_marked(x, &a, &ma, &ca, p, n, me, "html-decoded", LK_V_TOKENS,
 					 tdepth, sa);

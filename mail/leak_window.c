@@ -241,31 +241,23 @@ int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_b
  * sx_html_decode on its own; every other byte is copied, as sx_html_decode
  * copies it.
  */
-/* Decoded references kept for their repeats (&nbsp;, &amp; in URLs). */
-#define REF_SLOTS 32u
-#define REF_MAX 24u
-struct ref_memo {
-	uint8_t in[REF_SLOTS][REF_MAX], out[REF_SLOTS][REF_MAX + 8];
-	uint8_t inn[REF_SLOTS], outn[REF_SLOTS]; /* inn 0: empty */
-};
-
 static size_t ref_slot(const uint8_t *p, size_t n)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
-	return h % REF_SLOTS;
+	return h % LK_REF_SLOTS;
 }
 
 /* Appends the decoding of the reference slice p (n bytes) to out. */
-static int ref_decode(struct ref_memo *rm, const uint8_t *p, size_t n, struct sx_buf *out)
+static int ref_decode(struct lk_refs *rm, const uint8_t *p, size_t n, struct sx_buf *out)
 {
 	size_t k = ref_slot(p, n), o0 = sx_buf_used(out);
-	if (n <= REF_MAX && rm->inn[k] == n && memcmp(rm->in[k], p, n) == 0)
+	if (n <= LK_REF_MAX && rm->inn[k] == n && memcmp(rm->in[k], p, n) == 0)
 		return sx_buf_append(out, rm->out[k], rm->outn[k]);
 	int rc = sx_html_decode(p, n, out);
 	size_t got = sx_buf_used(out) - o0;
-	if (rc == 0 && n <= REF_MAX && got <= REF_MAX + 8) {
+	if (rc == 0 && n <= LK_REF_MAX && got <= sizeof rm->out[k]) {
 		memcpy(rm->in[k], p, n);
 		rm->inn[k] = (uint8_t)n;
 		memcpy(rm->out[k], sx_buf_head(out) + o0, got);
@@ -275,13 +267,11 @@ static int ref_decode(struct ref_memo *rm, const uint8_t *p, size_t n, struct sx
 }
 
 int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
-		      struct sx_buf *chg)
+		      struct sx_buf *chg, struct lk_refs *refs)
 {
-	struct ref_memo rm;
 	size_t s = 0;
 	int rc = 0, first = 0;
 
-	memset(rm.inn, 0, sizeof rm.inn);
 	for (size_t i = 0; i < n && rc == 0;) {
 		const uint8_t *a = memchr(p + i, '&', n - i);
 		if (!a)
@@ -296,7 +286,7 @@ int sx_lk_html_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_
 		if ((rc = copy(p, s, i, out, mark)) < 0)
 			break;
 		size_t o0 = sx_buf_used(out);
-		if ((rc = ref_decode(&rm, p + i, e - i, out)) < 0 ||
+		if ((rc = ref_decode(refs, p + i, e - i, out)) < 0 ||
 		    (rc = marks(mark, 0, sx_buf_used(out) - o0)) < 0)
 			break;
 		if (sx_buf_used(out) - o0 != e - i ||

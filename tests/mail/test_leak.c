@@ -1199,7 +1199,8 @@ static void test_marked_views(void **state)
 			sx_buf_init(&chg, SIZE_MAX);
 			assert_int_equal(html ? sx_html_decode(p, n, &want) : sx_pct_decode(p, n, &want),
 					 0);
-			assert_int_equal(html ? sx_lk_html_marked(p, n, &out, &mark, &chg)
+			static struct lk_refs refs; /* shared: repeats come from it */
+			assert_int_equal(html ? sx_lk_html_marked(p, n, &out, &mark, &chg, &refs)
 					      : sx_lk_pct_marked(p, n, &out, &mark, &chg), 0);
 			assert_int_equal(sx_buf_used(&out), sx_buf_used(&want));
 			assert_memory_equal(sx_buf_head(&out), sx_buf_head(&want), sx_buf_used(&out));
