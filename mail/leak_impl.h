@@ -297,12 +297,14 @@ struct lk_wins {
  */
 int sx_lk_windows(const uint8_t *p, size_t n, const uint8_t *mark, size_t ext, int lines,
 		  struct lk_wins *w);
+/* Frees w's storage; w is empty again. */
 void sx_lk_wins_finish(struct lk_wins *w);
 
 /*
  * sx_pct_decode, sx_html_decode and the format=flowed join of p, appended
  * to out with one mark a byte appended to mark: 1 where the change wrote,
- * and beside a removal. Return 0 or a buffer error (out and mark bound).
+ * and beside a removal. Return 0 or a buffer error (out, mark and chg are
+ * bounded by their callers). refs keeps decoded references for repeats.
  */
 int sx_lk_pct_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct sx_buf *mark,
 		     struct sx_buf *chg);
@@ -313,7 +315,8 @@ int sx_lk_flowed_marked(const uint8_t *p, size_t n, struct sx_buf *out, struct s
 /*
  * Each of them also appends to chg, per change, where it ends in out and in
  * p (two size_t), in order; sx_lk_normalize the same into its array. With
- * them, wins_map gives the windows of out as stretches of p.
+ * them (nchg changes), sx_lk_wins_map gives windows w of out as the same
+ * stretches of p, in wp. Returns 0 or SX_ENOMEM.
  */
 int sx_lk_wins_map(const struct lk_wins *w, const size_t *chg, size_t nchg, struct lk_wins *wp);
 

@@ -398,8 +398,11 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	sx_buf_init(&b, out_max(n));
 	sx_buf_init(&ma, out_max(n));
 	sx_buf_init(&mb, out_max(n));
-	sx_buf_init(&ca, SIZE_MAX);
-	sx_buf_init(&cb, SIZE_MAX);
+	/* a change per input byte at most, two size_t each */
+	size_t cmax = out_max(n) < SIZE_MAX / (4 * sizeof(size_t)) ? 2 * sizeof(size_t) * (out_max(n) + 1)
+								   : SIZE_MAX;
+	sx_buf_init(&ca, cmax);
+	sx_buf_init(&cb, cmax);
 	if (me->pf.pct) {
 		rc = sx_lk_pct_marked(p, n, &a, &ma, &ca);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */

@@ -162,6 +162,8 @@ static int hexd(uint8_t c)
 /* Appends n marks of value v. */
 static int marks(struct sx_buf *mark, uint8_t v, size_t n)
 {
+	if (n == 0)
+		return 0; /* an empty buffer may have no storage to point into */
 	int rc = sx_buf_reserve(mark, n);
 	if (rc < 0)
 		return rc;
@@ -186,15 +188,15 @@ static int copy(const uint8_t *p, size_t s, size_t e, struct sx_buf *out, struct
 static void changed(const struct sx_buf *out, struct sx_buf *mark, size_t o0, int *first)
 {
 	size_t o1 = sx_buf_used(out);
+	if (o1 == 0) {
+		*first = 1; /* nothing written yet, no storage to point into */
+		return;
+	}
 	uint8_t *mk = mark->data + mark->off;
 	for (size_t k = o0; k < o1; k++)
 		mk[k] = 1;
-	if (o1 == o0) {
-		if (o0 > 0)
-			mk[o0 - 1] = 1;
-		else
-			*first = 1;
-	}
+	if (o1 == o0)
+		mk[o0 - 1] = 1;
 }
 
 static void mark_first(struct sx_buf *mark, int first)
