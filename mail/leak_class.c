@@ -119,6 +119,28 @@ static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
 	return 0;
 }
 
+/*
+ * Whether p[i] may start what fw_at or invisible_at takes (a byte after the
+ * lead tells most apart at once: kana and kanji after E3, half-width kana
+ * after EF, punctuation after E2, Latin-1 after C2 are none of them).
+ */
+static int fold_lead(const uint8_t *p, size_t n, size_t i)
+{
+	uint8_t b = i + 1 < n ? p[i + 1] : 0;
+	switch (p[i]) {
+	case 0xC2:
+		return b == 0xA0 || b == 0xAD;
+	case 0xE2:
+		return b == 0x80 || b == 0x81;
+	case 0xE3:
+		return b == 0x80;
+	case 0xEF:
+		return b == 0xBB || b == 0xBC || b == 0xBD;
+	default:
+		return 0;
+	}
+}
+
 size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, size_t *chg,
 		       size_t *nchg)
 {
@@ -129,8 +151,8 @@ size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, 
 		/* every byte up to the next C2, E2, E3 or EF as it is */
 		size_t j = i;
 		while (j < n && ((sx_lk_cls[p[j]] & (LK_C_RARE | LK_C_HIGH)) != (LK_C_RARE | LK_C_HIGH) ||
-				 (p[j] == 0xE3 && j + 1 < n && p[j + 1] != 0x80)))
-			j++; /* (E3 starts U+3000 only as E3 80: kana are E3 81..E3 83) */
+				 !fold_lead(p, n, j)))
+			j++;
 		if (j > i) {
 			memcpy(out + o, p + i, j - i);
 			if (mark)
@@ -189,14 +211,9 @@ static void rare(const uint8_t *p, size_t n, size_t i, struct lk_prof *f)
 	case '<':
 		f->lt++;
 		return;
-	case 0xE3:
-		/* U+3000 only: kana and most kanji start E3 81..E3 83, E4.. */
-		if (i + 1 < n && p[i + 1] != 0x80)
-			return;
-		f->norm += fw_at(p, n, i, &a) != 0;
-		return;
-	case 0xC2: case 0xE2: case 0xEF:
-		f->norm += fw_at(p, n, i, &a) || invisible_at(p, n, i);
+	case 0xC2: case 0xE2: case 0xE3: case 0xEF:
+		if (fold_lead(p, n, i))
+			f->norm += fw_at(p, n, i, &a) || invisible_at(p, n, i);
 		if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
 			f->fffd++;
 		return;
