@@ -110,7 +110,7 @@ static int needles_build(struct lk_ac *ac, const struct sx_idset *ids, struct sx
 		if (id->len == 0 || id->len > SX_IDENT_LEN_MAX)
 			continue;
 		if ((rc = form_add(st, f, &nf, t, id->len, LK_F_UTF8)) < 0 ||
-		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded),
+		    (rc = form_add(st, f, &nf, folded, sx_lk_normalize(t, id->len, folded, NULL, NULL, NULL),
 				   LK_F_FOLDED)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "cp932", LK_F_CP932)) < 0 ||
 		    (rc = form_conv(st, f, &nf, id, "euc-jp", LK_F_EUCJP)) < 0 ||
@@ -168,6 +168,52 @@ static void set_edge(struct lk_ac *ac, uint32_t node, uint8_t c, uint32_t child)
 		h = (h + 1) & ac->hmask;
 	ac->hkey[h] = key;
 	ac->hval[h] = child;
+}
+
+/*
+ * The table form of the automaton: bytes in no needle share class 0 (either
+ * case of a letter shares its class); each node's row is its failure node's
+ * row with its own children written over it, so a row is complete once the
+ * rows before it in breadth-first order (order, nq nodes but the root) are.
+ * Too large a table is not built: the search then walks the hash.
+ */
+static uint32_t entry(const struct lk_ac *ac, uint32_t v)
+{
+	return v * ac->nclass | (ac->term[v] >= 0 || ac->dict[v] ? LK_HIT : 0u);
+}
+
+static int table_build(struct lk_ac *ac, const uint32_t *order, size_t nq)
+{
+	uint32_t k = 1;
+	for (size_t k2 = 0; k2 < ac->nnd; k2++) {
+		for (size_t i = 0; i < ac->nd[k2].n; i++) {
+			uint8_t c = ac->nd[k2].s[i]; /* lower case already */
+			if (!ac->cls[c])
+				ac->cls[c] = (uint8_t)(k < 256 ? k++ : 0);
+		}
+	}
+	if (k >= 256)
+		return 0; /* more classes than a byte holds: the hash serves */
+	for (unsigned c = 'A'; c <= 'Z'; c++)
+		ac->cls[c] = ac->cls[c + 32];
+	ac->nclass = k;
+	if ((size_t)ac->nnodes * k > LK_DFA_MAX)
+		return 0;
+	ac->delta = calloc((size_t)ac->nnodes * k, sizeof *ac->delta);
+	if (!ac->delta)
+		return SX_ENOMEM;
+	/* An entry is the next node's row offset, LK_HIT set when it ends a
+	 * needle or has one on its failure chain. */
+	for (uint32_t v = ac->first[0]; v; v = ac->sib[v])
+		ac->delta[ac->cls[ac->label[v]]] = entry(ac, v);
+	for (size_t q = 0; q < nq; q++) {
+		uint32_t u = order[q];
+		uint32_t *row = ac->delta + (size_t)u * k;
+		memcpy(row, ac->delta + (size_t)ac->fail[u] * k, k * sizeof *row);
+		for (uint32_t v = ac->first[u]; v; v = ac->sib[v])
+			row[ac->cls[ac->label[v]]] = entry(ac, v);
+	}
+	return 0;
 }
 
 int sx_lk_ac_init(struct lk_ac *ac, const struct sx_idset *ids)
@@ -243,8 +289,9 @@ int sx_lk_ac_init(struct lk_ac *ac, const struct sx_idset *ids)
 			queue[tail++] = v;
 		}
 	}
+	rc = table_build(ac, queue, tail);
 	free(queue);
-	return 0;
+	return rc;
 }
 
 void sx_lk_ac_finish(struct lk_ac *ac)
@@ -259,6 +306,7 @@ void sx_lk_ac_finish(struct lk_ac *ac)
 	free(ac->label);
 	free(ac->hkey);
 	free(ac->hval);
+	free(ac->delta);
 	memset(ac, 0, sizeof *ac);
 }
 
@@ -356,24 +404,38 @@ static int in_b64_line(const uint8_t *p, size_t n, size_t s, size_t e, struct li
 }
 
 /*
- * Returns the needle of the first match the rules accept, or -1. A longer
- * match may still end later ("taro" is found before "taro@example.jp"
- * ends), so the scan goes on for the longest needle's length and keeps the
- * longest match: the reason names the kind a reader would see.
+ * The first match the rules accept, or -1. A longer match may still end
+ * later ("taro" is found before "taro@example.jp" ends), so the scan goes on
+ * for the longest needle's length (past b if need be) and keeps the longest
+ * match: the reason names the kind a reader would see.
  */
-long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf)
+long sx_lk_search_range(const struct lk_ac *ac, const uint8_t *p, size_t n, size_t a, size_t b,
+			unsigned sf)
 {
 	uint32_t st = 0;
 	long best = -1;
-	size_t stop = n;
+	size_t stop = b < n ? b : n;
 	struct line_memo lm = { 0, 0, 0 };
 
-	for (size_t i = 0; i < stop; i++) {
-		uint8_t c = lk_lower(p[i]);
-		uint32_t g;
-		while (!(g = go_edge(ac, st, c)) && st)
-			st = ac->fail[st];
-		st = g;
+	const uint32_t *delta = ac->delta;
+	const uint8_t *cls = ac->cls;
+	uint32_t ent = 0;
+
+	for (size_t i = a; i < stop; i++) {
+		if (delta) {
+			/* to the next node with a match, loads only */
+			while (i < stop && !((ent = delta[(ent & ~LK_HIT) + cls[p[i]]]) & LK_HIT))
+				i++;
+			if (i == stop)
+				break;
+			st = (ent & ~LK_HIT) / ac->nclass;
+		} else {
+			uint8_t c = lk_lower(p[i]);
+			uint32_t g;
+			while (!(g = go_edge(ac, st, c)) && st)
+				st = ac->fail[st];
+			st = g;
+		}
 		for (uint32_t t = ac->term[st] >= 0 ? st : ac->dict[st]; t; t = ac->dict[t]) {
 			const struct lk_needle *nd = &ac->nd[ac->term[t]];
 			size_t e = i + 1, s = e - nd->n;
@@ -394,4 +456,9 @@ long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned s
 		}
 	}
 	return best;
+}
+
+long sx_lk_search(const struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf)
+{
+	return sx_lk_search_range(ac, p, n, 0, n, sf);
 }

@@ -21,193 +21,34 @@
 #include "err.h"
 #include "leak_impl.h"
 
-/* ---- full-width and invisible characters ---- */
-
-/* Length of a full-width ASCII character (U+FF01..U+FF5E), U+3000 or U+00A0
- * at p[i], 0 when none; *c gets its ASCII. */
-static size_t fw_at(const uint8_t *p, size_t n, size_t i, uint8_t *c)
-{
-	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xA0) {
-		*c = ' '; /* no-break space: shown as a blank */
-		return 2;
-	}
-	if (i + 3 > n)
-		return 0;
-	if (p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x81 && p[i + 2] <= 0xBF) {
-		*c = (uint8_t)(p[i + 2] - 0x81 + 0x21);
-		return 3;
-	}
-	if (p[i] == 0xEF && p[i + 1] == 0xBD && p[i + 2] >= 0x80 && p[i + 2] <= 0x9E) {
-		*c = (uint8_t)(p[i + 2] - 0x80 + 0x60);
-		return 3;
-	}
-	if (p[i] == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) {
-		*c = ' ';
-		return 3;
-	}
-	return 0;
-}
-
-/* Length of a character readers do not show (soft hyphen, zero widths, word
- * joiner, BOM) at p[i], 0 when none: it can split an identifier unseen. */
-static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
-{
-	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xAD)
-		return 2;
-	if (i + 3 > n)
-		return 0;
-	if (p[i] == 0xE2 && p[i + 1] == 0x80 && p[i + 2] >= 0x8B && p[i + 2] <= 0x8D)
-		return 3;
-	if (p[i] == 0xE2 && p[i + 1] == 0x81 && p[i + 2] == 0xA0)
-		return 3;
-	if (p[i] == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
-		return 3;
-	return 0;
-}
-
-static int has_normalizable(const uint8_t *p, size_t n)
-{
-	uint8_t c;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] >= 0xC2 && (fw_at(p, n, i, &c) || invisible_at(p, n, i)))
-			return 1;
-	return 0;
-}
-
-size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out)
-{
-	size_t o = 0, k;
-	uint8_t c;
-	for (size_t i = 0; i < n;) {
-		if ((k = fw_at(p, n, i, &c))) {
-			out[o++] = c;
-			i += k;
-		} else if ((k = invisible_at(p, n, i))) {
-			i += k;
-		} else {
-			out[o++] = p[i++];
-		}
-	}
-	return o;
-}
-
-/* ---- character classes ---- */
-
-/* Control characters (C0 but blanks, line ends, form feed and ESC; DEL) and
- * U+FFFD replacement characters in p. */
-static void shape(const uint8_t *p, size_t n, size_t *ctrl, size_t *fffd)
-{
-	*ctrl = *fffd = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != 0x1B) ||
-		    c == 0x7F)
-			(*ctrl)++;
-		else if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
-			(*fffd)++;
-	}
-}
-
+static int view_seen(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
+		     unsigned tdepth);
 /*
- * Text a reader shows as such: valid UTF-8, few control characters and
- * replacement characters. Only there are short identifiers searched: in
- * binary, two given bytes between two non-word bytes are every few kilobytes.
+ * A derived view's parent, as the parent's view() saw it, and the child's
+ * changes (leak_window.c): enough to search the child near its changes only
+ * and to have its profile from the parent's.
  */
-static int texty(const uint8_t *p, size_t n)
-{
-	size_t ctrl, fffd;
-	if (!sx_utf8_valid(p, n))
-		return 0;
-	shape(p, n, &ctrl, &fffd);
-	return (ctrl + fffd) * 32 <= n;
-}
+struct lk_from {
+	const uint8_t *p;        /* the parent */
+	size_t n;
+	const struct lk_prof *pf; /* its profile */
+	unsigned sf;             /* the rules it was searched with */
+	const uint8_t *mark;     /* the child's marks */
+	const size_t *chg;       /* the child's changes, nchg pairs */
+	size_t nchg;
+	int lines;               /* the changes join lines: windows of whole lines */
+};
 
-/* Counts base64 characters (either alphabet, '=' too), blanks inside lines,
- * other bytes, and the longest line. */
-static void b64_stats(const uint8_t *p, size_t n, size_t *alpha, size_t *blank, size_t *other,
-		      size_t *longest)
-{
-	size_t line = 0;
-	*alpha = *blank = *other = *longest = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if (c == '\r' || c == '\n') {
-			line = 0;
-			continue;
-		}
-		if (++line > *longest)
-			*longest = line;
-		if (lk_b64ch(c, 0) || lk_b64ch(c, 1) || c == '=')
-			(*alpha)++;
-		else if (c == ' ' || c == '\t')
-			(*blank)++;
-		else
-			(*other)++;
-	}
-}
+/* What view() saw of a view: its profile and search rules (known 0 when it
+ * was not examined, as a repeat). */
+struct lk_saw {
+	int known;
+	unsigned sf;
+	struct lk_prof pf;
+};
 
-int sx_lk_b64block(const uint8_t *p, size_t n)
-{
-	size_t alpha, blank, other, longest;
-	b64_stats(p, n, &alpha, &blank, &other, &longest);
-	return alpha >= 40 && longest >= 40 && (blank + other) * 50 <= alpha;
-}
-
-int sx_lk_looks_b64(const uint8_t *p, size_t n)
-{
-	size_t alpha, blank, other, longest;
-	b64_stats(p, n, &alpha, &blank, &other, &longest);
-	return alpha >= 16 && blank * 100 <= alpha && other * 20 <= alpha;
-}
-
-static int hexd(uint8_t c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int sx_lk_looks_qp(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (p[i] != '=')
-			continue;
-		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))
-			return 1;
-		/* a soft break with more text after it (base64 padding ends a body) */
-		size_t j = i + 1;
-		while (j < n && (p[j] == ' ' || p[j] == '\t'))
-			j++;
-		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
-			j += p[j] == '\r' ? 2 : 1;
-			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
-					 p[j] == '\n'))
-				j++;
-			if (j < n && i > 0 && p[i - 1] != '=')
-				return 1;
-		}
-	}
-	return 0;
-}
-
-int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
-{
-	return sx_utf8_valid(p, n);
-}
-
-static int has_pct(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 2 < n; i++)
-		if (p[i] == '%' && hexd(p[i + 1]) && hexd(p[i + 2]))
-			return 1;
-	return 0;
-}
-
-static int has_ref(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++)
-		if (p[i] == '&' && (p[i + 1] == '#' || lk_wordch(p[i + 1])))
-			return 1;
-	return 0;
-}
+static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
+		   unsigned flags, unsigned tdepth, const struct lk_from *from, struct lk_saw *saw);
 
 /* ---- reasons ---- */
 
@@ -289,88 +130,201 @@ static int view_buf(struct lk_ctx *x, const struct sx_buf *b, const char *step, 
 	return sx_lk_view(x, head(b), sx_buf_used(b), step, flags, tdepth);
 }
 
+/* A view b derived by local changes (marks mk, changes chg) from the view
+ * parent saw as psaw; searched in full when psaw is not known. saw, when not
+ * NULL, gets what b's own view() sees. */
+static int view_marked(struct lk_ctx *x, const struct sx_buf *b, const struct sx_buf *mk,
+		       const struct sx_buf *chg, const uint8_t *pp, size_t pn,
+		       const struct lk_saw *psaw, const char *step, unsigned flags,
+		       unsigned tdepth, struct lk_saw *saw)
+{
+	struct lk_from from = { pp, pn, &psaw->pf, psaw->sf, head(mk),
+				(const size_t *)(const void *)head(chg),
+				sx_buf_used(chg) / (2 * sizeof(size_t)),
+				strcmp(step, "flowed-joined") == 0 };
+	return view_in(x, head(b), sx_buf_used(b), step, flags, tdepth,
+		       psaw->known ? &from : NULL, saw);
+}
+
+/* Whether search rules sf let match more than psf (LONG, none, SHORT). */
+static int wider(unsigned sf, unsigned psf)
+{
+	unsigned r = sf & LK_S_SHORT ? 2 : sf & LK_S_LONG ? 0 : 1;
+	unsigned pr = psf & LK_S_SHORT ? 2 : psf & LK_S_LONG ? 0 : 1;
+	return r > pr;
+}
+
 /* Flags for bytes found inside a token: text gets its escapes decoded,
  * ISO-2022-JP its conversion; binary is searched as it is. */
 static unsigned token_flags(const uint8_t *p, size_t n)
 {
+	struct lk_prof pf;
 	unsigned f = LK_V_TOKENS;
-	if (texty(p, n))
+	sx_lk_profile(p, n, &pf);
+	if (sx_lk_prof_texty(&pf, p, n))
 		f |= LK_V_DERIVE;
-	if (memchr(p, 0x1B, n))
+	if (pf.esc)
 		f |= LK_V_CONVERT;
 	return f;
+}
+
+/* A run of base64 characters (see tokens()). */
+struct run {
+	size_t end;       /* where the scan goes on */
+	size_t m;         /* characters in it */
+	size_t lines;     /* lines it spans */
+	size_t first;     /* characters on its first line */
+	int block;        /* every line as long as the first but a shorter last one */
+	int special;      /* '-' or '_' in it */
+};
+
+/*
+ * Walks the run starting at p[i] (a character of the alphabet bit), appending
+ * its characters to out when out is not NULL. Returns 0 or out's error.
+ */
+static int run_walk(const uint8_t *p, size_t n, size_t i, unsigned bit, struct run *r,
+		    struct sx_buf *out)
+{
+	size_t j = i;
+	int cut = 0;
+	unsigned seen = 0;
+
+	*r = (struct run){ 0, 0, 0, 0, 1, 0 };
+	for (;;) {
+		size_t s = j;
+		while (j < n && (sx_lk_cls[p[j]] & bit))
+			seen |= sx_lk_cls[p[j++]];
+		if (out) {
+			int rc = sx_buf_append(out, p + s, j - s);
+			if (rc < 0)
+				return rc;
+		}
+		r->m += j - s;
+		if (r->lines++ == 0)
+			r->first = j - s;
+		else if (cut || j - s > r->first)
+			r->block = 0;
+		else if (j - s < r->first)
+			cut = 1; /* the last line, or not a block */
+		if (j < n && p[j] == '=') {
+			while (j < n && p[j] == '=')
+				j++;
+			break;
+		}
+		size_t k = j;
+		while (k < n && k - j < 2 && (p[k] == '\r' || p[k] == '\n'))
+			k++;
+		if (k == j)
+			break;
+		while (k < n && (p[k] == ' ' || p[k] == '\t'))
+			k++;
+		if (k < n && (sx_lk_cls[p[k]] & bit))
+			j = k;
+		else
+			break;
+	}
+	r->end = j;
+	r->special = (seen & LK_C_URLSPEC) != 0;
+	return 0;
+}
+
+/*
+ * Decodes the run of base64 characters at p[start] (measured as r) at each
+ * alignment it needs and examines what comes out; run and out are scratch.
+ */
+static int token_run(struct lk_ctx *x, const uint8_t *p, size_t n, size_t start,
+		     const struct run *r, int url, unsigned tdepth, struct sx_buf *run,
+		     struct sx_buf *out)
+{
+	struct run again;
+	int rc;
+
+	sx_buf_reset(run, SIZE_MAX);
+	if ((rc = run_walk(p, n, start, url ? LK_C_URL : LK_C_B64, &again, run)) < 0)
+		return rc;
+	size_t m = sx_buf_used(run);
+	/* Lines of one length, a multiple of four, are an encoder's
+	 * block: aligned at its start, the other alignments are noise. */
+	size_t shifts = r->block && r->lines >= 3 && r->first % 4 == 0 ? 1 : 4;
+	/* The same run (same declared charset, no deeper) was decoded
+	 * before, in this view or another: its views are the same
+	 * bytes with the same flags, examined already, and are not
+	 * made again. They count as if they were (k characters of
+	 * the alphabet decode to 6k/8 bytes), so the work bound
+	 * gives the verdicts it gave. */
+	if (view_seen(x, sx_buf_head(run), m,
+		      (url ? LK_V_RUNURL : 0u) | LK_V_RUN | (shifts == 4 ? LK_V_RUN4 : 0u),
+		      tdepth)) {
+		size_t cost = 0;
+		for (size_t shift = 0; shift < shifts; shift++)
+			cost += (m - shift) / 8 * 6 + (m - shift) % 8 * 6 / 8;
+		if (cost > x->work_max - x->work)
+			too_much(x);
+		else
+			x->work += cost;
+		return 0;
+	}
+	for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
+		sx_buf_reset(out, SIZE_MAX);
+		rc = sx_b64_decode(sx_buf_head(run) + shift, m - shift, url, out, NULL);
+		if (rc == 0 && sx_buf_used(out))
+			rc = view_buf(x, out, url ? "url-base64-token" : "base64-token",
+				      token_flags(head(out), sx_buf_used(out)), tdepth + 1);
+	}
+	return rc;
 }
 
 /*
  * Runs of base64 characters, across line ends (a block of encoded lines is
  * one run) but not across blanks or '=' padding, decoded at each of the four
  * alignments: a token in a URL path starts wherever the path put it.
+ *
+ * In a derived view (w not NULL) only the runs that meet a window: any other
+ * is a run of the view it comes from, decoded there. A run holds nothing but
+ * the alphabet, line ends, blanks and '=', so the scan for a window starts
+ * after the last other byte before it and cuts the runs as a scan from the
+ * start would.
  */
-static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned tdepth)
+static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_prof *pf,
+		  unsigned tdepth, const struct lk_wins *w)
 {
 	struct sx_buf run, out;
 	int rc = 0;
 
 	sx_buf_init(&run, n);
 	sx_buf_init(&out, n + 16);
-	for (int url = 0; url < 2 && rc == 0; url++) {
+	/* URL-safe runs count only with a '-' or '_' in them */
+	for (int url = 0; url < (pf->urlspec ? 2 : 1) && rc == 0; url++) {
+		unsigned bit = url ? LK_C_URL : LK_C_B64;
+		unsigned inrun = bit | LK_C_PAD | LK_C_BLANK | LK_C_EOL;
 		size_t i = 0;
-		while (i < n && rc == 0 && !x->found && !x->over) {
-			/* to the next run without looking at x for every byte */
-			while (i < n && !lk_b64ch(p[i], url))
-				i++;
-			if (i == n)
-				break;
-			int special = 0, block = 1, cut = 0;
-			size_t j = i, lines = 0, first = 0;
-			sx_buf_reset(&run, SIZE_MAX);
-			for (;;) {
-				size_t s = j;
-				while (j < n && lk_b64ch(p[j], url)) {
-					special |= p[j] == '-' || p[j] == '_';
-					j++;
+		for (size_t k = 0; k < (w ? w->n : 1) && rc == 0 && !x->found && !x->over; k++) {
+			size_t a = w ? w->v[2 * k] : 0, b = w ? w->v[2 * k + 1] : n;
+			size_t s0 = a;
+			while (s0 > i && (sx_lk_cls[p[s0 - 1]] & inrun))
+				s0--;
+			if (s0 > i)
+				i = s0;
+			while (i < n && rc == 0 && !x->found && !x->over) {
+				/* to the next run without looking at x for every byte;
+				 * eight 8-bit bytes (Japanese text) at a time */
+				for (uint64_t v; i + 8 <= n; i += 8) {
+					memcpy(&v, p + i, 8);
+					if ((v & 0x8080808080808080u) != 0x8080808080808080u)
+						break;
 				}
-				if ((rc = sx_buf_append(&run, p + s, j - s)) < 0)
+				while (i < n && !(sx_lk_cls[p[i]] & bit))
+					i++;
+				if (i >= b)
 					break;
-				if (lines++ == 0)
-					first = j - s;
-				else if (cut || j - s > first)
-					block = 0;
-				else if (j - s < first)
-					cut = 1; /* the last line, or not a block */
-				if (j < n && p[j] == '=') {
-					while (j < n && p[j] == '=')
-						j++;
-					break;
-				}
-				size_t k = j;
-				while (k < n && k - j < 2 && (p[k] == '\r' || p[k] == '\n'))
-					k++;
-				if (k == j)
-					break;
-				while (k < n && (p[k] == ' ' || p[k] == '\t'))
-					k++;
-				if (k < n && lk_b64ch(p[k], url))
-					j = k;
-				else
-					break;
-			}
-			i = j;
-			size_t m = sx_buf_used(&run);
-			if (rc < 0 || m < LK_TOKEN_MIN || (url && !special))
-				continue;
-			/* Lines of one length, a multiple of four, are an encoder's
-			 * block: aligned at its start, the other alignments are noise. */
-			size_t shifts = block && lines >= 3 && first % 4 == 0 ? 1 : 4;
-			for (size_t shift = 0; shift < shifts && rc == 0; shift++) {
-				sx_buf_reset(&out, SIZE_MAX);
-				rc = sx_b64_decode(sx_buf_head(&run) + shift, m - shift, url, &out,
-						   NULL);
-				if (rc == 0 && sx_buf_used(&out))
-					rc = view_buf(x, &out,
-						      url ? "url-base64-token" : "base64-token",
-						      token_flags(head(&out), sx_buf_used(&out)),
-						      tdepth + 1);
+				/* measured first, copied only when it is a token */
+				struct run r;
+				size_t start = i;
+				run_walk(p, n, start, bit, &r, NULL);
+				i = r.end;
+				if (r.m < LK_TOKEN_MIN || (url && !r.special) || r.end <= a)
+					continue;
+				rc = token_run(x, p, n, start, &r, url, tdepth, &run, &out);
 			}
 		}
 	}
@@ -424,76 +378,89 @@ static int render(const uint8_t *p, size_t n, struct sx_buf *out)
 	return rc;
 }
 
-/* Lines that end in a blank joined to the next, as format=flowed readers
- * (RFC 3676) show them: a name may be cut there. */
-static int flowed(const uint8_t *p, size_t n, struct sx_buf *out)
+/*
+ * URL escapes and HTML references, each alone and both in either order, and
+ * format=flowed lines joined: each a view of local changes to the view it
+ * comes from (p, as its view() saw it: me), searched near them only. HTML
+ * rendered is a view of its own.
+ */
+static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_saw *me,
+		  unsigned flags, unsigned tdepth)
 {
-	size_t s = 0;
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (p[i] != ' ')
-			continue;
-		size_t le = i + 1 < n && p[i + 1] == '\n' ? 1
-			    : i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n' ? 2 : 0;
-		if (!le)
-			continue;
-		rc = sx_buf_append(out, p + s, i + 1 - s);
-		s = i + 1 + le;
-		i += le;
-	}
-	return rc ? rc : sx_buf_append(out, p + s, n - s);
-}
-
-/* URL escapes and HTML references, each alone and both in either order. */
-static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth)
-{
-	struct sx_buf a, b;
+	struct sx_buf a, b, ma, mb, ca, cb;
+	struct lk_saw *sa = malloc(sizeof *sa); /* what view() saw of a */
 	int rc = 0;
 
+	if (!sa)
+		return SX_ENOMEM;
+	sa->known = 0;
 	sx_buf_init(&a, out_max(n));
 	sx_buf_init(&b, out_max(n));
-	if (has_pct(p, n)) {
-		rc = sx_pct_decode(p, n, &a);
+	sx_buf_init(&ma, out_max(n));
+	sx_buf_init(&mb, out_max(n));
+	/* a change per input byte at most, two size_t each */
+	size_t cmax = out_max(n) < SIZE_MAX / (4 * sizeof(size_t)) ? 2 * sizeof(size_t) * (out_max(n) + 1)
+								   : SIZE_MAX;
+	sx_buf_init(&ca, cmax);
+	sx_buf_init(&cb, cmax);
+	if (me->pf.pct) {
+		rc = sx_lk_pct_marked(p, n, &a, &ma, &ca);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
 		if (rc == 0)
-			rc = view_buf(x, &a, "url-decoded",
-				      LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
-							     ? LK_V_CONVERT : 0u), tdepth);
-		if (rc == 0 && has_ref(head(&a), sx_buf_used(&a))) {
-			rc = sx_html_decode(head(&a), sx_buf_used(&a), &b);
-			if (rc == 0 && !same(&b, head(&a), sx_buf_used(&a)))
-				rc = view_buf(x, &b, "url-decoded → html-decoded", LK_V_TOKENS,
-					      tdepth);
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "url-decoded",
+					 LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
+								? LK_V_CONVERT : 0u), tdepth, sa);
+		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
+			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb, &x->refs);
+			if (rc == 0 && memchr(head(&mb), 1, sx_buf_used(&mb)))
+				rc = view_marked(x, &b, &mb, &cb, head(&a), sx_buf_used(&a), sa,
+						 "url-decoded → html-decoded", LK_V_TOKENS, tdepth,
+						 NULL);
 		}
 	}
 	sx_buf_reset(&a, 0);
 	sx_buf_reset(&b, 0);
-	if (rc == 0 && has_ref(p, n)) {
-		rc = sx_html_decode(p, n, &a);
-		if (rc == 0 && !same(&a, p, n)) {
-			rc = view_buf(x, &a, "html-decoded", LK_V_TOKENS, tdepth);
-			if (rc == 0 && has_pct(head(&a), sx_buf_used(&a))) {
-				rc = sx_pct_decode(head(&a), sx_buf_used(&a), &b);
+	sx_buf_reset(&ma, 0);
+	sx_buf_reset(&mb, 0);
+	sx_buf_reset(&ca, 0);
+	sx_buf_reset(&cb, 0);
+	sa->known = 0;
+	if (rc == 0 && me->pf.ref) {
+		rc = sx_lk_html_marked(p, n, &a, &ma, &ca, &x->refs);
+		if (rc == 0 && memchr(head(&ma), 1, sx_buf_used(&ma))) {
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "html-decoded", LK_V_TOKENS,
+					 tdepth, sa);
+			if (rc == 0 && sx_lk_has_pct(head(&a), sx_buf_used(&a))) {
+				rc = sx_lk_pct_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb);
 				if (rc == 0)
-					rc = view_buf(x, &b, "html-decoded → url-decoded",
-						      LK_V_TOKENS, tdepth);
+					rc = view_marked(x, &b, &mb, &cb, head(&a), sx_buf_used(&a),
+							 sa, "html-decoded → url-decoded",
+							 LK_V_TOKENS, tdepth, NULL);
 			}
 		}
 	}
 	sx_buf_reset(&a, 0);
-	if (rc == 0 && (memmem(p, n, " \n", 2) || memmem(p, n, " \r\n", 3))) {
-		rc = flowed(p, n, &a);
+	sx_buf_reset(&ma, 0);
+	sx_buf_reset(&ca, 0);
+	if (rc == 0 && me->pf.flowed) {
+		rc = sx_lk_flowed_marked(p, n, &a, &ma, &ca);
 		if (rc == 0)
-			rc = view_buf(x, &a, "flowed-joined", LK_V_TOKENS, tdepth);
+			rc = view_marked(x, &a, &ma, &ca, p, n, me, "flowed-joined", LK_V_TOKENS,
+					 tdepth, NULL);
 	}
 	sx_buf_reset(&a, 0);
-	if (rc == 0 && (flags & LK_V_HTML) && memchr(p, '<', n)) {
+	if (rc == 0 && (flags & LK_V_HTML) && me->pf.lt) {
 		rc = render(p, n, &a);
 		if (rc == 0 && !same(&a, p, n))
 			rc = view_buf(x, &a, "html-rendered", LK_V_TOKENS, tdepth);
 	}
 	sx_buf_finish(&a);
 	sx_buf_finish(&b);
+	sx_buf_finish(&ma);
+	sx_buf_finish(&mb);
+	sx_buf_finish(&ca);
+	sx_buf_finish(&cb);
+	free(sa);
 	return dec_err(x, rc);
 }
 
@@ -503,13 +470,14 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, 
  * the first three, an escape for the last). A reading with few replacement
  * characters is a plausible text and gets its escapes decoded as well.
  */
-static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, int binary,
-		   unsigned tdepth)
+static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof *pf,
+		   unsigned flags, int binary, unsigned tdepth)
 {
 	const char *labels[5] = { x->charset, "utf-8", "cp932", "euc-jp", "iso-2022-jp" };
 	const char *names[5] = { NULL };
-	int has8 = 0, esc = memchr(p, 0x1B, n) != NULL;
-	int valid = sx_utf8_valid(p, n);
+	int has8 = pf->has8, esc = pf->esc;
+	/* asked only with 8-bit bytes; the search rules may have asked already */
+	int valid = has8 && sx_lk_prof_valid(pf, p, n);
 
 	/* Binary is not text in any charset: its CP932, EUC-JP and UTF-8
 	 * names are found by their own needles; only a kanji run of
@@ -530,8 +498,6 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags,
 	struct sx_buf out;
 	int rc = 0;
 
-	for (size_t i = 0; i < n && !has8; i++)
-		has8 = p[i] >= 0x80;
 	sx_buf_init(&out, out_max(n));
 	for (size_t i = 0; i < 5 && rc == 0 && !x->found && !x->over; i++) {
 		const char *label = labels[i];
@@ -593,6 +559,9 @@ static uint64_t vhash(const uint8_t *p, size_t n)
 static int covers(const struct lk_seen *seen, unsigned flags, unsigned tdepth)
 {
 	if (seen->tdepth > tdepth)
+		return 0;
+	/* a run covers only the same run, decoded at as many alignments */
+	if ((seen->flags ^ flags) & (LK_V_RUN | LK_V_RUNURL))
 		return 0;
 	if (flags & LK_V_LONGONLY)
 		return 1;
@@ -703,7 +672,36 @@ void sx_lk_memo_finish(struct lk_memo *m)
 	memset(m, 0, sizeof *m);
 }
 
-static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth)
+/*
+ * The profile and windows of a derived view (from): its windows around the
+ * changes, the same stretches of the parent, and the profile from the
+ * parent's. Returns 1 when the view is to be searched in its windows only
+ * (w, pf filled), 0 when in full (its rules let more match than its
+ * parent's, or its profile needs a whole pass), or SX_ENOMEM.
+ */
+static int derived(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_from *from,
+		   struct lk_wins *w, struct lk_prof *pf, unsigned *sf)
+{
+	struct lk_wins wp = { NULL, 0, 0 };
+	int rc = sx_lk_windows(p, n, from->mark, x->ac.maxlen + LK_WIN_MARGIN, from->lines, w);
+	if (rc == 0)
+		rc = sx_lk_wins_map(w, from->chg, from->nchg, &wp);
+	if (rc == 0) {
+		sx_lk_prof_derive(pf, from->pf, p, n, w, from->p, &wp);
+		int b64 = sx_lk_prof_b64block(pf);
+		if (b64 < 0) {
+			rc = 0; /* the longest line is needed: a whole pass */
+		} else {
+			*sf = sx_lk_prof_texty(pf, p, n) && !b64 ? LK_S_SHORT : 0;
+			rc = !wider(*sf, from->sf);
+		}
+	}
+	sx_lk_wins_finish(&wp);
+	return rc;
+}
+
+static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, unsigned tdepth,
+		const struct lk_from *from, struct lk_saw *saw)
 {
 	int rc = 0;
 
@@ -718,50 +716,91 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	if (view_seen(x, p, n, flags, tdepth))
 		return 0;
 
-	size_t ctrl, fffd;
-	unsigned sf = 0;
-	shape(p, n, &ctrl, &fffd);
-	if (flags & LK_V_LONGONLY)
-		sf = LK_S_LONG;
-	else if ((ctrl + fffd) * 32 <= n && sx_utf8_valid(p, n) && !sx_lk_b64block(p, n))
-		sf = LK_S_SHORT;
-	long k = sx_lk_search(&x->ac, p, n, sf);
+	long k = -1;
+	if (flags & LK_V_LONGONLY) {
+		/* searched only, for long needles only */
+		if ((k = sx_lk_search(&x->ac, p, n, LK_S_LONG)) >= 0)
+			found(x, k);
+		return 0;
+	}
+	struct lk_saw me = { 1, 0, { 0 } };
+	struct lk_prof *pf = &me.pf;
+	/* A derived view is searched near its changes only (leak_window.c),
+	 * unless its rules let more match than its parent's did. */
+	struct lk_wins w = { NULL, 0, 0 };
+	const struct lk_wins *wp = NULL;
+	int part = from ? derived(x, p, n, from, &w, pf, &me.sf) : 0;
+	if (part < 0) {
+		rc = part;
+		goto out;
+	}
+	if (part) {
+		wp = &w;
+		for (size_t i = 0; i < w.n && k < 0; i++)
+			k = sx_lk_search_range(&x->ac, p, n, w.v[2 * i], w.v[2 * i + 1], me.sf);
+	} else {
+		sx_lk_profile(p, n, pf);
+		me.sf = sx_lk_prof_texty(pf, p, n) && !sx_lk_prof_b64block(pf) ? LK_S_SHORT : 0;
+		k = sx_lk_search(&x->ac, p, n, me.sf);
+	}
+	if (saw)
+		*saw = me;
 	if (k >= 0) {
 		found(x, k);
-		return 0;
+		goto out;
 	}
-	if (!flags || (flags & LK_V_LONGONLY))
-		return 0;
+	if (!flags)
+		goto out;
 	/* Escapes are written in text; binary (a control byte in sixteen)
 	 * holds '%' and '&' by chance, and decoding them is work for nothing. */
-	int binary = ctrl * 16 > n;
+	int binary = pf->ctrl * 16 > n;
 
-	if (has_normalizable(p, n)) {
-		uint8_t *q = malloc(n);
-		if (!q)
-			return SX_ENOMEM;
-		rc = sx_lk_view(x, q, sx_lk_normalize(p, n, q), "full-width/invisible folded",
-				flags & ~(unsigned)LK_V_CONVERT, tdepth);
+	if (pf->norm) {
+		/* folded bytes, marks, changes (at most one per two bytes) */
+		size_t *chg = malloc((n + 2) * sizeof *chg);
+		uint8_t *q = malloc(2 * n + 1);
+		if (!q || !chg) {
+			free(q);
+			free(chg);
+			rc = SX_ENOMEM;
+			goto out;
+		}
+		size_t nchg = 0;
+		size_t qn = sx_lk_normalize(p, n, q, q + n, chg, &nchg);
+		struct lk_from fold = { p, n, pf, me.sf, q + n, chg, nchg, 0 };
+		rc = view_in(x, q, qn, "full-width/invisible folded", flags & ~(unsigned)LK_V_CONVERT,
+			     tdepth, &fold, NULL);
 		free(q);
+		free(chg);
 	}
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
-		rc = tokens(x, p, n, tdepth);
+		rc = tokens(x, p, n, pf, tdepth, wp);
 	if (rc == 0 && (flags & LK_V_DERIVE) && !binary)
-		rc = derive(x, p, n, flags, tdepth);
+		rc = derive(x, p, n, &me, flags, tdepth);
 	if (rc == 0 && (flags & LK_V_CONVERT))
-		rc = convert(x, p, n, flags, binary, tdepth);
+		rc = convert(x, p, n, pf, flags, binary, tdepth);
+out:
+	sx_lk_wins_finish(&w);
+	return rc;
+}
+
+static int view_in(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step,
+		   unsigned flags, unsigned tdepth, const struct lk_from *from, struct lk_saw *saw)
+{
+	if (saw)
+		saw->known = 0;
+	if (x->found || x->over)
+		return 0;
+	if (x->nsteps < LK_STEPS_MAX)
+		x->steps[x->nsteps] = step;
+	x->nsteps++;
+	int rc = view(x, p, n, flags, tdepth, from, saw);
+	x->nsteps--;
 	return rc;
 }
 
 int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
 	       unsigned tdepth)
 {
-	if (x->found || x->over)
-		return 0;
-	if (x->nsteps < LK_STEPS_MAX)
-		x->steps[x->nsteps] = step;
-	x->nsteps++;
-	int rc = view(x, p, n, flags, tdepth);
-	x->nsteps--;
-	return rc;
+	return view_in(x, p, n, step, flags, tdepth, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include "mail/codec.h"
 #include "mail/ident.h"
 #include "mail/leak.h"
+#include "mail/leak_impl.h"
 #include "mail/mime.h"
 #include "mail/redact.h"
 #include "mail/unwrap.h"
@@ -1080,6 +1081,186 @@ static void test_corpus_fields(void **state)
 	free(b);
 }
 
+/* ---- the automaton and the windows (leak_match.c, leak_window.c) ---- */
+
+/* The needle's identifier text, or "" when no match. */
+static const char *hit(const struct lk_ac *ac, const struct sx_idset *set, const char *s)
+{
+	long k = sx_lk_search(ac, (const uint8_t *)s, strlen(s), LK_S_SHORT);
+	return k < 0 ? "" : set->v[ac->nd[k].ident].text;
+}
+
+/* The same search through the hash walk only (no table). */
+static long hash_search(struct lk_ac *ac, const uint8_t *p, size_t n, unsigned sf)
+{
+	uint32_t *delta = ac->delta;
+	ac->delta = NULL;
+	long k = sx_lk_search(ac, p, n, sf);
+	ac->delta = delta;
+	return k;
+}
+
+static void test_automaton_edges(void **state)
+{
+	(void)state;
+	struct sx_idset set;
+	struct lk_ac ac;
+	sx_idset_init(&set);
+	assert_int_equal(sx_idset_add(&set, SX_ID_ADDRESS, "taro@example.jp", 15), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "aro@ex", 6), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "example", 7), 0);
+	assert_int_equal(sx_lk_ac_init(&ac, &set), 0);
+	assert_non_null(ac.delta); /* a small set gets the table */
+
+	/* empty input, and input of bytes in no needle */
+	assert_int_equal(sx_lk_search(&ac, (const uint8_t *)"", 0, LK_S_SHORT), -1);
+	assert_string_equal(hit(&ac, &set, "\x01\xff nothing here \x80"), "");
+	/* overlapping needles: the longest match around the first one wins */
+	assert_string_equal(hit(&ac, &set, "mail taro@example.jp now"), "taro@example.jp");
+	assert_string_equal(hit(&ac, &set, "x aro@ex y"), "aro@ex");
+	/* a needle ending at the last byte, and one at the first */
+	assert_string_equal(hit(&ac, &set, "to taro@example.jp"), "taro@example.jp");
+	assert_string_equal(hit(&ac, &set, "taro@example.jp"), "taro@example.jp");
+	assert_string_equal(hit(&ac, &set, "an example"), "example");
+	/* case folded, ASCII only */
+	assert_string_equal(hit(&ac, &set, "TARO@Example.JP"), "taro@example.jp");
+	assert_string_equal(hit(&ac, &set, "EXAMPL"), "");
+	/* a failure link taken in the middle of a match */
+	assert_string_equal(hit(&ac, &set, "taraaro@exampl"), "aro@ex");
+
+	/* a range: matches that lie in it only, the rules reading the whole */
+	/* (a longer match within the longest needle's length of the first
+	 * one is still taken: the address is further away than that) */
+	const char *t = "one example and ........................................ taro@example.jp";
+	size_t tn = strlen(t), at = (size_t)(strstr(t, "taro") - t);
+	assert_int_equal(sx_lk_search_range(&ac, (const uint8_t *)t, tn, at, tn, LK_S_SHORT) >= 0,
+			 1);
+	assert_int_equal(sx_lk_search_range(&ac, (const uint8_t *)t, tn, 0, 3, LK_S_SHORT), -1);
+	long k = sx_lk_search_range(&ac, (const uint8_t *)t, tn, 4, 11, LK_S_SHORT);
+	assert_true(k >= 0);
+	assert_string_equal(set.v[ac.nd[k].ident].text, "example");
+
+	/* the table and the hash walk agree, byte for byte */
+	const char *const probes[] = { "", "taro@example.jp", "xTARO@EXAMPLE.JPx", "aro@e",
+				       "exampleexample", "t a r o", "\xe3\x80\x80taro@example.jp" };
+	for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+		const uint8_t *pp = (const uint8_t *)probes[i];
+		size_t pn = strlen(probes[i]);
+		for (unsigned sf = 0; sf <= LK_S_LONG; sf++)
+			assert_int_equal(sx_lk_search(&ac, pp, pn, sf), hash_search(&ac, pp, pn, sf));
+	}
+	sx_lk_ac_finish(&ac);
+}
+
+static void test_automaton_max(void **state)
+{
+	(void)state;
+	struct sx_idset *set = calloc(1, sizeof *set);
+	struct lk_ac ac;
+	assert_non_null(set);
+	sx_idset_init(set);
+	/* as many identifiers as a report may have, each as long as one may be */
+	char text[SX_IDENT_LEN_MAX + 1];
+	for (unsigned i = 0; set->n < SX_IDENTS_MAX; i++) {
+		for (size_t k = 0; k < SX_IDENT_LEN_MAX; k++)
+			text[k] = (char)('a' + (i * 7 + k * 13 + k / 26) % 26);
+		snprintf(text, 8, "%07u", i);
+		text[7] = 'q';
+		assert_int_equal(sx_idset_add(set, SX_ID_NAME, text, SX_IDENT_LEN_MAX), 0);
+	}
+	assert_int_equal(sx_lk_ac_init(&ac, set), 0);
+	assert_null(ac.delta); /* too large for the table: the hash walk serves */
+	const struct sx_ident *last = &set->v[set->n - 1];
+	char *s = xfmt("noise %s noise", last->text);
+	long k = sx_lk_search(&ac, (const uint8_t *)s, strlen(s), 0);
+	assert_true(k >= 0);
+	assert_int_equal(ac.nd[k].ident, set->n - 1);
+	free(s);
+	sx_lk_ac_finish(&ac);
+	free(set);
+}
+
+/* Marked decodings give what the decoders give, and mark what changed. */
+static void test_marked_views(void **state)
+{
+	(void)state;
+	const char *const inputs[] = {
+		"", "plain text", "a%41b%4", "%%41%4g%e3%81%82", "&amp;&&lt&#65;&#x42;&#0000067;x",
+		"&copy2024 &nosuch; &#; &#x; &#150;", "&ampamp;", "tail &", "a%", "&#37;41",
+	};
+	for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+		const uint8_t *p = (const uint8_t *)inputs[i];
+		size_t n = strlen(inputs[i]);
+		for (int html = 0; html < 2; html++) {
+			struct sx_buf want, out, mark, chg;
+			sx_buf_init(&want, 4 * n + 64);
+			sx_buf_init(&out, 4 * n + 64);
+			sx_buf_init(&mark, 4 * n + 64);
+			sx_buf_init(&chg, SIZE_MAX);
+			assert_int_equal(html ? sx_html_decode(p, n, &want) : sx_pct_decode(p, n, &want),
+					 0);
+			static struct lk_refs refs; /* shared: repeats come from it */
+			assert_int_equal(html ? sx_lk_html_marked(p, n, &out, &mark, &chg, &refs)
+					      : sx_lk_pct_marked(p, n, &out, &mark, &chg), 0);
+			assert_int_equal(sx_buf_used(&out), sx_buf_used(&want));
+			assert_memory_equal(sx_buf_head(&out), sx_buf_head(&want), sx_buf_used(&out));
+			assert_int_equal(sx_buf_used(&mark), sx_buf_used(&out));
+			/* unchanged input: nothing marked */
+			int changed = sx_buf_used(&out) != n || memcmp(sx_buf_head(&out), p, n) != 0;
+			assert_int_equal(memchr(sx_buf_head(&mark), 1, sx_buf_used(&mark)) != NULL,
+					 changed && sx_buf_used(&out) > 0);
+			/* the changes map the whole output onto the whole input */
+			struct lk_wins all = { NULL, 0, 0 }, in = { NULL, 0, 0 };
+			size_t whole[2] = { 0, sx_buf_used(&out) };
+			all.v = whole;
+			all.n = 1;
+			assert_int_equal(sx_lk_wins_map(&all, (const size_t *)(const void *)
+							  sx_buf_head(&chg),
+							  sx_buf_used(&chg) / (2 * sizeof(size_t)), &in),
+					 0);
+			assert_int_equal(in.v[0], 0);
+			assert_int_equal(in.v[1], n);
+			sx_lk_wins_finish(&in);
+			sx_buf_finish(&want);
+			sx_buf_finish(&out);
+			sx_buf_finish(&mark);
+			sx_buf_finish(&chg);
+		}
+	}
+	/* windows: ext bytes each side, whole characters; or whole lines */
+	const char *t = "l0\nl1\nl2 x\nl3\nl4\nl5\nl6\nl7\n\xe3\x81\x82z";
+	size_t tn = strlen(t);
+	uint8_t mk[64] = { 0 };
+	mk[strchr(t, 'x') - t] = 1;
+	struct lk_wins w = { NULL, 0, 0 };
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 0, 1, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 6);  /* "l2 x\n" */
+	assert_int_equal(w.v[1], 11);
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 2, 0, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 7);
+	assert_int_equal(w.v[1], 12);
+	mk[strstr(t, "l6") - t] = 1;
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 3, 1, &w), 0);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.v[1], 14); /* through "l3\n" */
+	assert_int_equal(w.v[2], 17); /* from "l5" */
+	assert_int_equal(w.v[3], 26); /* through "l7\n": ext reaches it */
+	/* near marks merge; an edge never splits a character */
+	memset(mk, 0, sizeof mk);
+	mk[strstr(t, "l7") - t] = 1;
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 4, 0, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 19);
+	assert_int_equal(w.v[1], tn - 1); /* past the whole of U+3042 */
+	mk[strstr(t, "l5") - t] = 1;
+	assert_int_equal(sx_lk_windows((const uint8_t *)t, tn, mk, 4, 0, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0], 13);
+	sx_lk_wins_finish(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1113,6 +1294,9 @@ int main(void)
 		cmocka_unit_test(test_corpus_originals),
 		cmocka_unit_test(test_corpus_parts),
 		cmocka_unit_test(test_corpus_fields),
+		cmocka_unit_test(test_automaton_edges),
+		cmocka_unit_test(test_automaton_max),
+		cmocka_unit_test(test_marked_views),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,0 +1,386 @@
+/*
+ * leak_class.c: what a view of the leak check is made of, in one pass.
+ *
+ * Every view is looked at for the same things before it is searched and
+ * turned into further views: control and replacement characters (is it
+ * text?), the base64 alphabet (is it a block of base64?), full-width and
+ * invisible characters (is there anything to fold?), 8-bit bytes, escapes,
+ * '%' and '&' escapes, tags and format=flowed line ends. One table-driven
+ * pass over the bytes finds them all (struct lk_prof); the rules are the
+ * same as when each was a pass of its own.
+ */
+#include <string.h>
+
+#include "charset.h"
+#include "leak_impl.h"
+
+/*
+ * Byte classes (LK_C_*): the base64 alphabets, '=', blanks, line ends, and
+ * the bytes that need a closer look (LK_C_RARE): control characters (C0 but
+ * tab, line ends, form feed and ESC; DEL), ESC, '%', '&', '<', and the lead
+ * bytes of full-width, invisible and replacement characters (C2, E2, E3, EF).
+ */
+#define CLS_ROWS(X) \
+	X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) \
+	X(0x40) X(0x10) X(0x20) X(0x40) X(0x00) X(0x20) X(0x40) X(0x40) \
+	X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) \
+	X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) X(0x40) \
+	X(0x10) X(0x00) X(0x00) X(0x00) X(0x00) X(0x40) X(0x40) X(0x00) \
+	X(0x00) X(0x00) X(0x00) X(0x01) X(0x00) X(0x06) X(0x00) X(0x01) \
+	X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x00) X(0x00) X(0x40) X(0x08) X(0x00) X(0x00) \
+	X(0x00) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x00) X(0x00) X(0x00) X(0x00) X(0x06) \
+	X(0x00) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) X(0x03) \
+	X(0x03) X(0x03) X(0x03) X(0x00) X(0x00) X(0x00) X(0x00) X(0x40) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0xc0) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0xc0) X(0xc0) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0xc0) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) X(0x80) \
+	/* end */
+
+#define CLS_BYTE(c) c,
+const uint8_t sx_lk_cls[256] = { CLS_ROWS(CLS_BYTE) };
+
+/*
+ * The same table as what a byte adds to a profile, counters side by side:
+ * base64 alphabet or '=' (bits 0..15), blank (16..31), 8-bit (32..47), '-'
+ * or '_' (48..62); bit 63 says the byte needs a closer look (a line end, or
+ * LK_C_RARE).
+ */
+#define INC_SLOW ((uint64_t)1 << 63)
+#define CLS_INC(c)                                                                              \
+	((uint64_t)(((c) & (LK_C_B64 | LK_C_URL | LK_C_PAD)) != 0) |                            \
+	 (uint64_t)(((c) & LK_C_BLANK) != 0) << 16 | (uint64_t)(((c) & LK_C_HIGH) != 0) << 32 | \
+	 (uint64_t)(((c) & LK_C_URLSPEC) != 0) << 48 |                                          \
+	 (((c) & (LK_C_EOL | LK_C_RARE)) ? INC_SLOW : 0)),
+static const uint64_t cls_inc[256] = { CLS_ROWS(CLS_INC) };
+/* Bytes counted in one go before the counters (15 bits the last) are emptied. */
+#define INC_CHUNK 32767u
+
+
+/* ---- full-width and invisible characters ---- */
+
+/* Length of a full-width ASCII character (U+FF01..U+FF5E), U+3000 or U+00A0
+ * at p[i], 0 when none; *c gets its ASCII. */
+static size_t fw_at(const uint8_t *p, size_t n, size_t i, uint8_t *c)
+{
+	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xA0) {
+		*c = ' '; /* no-break space: shown as a blank */
+		return 2;
+	}
+	if (i + 3 > n)
+		return 0;
+	if (p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x81 && p[i + 2] <= 0xBF) {
+		*c = (uint8_t)(p[i + 2] - 0x81 + 0x21);
+		return 3;
+	}
+	if (p[i] == 0xEF && p[i + 1] == 0xBD && p[i + 2] >= 0x80 && p[i + 2] <= 0x9E) {
+		*c = (uint8_t)(p[i + 2] - 0x80 + 0x60);
+		return 3;
+	}
+	if (p[i] == 0xE3 && p[i + 1] == 0x80 && p[i + 2] == 0x80) {
+		*c = ' ';
+		return 3;
+	}
+	return 0;
+}
+
+/* Length of a character readers do not show (soft hyphen, zero widths, word
+ * joiner, BOM) at p[i], 0 when none: it can split an identifier unseen. */
+static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
+{
+	if (i + 2 <= n && p[i] == 0xC2 && p[i + 1] == 0xAD)
+		return 2;
+	if (i + 3 > n)
+		return 0;
+	if (p[i] == 0xE2 && p[i + 1] == 0x80 && p[i + 2] >= 0x8B && p[i + 2] <= 0x8D)
+		return 3;
+	if (p[i] == 0xE2 && p[i + 1] == 0x81 && p[i + 2] == 0xA0)
+		return 3;
+	if (p[i] == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
+		return 3;
+	return 0;
+}
+
+/*
+ * Whether p[i] may start what fw_at or invisible_at takes (a byte after the
+ * lead tells most apart at once: kana and kanji after E3, half-width kana
+ * after EF, punctuation after E2, Latin-1 after C2 are none of them).
+ */
+static int fold_lead(const uint8_t *p, size_t n, size_t i)
+{
+	uint8_t b = i + 1 < n ? p[i + 1] : 0;
+	switch (p[i]) {
+	case 0xC2:
+		return b == 0xA0 || b == 0xAD;
+	case 0xE2:
+		return b == 0x80 || b == 0x81;
+	case 0xE3:
+		return b == 0x80;
+	case 0xEF:
+		return b == 0xBB || b == 0xBC || b == 0xBD;
+	default:
+		return 0;
+	}
+}
+
+size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, size_t *chg,
+		       size_t *nchg)
+{
+	size_t o = 0, k;
+	int first = 0; /* a character dropped before any byte was written */
+	uint8_t c;
+	for (size_t i = 0; i < n;) {
+		/* every byte up to the next C2, E2, E3 or EF as it is */
+		size_t j = i;
+		while (j < n && ((sx_lk_cls[p[j]] & (LK_C_RARE | LK_C_HIGH)) != (LK_C_RARE | LK_C_HIGH) ||
+				 !fold_lead(p, n, j)))
+			j++;
+		if (j > i) {
+			memcpy(out + o, p + i, j - i);
+			if (mark)
+				memset(mark + o, 0, j - i);
+			o += j - i;
+			i = j;
+			continue;
+		}
+		if ((k = fw_at(p, n, i, &c))) {
+			if (mark)
+				mark[o] = 1;
+			out[o++] = c;
+			i += k;
+			if (chg)
+				chg[2 * *nchg] = o, chg[2 * *nchg + 1] = i, ++*nchg;
+		} else if ((k = invisible_at(p, n, i))) {
+			/* dropped: the byte before it is marked (leak_window.c) */
+			if (mark && o > 0)
+				mark[o - 1] = 1;
+			first |= o == 0;
+			i += k;
+			if (chg)
+				chg[2 * *nchg] = o, chg[2 * *nchg + 1] = i, ++*nchg;
+		} else {
+			if (mark)
+				mark[o] = 0;
+			out[o++] = p[i++];
+		}
+	}
+	if (mark && first && o > 0)
+		mark[0] = 1;
+	return o;
+}
+
+/* ---- the profile ---- */
+
+static int hexd(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A byte of class LK_C_RARE at p[i]: what it adds to f. */
+static void rare(const uint8_t *p, size_t n, size_t i, struct lk_prof *f)
+{
+	uint8_t c = p[i], a;
+	switch (c) {
+	case 0x1B:
+		f->esc++;
+		return;
+	case '%':
+		f->pct += i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]);
+		return;
+	case '&':
+		f->ref += i + 1 < n && (p[i + 1] == '#' || lk_wordch(p[i + 1]));
+		return;
+	case '<':
+		f->lt++;
+		return;
+	case 0xC2: case 0xE2: case 0xE3: case 0xEF:
+		if (fold_lead(p, n, i))
+			f->norm += fw_at(p, n, i, &a) || invisible_at(p, n, i);
+		if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] == 0xBD)
+			f->fffd++;
+		return;
+	default:
+		f->ctrl++; /* the table marks no other byte */
+		return;
+	}
+}
+
+void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
+{
+	size_t start = 0, longest = 0, alpha = 0, blank = 0, high = 0, spec = 0, ends = 0;
+
+	memset(f, 0, sizeof *f);
+	for (size_t c0 = 0; c0 < n; c0 += INC_CHUNK) {
+		size_t c1 = n - c0 > INC_CHUNK ? c0 + INC_CHUNK : n;
+		uint64_t acc = 0;
+		for (size_t i = c0; i < c1; i++) {
+			uint64_t v = cls_inc[p[i]];
+			if (!(v & INC_SLOW)) {
+				acc += v;
+				continue;
+			}
+			if (sx_lk_cls[p[i]] & LK_C_EOL) {
+				if (i - start > longest)
+					longest = i - start;
+				start = i + 1;
+				ends++;
+				/* a blank before a line end: format=flowed */
+				if (i > 0 && p[i - 1] == ' ' &&
+				    (p[i] == '\n' || (i + 1 < n && p[i + 1] == '\n')))
+					f->flowed++;
+				continue;
+			}
+			acc += v & ~INC_SLOW;
+			rare(p, n, i, f);
+		}
+		alpha += acc & 0xFFFF;
+		blank += acc >> 16 & 0xFFFF;
+		high += acc >> 32 & 0xFFFF;
+		spec += acc >> 48 & 0x7FFF;
+	}
+	f->longest = n - start > longest ? n - start : longest;
+	f->alpha = alpha;
+	f->blank = blank;
+	f->other = n - ends - alpha - blank;
+	f->ends = ends;
+	f->has8 = high;
+	f->urlspec = spec;
+	f->valid = -1;
+}
+
+int sx_lk_prof_b64block(const struct lk_prof *f)
+{
+	if (f->alpha < 40 || (f->blank + f->other) * 50 > f->alpha)
+		return 0;
+	return f->longest == LK_UNKNOWN ? -1 : f->longest >= 40;
+}
+
+/* The counts of f with m taken out and a put in. */
+static void prof_move(struct lk_prof *f, const struct lk_prof *m, const struct lk_prof *a)
+{
+#define MOVE(k) f->k = f->k - m->k + a->k
+	MOVE(ctrl);
+	MOVE(fffd);
+	MOVE(alpha);
+	MOVE(blank);
+	MOVE(other);
+	MOVE(ends);
+	MOVE(has8);
+	MOVE(esc);
+	MOVE(pct);
+	MOVE(ref);
+	MOVE(lt);
+	MOVE(norm);
+	MOVE(flowed);
+	MOVE(urlspec);
+#undef MOVE
+}
+
+void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_t *x, size_t n,
+		       const struct lk_wins *w, const uint8_t *p, const struct lk_wins *wp)
+{
+	/* windows start and end at characters: with p valid, x's decide */
+	int valid = pf->valid == 1;
+
+	*f = *pf;
+	for (size_t k = 0; k < w->n; k++) {
+		struct lk_prof m, a;
+		size_t xa = w->v[2 * k], xb = w->v[2 * k + 1];
+		sx_lk_profile(p + wp->v[2 * k], wp->v[2 * k + 1] - wp->v[2 * k], &m);
+		sx_lk_profile(x + xa, xb - xa, &a);
+		prof_move(f, &m, &a);
+		if (valid && a.has8)
+			valid = sx_utf8_valid(x + xa, xb - xa);
+	}
+	f->longest = LK_UNKNOWN;
+	f->valid = valid ? 1 : -1;
+	(void)n;
+}
+
+int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n)
+{
+	if (f->valid < 0)
+		f->valid = !f->has8 || sx_utf8_valid(p, n);
+	return f->valid;
+}
+
+int sx_lk_prof_texty(struct lk_prof *f, const uint8_t *p, size_t n)
+{
+	return (f->ctrl + f->fffd) * 32 <= n && sx_lk_prof_valid(f, p, n);
+}
+
+int sx_lk_b64block(const uint8_t *p, size_t n)
+{
+	struct lk_prof f;
+	sx_lk_profile(p, n, &f);
+	return sx_lk_prof_b64block(&f);
+}
+
+int sx_lk_looks_b64(const uint8_t *p, size_t n)
+{
+	struct lk_prof f;
+	sx_lk_profile(p, n, &f);
+	return f.alpha >= 16 && f.blank * 100 <= f.alpha && f.other * 20 <= f.alpha;
+}
+
+int sx_lk_looks_qp(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '=')
+			continue;
+		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))
+			return 1;
+		/* a soft break with more text after it (base64 padding ends a body) */
+		size_t j = i + 1;
+		while (j < n && (p[j] == ' ' || p[j] == '\t'))
+			j++;
+		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
+			j += p[j] == '\r' ? 2 : 1;
+			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
+					 p[j] == '\n'))
+				j++;
+			if (j < n && i > 0 && p[i - 1] != '=')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
+{
+	return sx_utf8_valid(p, n);
+}
+
+int sx_lk_has_pct(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 2 < n; i++)
+		if (p[i] == '%' && hexd(p[i + 1]) && hexd(p[i + 2]))
+			return 1;
+	return 0;
+}
+
+int sx_lk_has_ref(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '&' && (p[i + 1] == '#' || lk_wordch(p[i + 1])))
+			return 1;
+	return 0;
+}
