@@ -330,8 +330,9 @@ static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 		sb->last_seq = in->seq;
 	char outcome[32];
 	snprintf(outcome, sizeof outcome, "delivery %u", in->deliveries);
-	sx_feed_audit_sub(fd, sb, "deliver", outcome, "report=%s seq=%lld sub=%s", e->full.row.id,
-			  (long long)e->seq, sb->row.name);
+	sx_feed_audit_sub(fd, sb, "deliver", outcome, "report=%s seq=%lld sub=%s feed=%s",
+			  e->full.row.id, (long long)e->seq, sb->row.name,
+			  sx_feed_name((enum sx_feed)sb->row.feed));
 	if (in->stored == SX_INF_STORED)
 		in->stored = SX_INF_STALE;
 	sx_feed_touch(fd);
