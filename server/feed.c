@@ -674,6 +674,8 @@ int sx_feed_attach(struct sx_feeds *fd, struct sx_session *ss, const struct sx_s
 	int rc = sx_feed_flush(fd);
 	if (rc < 0)
 		return rc;
+	/* A purge by sprexctl may not have reached the reload timer yet. */
+	apply_horizon(fd);
 	struct sx_subscr *sb = calloc(1, sizeof *sb);
 	if (!sb)
 		return SX_ENOMEM;
