@@ -119,17 +119,13 @@ int sx_feed_audit(struct sx_feeds *fd, const struct sx_audit_rec *r)
  * rolled back by the caller and the records stay queued for the retry. */
 static int write_audit(struct sx_feeds *fd)
 {
-	for (size_t i = 0; i < fd->naudit; i++) {
-		int rc = sx_feed_batch(fd);
-		if (rc == 0)
-			rc = sx_store_audit_append(fd->store, &fd->audit[i]);
-		if (rc < 0) {
-			sx_log_err("audit: %s record not appended: %s", fd->audit[i].event,
-				   sx_store_errmsg(fd->store));
-			return rc;
-		}
-	}
-	return 0;
+	int rc = sx_feed_batch(fd);
+	if (rc == 0)
+		rc = sx_store_audit_append_many(fd->store, fd->audit, fd->naudit);
+	if (rc < 0)
+		sx_log_err("audit: %zu records not appended: %s", fd->naudit,
+			   sx_store_errmsg(fd->store));
+	return rc;
 }
 
 int sx_feed_flush(struct sx_feeds *fd)

@@ -473,6 +473,10 @@ void sx_audit_spki_hex(const uint8_t spki[SX_SPKI_LEN], char out[SX_AUDIT_SPKI_M
  * (read-only), SX_EBUSY, SX_EDB.
  */
 int sx_store_audit_append(struct sx_store *s, const struct sx_audit_rec *r);
+/* Appends v[0..n) in order as one write (all or none), with the interior
+ * nodes they complete computed from an in-memory right edge: the cheap way
+ * for many records at once. Returns as sx_store_audit_append. */
+int sx_store_audit_append_many(struct sx_store *s, const struct sx_audit_rec *v, size_t n);
 
 /*
  * Operator commands: stages r (event "operator") to be appended in the

@@ -216,20 +216,33 @@ static int bind_rec(sqlite3_stmt *st, const struct sx_audit_rec *r)
 	return rc;
 }
 
-/* The statements of one append, inside the caller's transaction. */
-static int append_write(struct sx_store *s, void *ctx)
+/* Right edge of the tree while a run of appends is written: the newest
+ * complete node of each level, so that a run needs no reads for the left
+ * siblings it combines with. */
+struct frontier {
+	int64_t n;                         /* next leaf index */
+	int64_t idx[64];                   /* per level: index of hash[level], or -1 */
+	uint8_t hash[64][SX_AUDIT_HASH];
+};
+
+static void frontier_init(struct frontier *f, int64_t n)
 {
-	const struct sx_audit_rec *r = ctx;
+	f->n = n;
+	for (size_t i = 0; i < 64; i++)
+		f->idx[i] = -1;
+}
+
+/* Appends r as leaf f->n and the nodes it completes. */
+static int append_one(struct sx_store *s, struct frontier *f, const struct sx_audit_rec *r)
+{
 	uint8_t h[SX_AUDIT_HASH];
 	if (sx_audit_leaf_hash(r, h) != 0)
 		return sx_store_failf(s, SX_EINVAL, "audit record not valid (event '%.23s')",
 				      memchr(r->event, '\0', sizeof r->event) ? r->event : "?");
-	int64_t n;
-	int err = sx_store_audit_size(s, &n);
-	if (err)
-		return err;
+	int64_t n = f->n;
 	sqlite3_stmt *st;
-	if ((err = stmt(s, SX_STMT_AUDIT_INSERT, &st)))
+	int err = stmt(s, SX_STMT_AUDIT_INSERT, &st);
+	if (err)
 		return err;
 	int rc = sqlite3_bind_int64(st, 1, n);
 	if (rc == SQLITE_OK)
@@ -243,17 +256,59 @@ static int append_write(struct sx_store *s, void *ctx)
 	sx_store_stmt_done(st);
 	if (err)
 		return err;
-	/* Leaf n completes one subtree per trailing one bit of n. */
+	f->n = n + 1;
+	/* Leaf n completes one subtree per trailing one bit of n; each left
+	 * sibling is the newest node of its level, known unless the run began
+	 * after it. */
 	uint64_t i = (uint64_t)n;
-	for (unsigned level = 0; i & 1; level++, i >>= 1) {
+	unsigned level = 0;
+	while (i & 1) {
 		uint8_t left[SX_AUDIT_HASH];
-		if ((err = get_node(s, level, i - 1, left)))
+		if (f->idx[level] == (int64_t)(i - 1))
+			memcpy(left, f->hash[level], SX_AUDIT_HASH);
+		else if ((err = get_node(s, level, i - 1, left)))
 			return err;
 		sx_merkle_node_hash(left, h, h);
-		if ((err = node_insert(s, level + 1, (int64_t)(i >> 1), h)))
+		level++;
+		i >>= 1;
+		if ((err = node_insert(s, level, (int64_t)i, h)))
 			return err;
 	}
+	f->idx[level] = (int64_t)i;
+	memcpy(f->hash[level], h, SX_AUDIT_HASH);
 	return 0;
+}
+
+struct run {
+	const struct sx_audit_rec *v;
+	size_t n;
+};
+
+/* The statements of a run of appends, inside the caller's transaction. */
+static int append_run(struct sx_store *s, void *ctx)
+{
+	const struct run *r = ctx;
+	int64_t n;
+	int err = sx_store_audit_size(s, &n);
+	if (err)
+		return err;
+	struct frontier f;
+	frontier_init(&f, n);
+	for (size_t i = 0; i < r->n && !err; i++)
+		err = append_one(s, &f, &r->v[i]);
+	return err;
+}
+
+static int append_write(struct sx_store *s, void *ctx)
+{
+	struct run r = { ctx, 1 };
+	return append_run(s, &r);
+}
+
+int sx_store_audit_append_many(struct sx_store *s, const struct sx_audit_rec *v, size_t n)
+{
+	struct run r = { v, n };
+	return n ? sx_store_write(s, append_run, &r) : 0;
 }
 
 int sx_store_audit_append_in_tx(struct sx_store *s, const struct sx_audit_rec *r)

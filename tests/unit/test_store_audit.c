@@ -191,6 +191,47 @@ static void test_tree_all_sizes(void **state)
 	sx_store_close(s);
 }
 
+/* Runs of appends (the delivery path) give the same tree as one at a time:
+ * runs of every length 1..17 starting at every phase of the right edge. */
+static void test_append_many(void **state)
+{
+	struct ts_fixture *f = *state;
+	struct sx_store *s = ts_open(f, SX_STORE_CREATE);
+	static struct model m;
+	static struct sx_audit_rec v[T_N];
+	int64_t done = 0;
+	for (size_t run = 1; done < T_N; run = run % 17 + 1) {
+		size_t n = (size_t)(T_N - done) < run ? (size_t)(T_N - done) : run;
+		for (size_t k = 0; k < n; k++) {
+			rec(&v[k], done + (int64_t)k, "deliver");
+			assert_int_equal(sx_audit_leaf_hash(&v[k], m.leaf[done + (int64_t)k]), 0);
+		}
+		assert_int_equal(sx_store_batch_begin(s), 0);
+		assert_int_equal(sx_store_audit_append_many(s, v, n), 0);
+		assert_int_equal(sx_store_batch_commit(s), 0);
+		done += (int64_t)n;
+	}
+	m.n = T_N;
+	assert_int_equal(ts_count(s, "SELECT count(*) FROM audit_nodes"),
+			 T_N - __builtin_popcount(T_N));
+	for (int64_t n = 1; n <= T_N; n++) {
+		uint8_t want[SX_AUDIT_HASH], got[SX_AUDIT_HASH];
+		naive(&m, 0, (uint64_t)n, want);
+		assert_int_equal(sx_store_audit_root(s, n, got), 0);
+		assert_memory_equal(got, want, SX_AUDIT_HASH);
+	}
+	int64_t count = 0, problems = -1;
+	assert_int_equal(sx_store_audit_check(s, NULL, NULL, &count, &problems), 0);
+	assert_int_equal(problems, 0);
+	/* A bad record fails the whole run: nothing of it is written. */
+	rec(&v[0], T_N, "deliver");
+	rec(&v[1], T_N + 1, "no-such-event");
+	assert_int_equal(sx_store_audit_append_many(s, v, 2), SX_EINVAL);
+	assert_int_equal(sx_store_audit_size(s, &count), 0);
+	assert_int_equal(count, T_N);
+	sx_store_close(s);
+}
+
 static void test_triggers(void **state)
 {
 	struct ts_fixture *f = *state;
@@ -553,6 +594,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encoding),
 		cmocka_unit_test_setup_teardown(test_tree_all_sizes, ts_setup, ts_teardown),
+		cmocka_unit_test_setup_teardown(test_append_many, ts_setup, ts_teardown),
 		cmocka_unit_test_setup_teardown(test_triggers, ts_setup, ts_teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_changed_leaf, ts_setup, ts_teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_reordered, ts_setup, ts_teardown),
