@@ -67,7 +67,7 @@ static void commit_cb(uv_timer_t *t)
 void sx_feed_touch(struct sx_feeds *fd)
 {
 	if (fd->started && !uv_is_active((uv_handle_t *)&fd->commit))
-		uv_timer_start(&fd->commit, commit_cb, SX_FEED_COMMIT_MS, 0);
+		uv_timer_start(&fd->commit, commit_cb, conf(fd)->commit_ms, 0);
 }
 
 /* Writes what the store does not know of sb yet: its unacked reports, then

@@ -41,10 +41,10 @@ enum {
 	SX_INF_STALE = 2,             /* the store's row has old deliveries/due */
 };
 
-/* Delivery state reaches the store at most this long after it changed (one
- * transaction for everything that changed meanwhile). A report acked within
- * it never costs a write. */
-#define SX_FEED_COMMIT_MS 100
+/* Delivery state (and its audit records) reaches the store at most
+ * delivery_commit_interval (default 100 ms) after it changed, in one
+ * transaction for everything that changed meanwhile. A report acked within
+ * it never costs a pending-row write. */
 
 #define SX_FEED_LAG_MAX 16        /* reports a lagging subscription reads ahead */
 

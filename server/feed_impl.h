@@ -17,7 +17,7 @@ int sx_feed_batch(struct sx_feeds *fd);
 void sx_feed_audit_sub(struct sx_feeds *fd, const struct sx_subscr *sb, const char *event,
 		       const char *outcome, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-/* Memory changed: the store is brought up to date within SX_FEED_COMMIT_MS. */
+/* Memory changed: the store is brought up to date within delivery_commit_interval. */
 void sx_feed_touch(struct sx_feeds *fd);
 /* Attaches row to ss (loading its unacked reports for redelivery) and sends
  * what it may; supersedes another session holding it. 0, SX_ENOMEM or a

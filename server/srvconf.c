@@ -91,6 +91,7 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "max_deliveries", SX_CONF_U32, OFF(max_deliveries), 1, 1000, 0, 0, NULL },
 	{ "cache_reports", SX_CONF_U32, OFF(cache_reports), 16, 1000000, 0, 0, NULL },
 	{ "cache_bytes", SX_CONF_SIZE, OFF(cache_bytes), 1u << 20, 16ull << 30, 0, 0, NULL },
+	{ "delivery_commit_interval", SX_CONF_DURATION, OFF(commit_ms), 1, 10000, 0, 0, NULL },
 	{ "retention_days", SX_CONF_U32, OFF(retention_days), 0, 36500, 0, 0, NULL },
 	{ "trusted_relay", SX_CONF_CUSTOM, 0, 0, 0, 0, 1, parse_relay },
 	{ "max_message_size", SX_CONF_SIZE, OFF(limits.max_size), 1024, 64u << 20, 0, 0, NULL },
@@ -126,6 +127,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->max_deliveries = 5;
 	conf->cache_reports = 4096;
 	conf->cache_bytes = 64u << 20;
+	conf->commit_ms = 100;
 	sx_mail_limits_default(&conf->limits);
 	conf->audit_checkpoint_ms = 60000;
 	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);

@@ -49,6 +49,7 @@ struct sx_srvconf {
 	uint32_t cache_reports;      /* recent reports kept in memory for live delivery */
 	uint64_t cache_bytes;
 	uint32_t retention_days;     /* 0: keep forever */
+	uint64_t commit_ms;          /* delivery_commit_interval: write-behind period */
 	/* Intake (also read by sprexctl ingest --config). */
 	struct sx_mail_limits limits;
 	struct sx_prefix relay_prefixes[SX_RELAYS_MAX]; /* trusted_relay CIDRs */
