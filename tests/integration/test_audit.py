@@ -387,6 +387,15 @@ class AgentAudit(World):
             self.assertNotEqual(k, "stats")
             if k == "checkpoint":
                 break
+        # More than 1200 months: one Error, nothing else.
+        q.id = 9
+        q.audit_query.stats = True
+        q.audit_query.since_ms = 1
+        q.audit_query.until_ms = 7258118400000   # 2200-01-01
+        c.send(q)
+        f = c.recv_kind("error", 20)
+        self.assertEqual(f.id, 9)
+        self.assertEqual(f.error.code, pb.ERROR_INVALID)
         c.close()
 
         # sprex-agent audit --stats prints what sprexctl stats prints.
