@@ -172,6 +172,9 @@ static void usage(FILE *f)
 		   "       sprex-agent parked list|replay --config FILE --subscription NAME [SEQ...]\n"
 		   "       sprex-agent action --config FILE REPORT_ID --taken ACTION [--note TEXT]\n"
 		   "       sprex-agent status --config FILE\n"
+		   "       sprex-agent audit --config FILE --pubkey PEM [--state FILE] [--since T]\n"
+		   "                   [--member NAME] [--event KIND] [--format jsonl|csv]\n"
+		   "                   [--stats [--format text|json|csv]]\n"
 		   "  -c, --config FILE  agent configuration (see sprex-agent(1))\n"
 		   "  -v, --verbose      log debug records (heartbeats)\n"
 		   "  -V, --version      print the version\n");

@@ -7,6 +7,11 @@
  *
  *   sprex-agent audit --config FILE --pubkey PEM [--state FILE] [--since T]
  *                     [--member NAME] [--event KIND] [--format jsonl|csv]
+ *   sprex-agent audit ... --stats [--format text|json|csv]
+ *
+ * With --stats the monthly statistics (Stats frames) are printed instead of
+ * the records, in the layout of sprexctl stats; the checkpoint is checked
+ * all the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +40,23 @@
 /* The alarm's exit status: the log cannot be trusted. */
 #define EX_ALARM EX_DATAERR
 
+/* Statistics as received: figure names in the order of the first month,
+ * at most STATS_MONTHS_MAX months of at most STATS_FIGURES_MAX figures. */
+#define STATS_MONTHS_MAX 1200
+#define STATS_FIGURES_MAX 64
+#define STATS_NAME_MAX 48
+
+struct stats_in {
+	size_t nfig, nmonths;
+	char names[STATS_FIGURES_MAX][STATS_NAME_MAX];
+	char (*month)[8];               /* malloc'ed, STATS_MONTHS_MAX */
+	uint64_t (*v)[STATS_FIGURES_MAX]; /* malloc'ed, STATS_MONTHS_MAX */
+};
+
 struct audit_run {
 	int csv;
+	int stats;                      /* --stats: 1 text, 2 json, 3 csv */
+	struct stats_in st;
 	const char *origin;            /* pinned by the stored checkpoint, else the new one's */
 	char origin_buf[SX_AUDIT_ORIGIN_MAX];
 	uint8_t pub[SX_AUDIT_PUB_LEN];
@@ -191,6 +211,106 @@ static int got_proof(struct audit_run *a, const Sprex__ConsistencyProof *p)
 	return 0;
 }
 
+/* Index of figure name in a->st.names, appended when new; -1 when full. */
+static int figure_index(struct stats_in *st, const char *name)
+{
+	for (size_t i = 0; i < st->nfig; i++)
+		if (strcmp(st->names[i], name) == 0)
+			return (int)i;
+	if (st->nfig == STATS_FIGURES_MAX || strlen(name) >= STATS_NAME_MAX)
+		return -1;
+	snprintf(st->names[st->nfig], STATS_NAME_MAX, "%s", name);
+	return (int)st->nfig++;
+}
+
+/* A Stats frame: its months appended to a->st. Returns -1 (more frames
+ * follow) or an exit status for a malformed answer. */
+static int got_stats(struct audit_run *a, const Sprex__Stats *s)
+{
+	struct stats_in *st = &a->st;
+	for (size_t i = 0; i < s->n_months; i++) {
+		const Sprex__StatsMonth *m = s->months[i];
+		if (st->nmonths == STATS_MONTHS_MAX || m->month == NULL || strlen(m->month) != 7) {
+			fprintf(stderr, "sprex-agent: audit: malformed or too many statistics "
+				"months\n");
+			return EX_PROTOCOL;
+		}
+		size_t k = st->nmonths++;
+		snprintf(st->month[k], sizeof st->month[k], "%s", m->month);
+		memset(st->v[k], 0, sizeof st->v[k]);
+		for (size_t j = 0; j < m->n_figures; j++) {
+			int fi = m->figures[j]->key ? figure_index(st, m->figures[j]->key) : -1;
+			if (fi < 0) {
+				fprintf(stderr, "sprex-agent: audit: malformed statistics figure\n");
+				return EX_PROTOCOL;
+			}
+			st->v[k][fi] = m->figures[j]->value;
+		}
+	}
+	return -1;
+}
+
+/* The statistics as sprexctl stats prints them (text, json, csv). */
+static int print_stats(const struct audit_run *a)
+{
+	const struct stats_in *st = &a->st;
+	if (a->stats == 1) {
+		printf("%-30s", "FIGURE");
+		for (size_t m = 0; m < st->nmonths; m++)
+			printf("  %9s", st->month[m]);
+		printf("\n");
+		for (size_t i = 0; i < st->nfig; i++) {
+			printf("%-30s", st->names[i]);
+			for (size_t m = 0; m < st->nmonths; m++)
+				printf("  %9" PRIu64, st->v[m][i]);
+			printf("\n");
+		}
+		return 0;
+	}
+	if (a->stats == 3) {
+		printf("month");
+		for (size_t i = 0; i < st->nfig; i++)
+			printf(",%s", st->names[i]);
+		printf("\r\n");
+		for (size_t m = 0; m < st->nmonths; m++) {
+			printf("%s", st->month[m]);
+			for (size_t i = 0; i < st->nfig; i++)
+				printf(",%" PRIu64, st->v[m][i]);
+			printf("\r\n");
+		}
+		return 0;
+	}
+	struct sx_buf b;
+	struct sx_json j;
+	sx_buf_init(&b, 64u << 20);
+	sx_json_init(&j, &b);
+	sx_json_obj_begin(&j);
+	sx_json_key(&j, "months");
+	sx_json_arr_begin(&j);
+	for (size_t m = 0; m < st->nmonths; m++) {
+		sx_json_obj_begin(&j);
+		sx_json_key(&j, "month");
+		sx_json_str(&j, st->month[m]);
+		sx_json_key(&j, "figures");
+		sx_json_obj_begin(&j);
+		for (size_t i = 0; i < st->nfig; i++) {
+			sx_json_key(&j, st->names[i]);
+			sx_json_int(&j, st->v[m][i] > INT64_MAX ? INT64_MAX : (int64_t)st->v[m][i]);
+		}
+		sx_json_obj_end(&j);
+		sx_json_obj_end(&j);
+	}
+	sx_json_arr_end(&j);
+	sx_json_obj_end(&j);
+	int rc = sx_json_finish(&j);
+	if (rc == 0) {
+		fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
+		putchar('\n');
+	}
+	sx_buf_finish(&b);
+	return rc;
+}
+
 static int on_frame(void *ctx, const Sprex__Frame *f)
 {
 	struct audit_run *a = ctx;
@@ -204,7 +324,8 @@ static int on_frame(void *ctx, const Sprex__Frame *f)
 									  : EX_UNAVAILABLE;
 	case SPREX__FRAME__MSG_AUDIT_RECORD:
 		if (f->audit_record->event && f->audit_record->event[0]) {
-			print_record(a, f->audit_record);
+			if (!a->stats)
+				print_record(a, f->audit_record);
 			a->records++;
 		}
 		a->records_done = f->audit_record->last;
@@ -215,6 +336,8 @@ static int on_frame(void *ctx, const Sprex__Frame *f)
 		/* A proof comes when we asked from a size the server has reached. */
 		a->want_proof = a->old_size > 0 && a->new_size >= a->old_size;
 		return a->want_proof ? -1 : 0;
+	case SPREX__FRAME__MSG_STATS:
+		return a->stats ? got_stats(a, f->stats) : -1;
 	case SPREX__FRAME__MSG_CONSISTENCY_PROOF:
 		if (!a->checkpoint_done)
 			return alarm_(a, "consistency proof before the checkpoint");
@@ -317,11 +440,12 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 		{ "member", required_argument, NULL, 'm' },
 		{ "event", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "stats", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *pubkey = NULL, *state = NULL, *since = NULL, *member = NULL, *event = NULL,
 		   *format = NULL;
-	int ch;
+	int ch, stats = 0;
 	while ((ch = sx_agent_getopt(o, argc, argv, "", opts)) != -1) {
 		switch (ch) {
 		case 'k': pubkey = optarg; break;
@@ -330,19 +454,31 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 		case 'm': member = optarg; break;
 		case 'e': event = optarg; break;
 		case 'f': format = optarg; break;
+		case 't': stats = 1; break;
 		default: return EX_USAGE;
 		}
 	}
 	if (optind != argc || !pubkey || !o->config) {
 		fprintf(stderr, "sprex-agent: audit --config FILE --pubkey PEM [--state FILE] "
-			"[--since T] [--member NAME] [--event KIND] [--format jsonl|csv]\n");
+			"[--since T] [--member NAME] [--event KIND] [--format jsonl|csv]\n"
+			"       sprex-agent audit ... --stats [--format text|json|csv]\n");
 		return EX_USAGE;
 	}
 	static struct audit_run a;
 	memset(&a, 0, sizeof a);
-	if (format && strcmp(format, "csv") == 0)
+	if (stats) {
+		a.stats = !format || strcmp(format, "text") == 0 ? 1
+			  : strcmp(format, "json") == 0	    ? 2
+			  : strcmp(format, "csv") == 0	    ? 3
+							    : 0;
+		if (!a.stats) {
+			fprintf(stderr, "sprex-agent: audit: --format is text, json or csv with "
+				"--stats\n");
+			return EX_USAGE;
+		}
+	} else if (format && strcmp(format, "csv") == 0) {
 		a.csv = 1;
-	else if (format && strcmp(format, "jsonl") != 0) {
+	} else if (format && strcmp(format, "jsonl") != 0) {
 		fprintf(stderr, "sprex-agent: audit: --format is jsonl or csv\n");
 		return EX_USAGE;
 	}
@@ -359,15 +495,31 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 	    (st = load_state(&a, state)))
 		return st;
 
+	if (a.stats) {
+		a.st.month = malloc(STATS_MONTHS_MAX * sizeof *a.st.month);
+		a.st.v = malloc(STATS_MONTHS_MAX * sizeof *a.st.v);
+		if (!a.st.month || !a.st.v) {
+			free(a.st.month);
+			free(a.st.v);
+			fprintf(stderr, "sprex-agent: audit: out of memory\n");
+			return EX_OSERR;
+		}
+	}
 	struct sx_agentconf conf;
 	SSL_CTX *tls;
-	if ((st = sx_agent_setup(o, &conf, &tls)))
+	if ((st = sx_agent_setup(o, &conf, &tls))) {
+		free(a.st.month);
+		free(a.st.v);
 		return st;
+	}
 	Sprex__AuditQuery q = SPREX__AUDIT_QUERY__INIT;
 	q.since_ms = since_ms;
 	q.member = (char *)(member ? member : "");
 	q.event = (char *)(event ? event : "");
 	q.proof_from_size = (uint64_t)a.old_size;
+	q.stats = a.stats != 0;
+	if (a.stats)
+		q.limit = 1;   /* the records are not printed: keep the answer short */
 	Sprex__Frame f = SPREX__FRAME__INIT;
 	f.msg_case = SPREX__FRAME__MSG_AUDIT_QUERY;
 	f.audit_query = &q;
@@ -375,6 +527,12 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 		printf("leaf_index,time_ms,event,member,spki,peer,object,outcome,leaf_hash\n");
 	st = sx_request_run(&conf, tls, &f, on_frame, &a);
 	sx_agent_teardown(&conf, tls);
+	/* Printed once the answer ended with its checkpoint; the figures are not
+	 * part of the signed log, only the answer's end is checked. */
+	if (a.stats && st == 0 && a.checkpoint_done && print_stats(&a) != 0)
+		st = EX_SOFTWARE;
+	free(a.st.month);
+	free(a.st.v);
 	if (fflush(stdout) != 0 && st == 0)
 		st = EX_IOERR;
 	if (a.status)
@@ -383,8 +541,9 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 		return st;
 	if (a.new_size > 0 && (st = store_state(&a, state)))
 		return st;
-	fprintf(stderr, "sprex-agent: audit: %" PRIu64 " record(s); checkpoint of %" PRId64
-		" records verified%s\n", a.records, a.new_size,
+	fprintf(stderr, "sprex-agent: audit: %" PRIu64 " %s; checkpoint of %" PRId64
+		" records verified%s\n", a.stats ? (uint64_t)a.st.nmonths : a.records,
+		a.stats ? "month(s) of statistics" : "record(s)", a.new_size,
 		a.old_size ? ", consistent with the stored one" : " and stored (first run)");
 	return 0;
 }

@@ -4,13 +4,16 @@
 #include "audit_query.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "feed_impl.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "store_stats.h"
 
 struct stream {
 	struct sx_session *ss;
@@ -62,6 +65,66 @@ static Sprex__ErrorCode code_of(int rc)
 				 : SPREX__ERROR_CODE__ERROR_INTERNAL;
 }
 
+/* "YYYY-MM" of UTC time ms (>= 0) into out[8]. */
+static void month_of(int64_t ms, char out[8])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999)
+		snprintf(out, 8, "9999-12");
+	else
+		snprintf(out, 8, "%04u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+			 (unsigned)(tm.tm_mon + 1) % 100u);
+}
+
+/* The statistics of the query's months: since_ms's month to the month of
+ * the last millisecond before until_ms. Returns as sx_store_stats. */
+static int query_stats(struct sx_store *store, const Sprex__AuditQuery *m, struct sx_stats *st)
+{
+	char from[8], to[8];
+	if (m->since_ms > 0)
+		month_of(m->since_ms, from);
+	if (m->until_ms > 0)
+		month_of(m->until_ms - 1, to);
+	return sx_store_stats(store, m->since_ms > 0 ? from : NULL, m->until_ms > 0 ? to : NULL,
+			      st);
+}
+
+/* Sends st as Stats frames of up to SX_AUDIT_STATS_MONTHS months each. */
+static void send_stats(struct sx_session *ss, uint64_t id, const struct sx_stats *st)
+{
+	static Sprex__StatsMonth months[SX_AUDIT_STATS_MONTHS];
+	static Sprex__StatsMonth *mp[SX_AUDIT_STATS_MONTHS];
+	static Sprex__StatsMonth__FiguresEntry fig[SX_AUDIT_STATS_MONTHS][SX_STAT_COUNT];
+	static Sprex__StatsMonth__FiguresEntry *fp[SX_AUDIT_STATS_MONTHS][SX_STAT_COUNT];
+	for (size_t first = 0; first < st->n; first += SX_AUDIT_STATS_MONTHS) {
+		size_t n = st->n - first < SX_AUDIT_STATS_MONTHS ? st->n - first
+								: SX_AUDIT_STATS_MONTHS;
+		for (size_t i = 0; i < n; i++) {
+			const struct sx_stats_month *sm = &st->months[first + i];
+			sprex__stats_month__init(&months[i]);
+			months[i].month = (char *)sm->month;
+			for (int k = 0; k < SX_STAT_COUNT; k++) {
+				sprex__stats_month__figures_entry__init(&fig[i][k]);
+				fig[i][k].key = (char *)sx_stat_name((enum sx_stat)k);
+				fig[i][k].value = sm->v[k];
+				fp[i][k] = &fig[i][k];
+			}
+			months[i].n_figures = SX_STAT_COUNT;
+			months[i].figures = fp[i];
+			mp[i] = &months[i];
+		}
+		Sprex__Stats sf = SPREX__STATS__INIT;
+		sf.n_months = n;
+		sf.months = mp;
+		Sprex__Frame f = SPREX__FRAME__INIT;
+		f.id = id;
+		f.msg_case = SPREX__FRAME__MSG_STATS;
+		f.stats = &sf;
+		sx_peer_send(ss->peer, &f);
+	}
+}
+
 void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery *m)
 {
 	struct sx_store *store = ss->srv->store;
@@ -88,10 +151,10 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 	sx_audit_spki_hex(ss->member.spki, q.spki);
 	snprintf(q.peer, sizeof q.peer, "%s", ss->peer_addr);
 	snprintf(q.object, sizeof q.object, "since=%lld until=%lld member=%.63s event=%.23s "
-		 "from=%llu", (long long)m->since_ms, (long long)m->until_ms,
+		 "from=%llu%s", (long long)m->since_ms, (long long)m->until_ms,
 		 m->member && m->member[0] ? m->member : "-",
 		 m->event && m->event[0] ? m->event : "-",
-		 (unsigned long long)m->proof_from_size);
+		 (unsigned long long)m->proof_from_size, m->stats ? " stats" : "");
 	for (char *p = q.object; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
@@ -99,6 +162,14 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 	int rc = sx_store_audit_append(store, &q);
 	if (rc != 0) {
 		sx_session_error(ss, id, code_of(rc), "audit query not possible: %s",
+				 sx_store_errmsg(store));
+		return;
+	}
+	/* The statistics before any frame of the answer, so that a range
+	 * they refuse (more than SX_STATS_MONTHS_MAX months) is one Error. */
+	struct sx_stats stats = { .months = NULL };
+	if (m->stats && (rc = query_stats(store, m, &stats)) != 0) {
+		sx_session_error(ss, id, code_of(rc), "no statistics: %s",
 				 sx_store_errmsg(store));
 		return;
 	}
@@ -124,11 +195,15 @@ void sx_audit_query(struct sx_session *ss, uint64_t id, const Sprex__AuditQuery 
 	st.id = id;
 	rc = sx_store_audit_each(store, &f, one, &st);
 	if (rc != 0) {
+		sx_stats_finish(&stats);
 		sx_session_error(ss, id, code_of(rc), "audit query failed: %s",
 				 sx_store_errmsg(store));
 		return;
 	}
 	send_rec(&st, 1);   /* the held one, or the empty marker */
+	if (m->stats)
+		send_stats(ss, id, &stats);
+	sx_stats_finish(&stats);
 
 	/* Always a Checkpoint frame, so the auditor knows the answer's end:
 	 * tree_size 0 and no note while the log has no checkpoint yet. */

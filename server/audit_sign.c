@@ -147,6 +147,21 @@ int sx_audit_pub_pem(EVP_PKEY *k, char *out, size_t outlen)
 	return rc;
 }
 
+int sx_audit_sign_raw(EVP_PKEY *k, const void *data, size_t len, uint8_t sig[SX_AUDIT_SIG_LEN])
+{
+	if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519)
+		return SX_EINVAL;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (c == NULL)
+		return SX_ENOMEM;
+	size_t siglen = SX_AUDIT_SIG_LEN;
+	/* Ed25519 takes no digest: the whole message goes to one call. */
+	int ok = EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
+		 EVP_DigestSign(c, sig, &siglen, data, len) == 1 && siglen == SX_AUDIT_SIG_LEN;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : SX_ENOMEM;
+}
+
 struct sign_ctx {
 	EVP_PKEY *k;
 	const char *origin;

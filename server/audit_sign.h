@@ -19,6 +19,7 @@
 
 #define SX_AUDIT_KEY_SUFFIX ".audit-key"
 #define SX_AUDIT_PEM_MAX 256          /* public key PEM */
+#define SX_AUDIT_SIG_LEN 64           /* a raw Ed25519 signature */
 
 /* Writes "<db>.audit-key" into out. Returns 0 or SX_ETOOBIG. */
 int sx_audit_key_path(const char *db, char *out, size_t outlen);
@@ -39,6 +40,15 @@ int sx_audit_pub_load(const char *path, uint8_t pub[SX_AUDIT_PUB_LEN], char *err
 		      size_t errlen);
 /* The public key as PEM (what openssl pkeyutl -pubin reads). 0 or SX_ETOOBIG. */
 int sx_audit_pub_pem(EVP_PKEY *k, char *out, size_t outlen);
+
+/*
+ * Signs len bytes of data with k (pure Ed25519, RFC 8032: the message
+ * itself, not a digest of it), the detached signature that
+ * `openssl pkeyutl -verify -pubin -inkey PUB.pem -rawin -in DATA -sigfile SIG`
+ * checks (docs/audit.md, "The public registry"). Returns 0, SX_EINVAL (k
+ * not an Ed25519 key) or SX_ENOMEM.
+ */
+int sx_audit_sign_raw(EVP_PKEY *k, const void *data, size_t len, uint8_t sig[SX_AUDIT_SIG_LEN]);
 
 /*
  * sprexd's checkpoint timer (every audit_checkpoint_interval, and at

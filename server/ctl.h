@@ -61,6 +61,17 @@ void sx_ctl_audit_op(struct sx_store *s, const char *command, const char *object
  * database: nothing changed, and the record would wait for the same lock). */
 void sx_ctl_audit_done(struct sx_store *s, int status);
 
+/* A raw Ed25519 signature (SX_AUDIT_SIG_LEN of audit_sign.h). */
+#define SX_CTL_SIG_LEN 64
+/*
+ * Signs data with the audit key (ctl_audit.c: the audit_key of --config,
+ * else DB.audit-key): the detached raw Ed25519 signature that openssl
+ * pkeyutl -verify -rawin checks. Returns 0, or reports the failure and
+ * returns the exit status (66 no key, ...).
+ */
+int sx_ctl_audit_sign(const struct sx_ctl *ctl, const void *data, size_t len,
+		      uint8_t sig[SX_CTL_SIG_LEN]);
+
 /* Prints "sprexctl: <message>" on stderr and returns status. */
 int sx_ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*

@@ -127,6 +127,22 @@ static int load_key(const struct sx_ctl *ctl, EVP_PKEY **k)
 	return EX_OK;
 }
 
+_Static_assert(SX_CTL_SIG_LEN == SX_AUDIT_SIG_LEN, "ctl.h's signature length");
+
+int sx_ctl_audit_sign(const struct sx_ctl *ctl, const void *data, size_t len,
+		      uint8_t sig[SX_CTL_SIG_LEN])
+{
+	EVP_PKEY *k;
+	int status = load_key(ctl, &k);
+	if (status)
+		return status;
+	int rc = sx_audit_sign_raw(k, data, len, sig);
+	EVP_PKEY_free(k);
+	if (rc != 0)
+		return sx_ctl_fail(EX_SOFTWARE, "audit key: cannot sign (%s)", sx_strerror(rc));
+	return EX_OK;
+}
+
 static int load_pub(const struct sx_ctl *ctl, const char *file, uint8_t pub[SX_AUDIT_PUB_LEN])
 {
 	char path[PATH_MAX_LEN], err[ERR_MAX];

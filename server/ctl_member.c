@@ -3,11 +3,16 @@
  */
 #include "ctl.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "auditnote.h"
 #include "buf.h"
 #include "err.h"
 #include "json.h"
@@ -28,9 +33,13 @@
 	"  member remove NAME      retire a member for good; its name is not reused, it\n" \
 	"                          stays in the public list with its until time\n"
 #define PUBLIC_USAGE \
-	"  members --public [--format text|json]\n" \
+	"  members --public [--format text|json] [--sign SIGFILE]\n" \
 	"                          the published list of members that receive data\n" \
-	"                          (submitters receive none): name, role, since, until\n"
+	"                          (submitters receive none): name, role, since, until;\n" \
+	"                          --sign adds the log's origin and the time, and writes\n" \
+	"                          the Ed25519 signature of the exact output, by the\n" \
+	"                          audit key, to SIGFILE (raw 64 bytes, for openssl\n" \
+	"                          pkeyutl -verify -rawin; docs/audit.md)\n"
 #define MEMBER_USAGE ADD_USAGE LIST_USAGE SUSPEND_USAGE RESUME_USAGE REMOVE_USAGE
 
 #define NAME_RULE "letters, digits, '.', '_', '-'; 1 to 63 bytes; first a letter or digit"
@@ -291,8 +300,10 @@ static void registry_free(struct registry *r)
 	free(r->p);
 }
 
-/* Reads the registry (removed members included; prefixes when asked). */
-static int registry_load(const struct sx_ctl *ctl, struct registry *r, int prefixes)
+/* Reads the registry (removed members included; prefixes when asked; the
+ * audit log's origin into origin when not NULL). */
+static int registry_load(const struct sx_ctl *ctl, struct registry *r, int prefixes,
+			 char *origin, size_t originlen)
 {
 	struct sx_store *s;
 	int status = sx_ctl_open(ctl, 0, &s);
@@ -301,6 +312,8 @@ static int registry_load(const struct sx_ctl *ctl, struct registry *r, int prefi
 	int rc = sx_store_member_each(s, 1, add_member, r);
 	if (rc == 0 && prefixes)
 		rc = sx_store_prefix_each(s, add_prefix, r);
+	if (rc == 0 && origin != NULL)
+		rc = sx_store_audit_origin(s, origin, originlen);
 	if (rc == SX_ENOMEM)
 		status = sx_ctl_fail(EX_OSERR, "out of memory");
 	else if (rc)
@@ -335,7 +348,7 @@ static int member_list(const struct sx_ctl *ctl, int argc, char **argv)
 	if (status >= 0)
 		return status;
 	struct registry r = { .m = NULL };
-	if ((status = registry_load(ctl, &r, 1))) {
+	if ((status = registry_load(ctl, &r, 1, NULL, 0))) {
 		registry_free(&r);
 		return status;
 	}
@@ -381,13 +394,24 @@ static int published(const struct sx_member *m)
 	return m->role != SX_ROLE_SUBMITTER;
 }
 
-static int public_json(const struct registry *r)
+/* What the signed list says about itself: whose it is and when it was
+ * made, so that an old list cannot pass for the current one. */
+struct list_head {
+	const char *origin;           /* NULL: unsigned list, no head */
+	char generated[SX_CTL_TIME];
+};
+
+static int public_json(const struct registry *r, const struct list_head *h, struct sx_buf *b)
 {
-	struct sx_buf b;
 	struct sx_json js;
-	sx_buf_init(&b, 64u << 20);
-	sx_json_init(&js, &b);
+	sx_json_init(&js, b);
 	sx_json_obj_begin(&js);
+	if (h->origin != NULL) {
+		sx_json_key(&js, "origin");
+		sx_json_str(&js, h->origin);
+		sx_json_key(&js, "generated");
+		sx_json_str(&js, h->generated);
+	}
 	sx_json_key(&js, "members");
 	sx_json_arr_begin(&js);
 	for (size_t i = 0; i < r->n; i++) {
@@ -414,24 +438,89 @@ static int public_json(const struct registry *r)
 	sx_json_arr_end(&js);
 	sx_json_obj_end(&js);
 	int rc = sx_json_finish(&js);
-	if (rc == 0) {
-		fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
-		fputc('\n', stdout);
-	}
-	sx_buf_finish(&b);
-	return rc == 0 ? sx_ctl_flush() : sx_ctl_fail(EX_SOFTWARE, "members: list too large");
+	return rc == 0 ? sx_buf_append(b, "\n", 1) : rc;
 }
+
+/* Appends one formatted line (at most PUBLIC_LINE_MAX bytes) to b. */
+#define PUBLIC_LINE_MAX 512
+static int bprintf(struct sx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bprintf(struct sx_buf *b, const char *fmt, ...)
+{
+	char line[PUBLIC_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return SX_ETOOBIG;
+	return sx_buf_append(b, line, (size_t)n);
+}
+
+static int public_text(const struct registry *r, const struct list_head *h, struct sx_buf *b)
+{
+	char t[SX_CTL_TIME];
+	int wname = 4, wrole = 4, wsince = 5, rc = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		if (!published(&r->m[i]))
+			continue;
+		wname = widest(wname, r->m[i].name);
+		wrole = widest(wrole, sx_role_name(r->m[i].role));
+		sx_ctl_time(r->m[i].since_ms, t);
+		wsince = widest(wsince, t);
+	}
+	if (h->origin != NULL)
+		rc = bprintf(b, "# sprex public registry of %s, generated %s\n", h->origin,
+			     h->generated);
+	/* Suspension is not published: a suspended member is still a member. */
+	if (rc == 0)
+		rc = bprintf(b, "%-*s  %-*s  %-*s  %s\n", wname, "NAME", wrole, "ROLE", wsince,
+			     "SINCE", "UNTIL");
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
+		char since[SX_CTL_TIME], until[SX_CTL_TIME];
+		if (!published(&r->m[i]))
+			continue;
+		sx_ctl_time(r->m[i].since_ms, since);
+		sx_ctl_time(r->m[i].until_ms, until);
+		rc = bprintf(b, "%-*s  %-*s  %-*s  %s\n", wname, r->m[i].name, wrole,
+			     sx_role_name(r->m[i].role), wsince, since, until);
+	}
+	return rc;
+}
+
+/* Writes the signature file: created or replaced, readable by all (it is
+ * published with the list). Returns 0 or the exit status after reporting. */
+static int write_sig(const char *path, const uint8_t sig[SX_CTL_SIG_LEN])
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sx_ctl_fail(EX_CANTCREAT, "members: %s: %s", path, strerror(errno));
+	ssize_t n = write(fd, sig, SX_CTL_SIG_LEN);
+	int e = errno;
+	if (close(fd) != 0 && n == SX_CTL_SIG_LEN) {
+		e = errno;
+		n = -1;
+	}
+	if (n != SX_CTL_SIG_LEN)
+		return sx_ctl_fail(EX_IOERR, "members: %s: %s", path,
+				   n < 0 ? strerror(e) : "short write");
+	return 0;
+}
+
+/* The published list can grow to this many bytes (about 100000 members). */
+#define PUBLIC_LIST_MAX (16u << 20)
 
 static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "public", no_argument, NULL, 'P' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "sign", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, public = 0, status;
-	const char *format = NULL;
+	const char *format = NULL, *sigfile = NULL;
 	sx_ctl_getopt_reset();
 	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -442,6 +531,10 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 			break;
 		case 'F':
 			if ((status = sx_ctl_once("members", "--format", &format, optarg)))
+				return status;
+			break;
+		case 'S':
+			if ((status = sx_ctl_once("members", "--sign", &sigfile, optarg)))
 				return status;
 			break;
 		case 1:
@@ -458,41 +551,45 @@ static int members_public(const struct sx_ctl *ctl, int argc, char **argv)
 	if (format && strcmp(format, "text") && strcmp(format, "json"))
 		return sx_ctl_fail(EX_USAGE, "members: --format is text or json, not '%s'",
 				   format);
+	if (sigfile && sigfile[0] == '\0')
+		return sx_ctl_fail(EX_USAGE, "members: --sign needs a file name");
 
 	struct registry r = { .m = NULL };
-	status = registry_load(ctl, &r, 0);
+	char origin[SX_AUDIT_ORIGIN_MAX];
+	struct list_head head = { .origin = NULL };
+	status = registry_load(ctl, &r, 0, sigfile ? origin : NULL, sizeof origin);
 	if (status) {
 		registry_free(&r);
 		return status;
 	}
-	/* TODO(issue 5): sign the published list with the audit key. */
-	if (format && strcmp(format, "json") == 0) {
-		status = public_json(&r);
-		registry_free(&r);
-		return status;
+	if (sigfile) {
+		head.origin = origin;
+		sx_ctl_time(sx_ctl_now_ms(), head.generated);
 	}
-	char t[SX_CTL_TIME];
-	int wname = 4, wrole = 4, wsince = 5;
-	for (size_t i = 0; i < r.n; i++) {
-		if (!published(&r.m[i]))
-			continue;
-		wname = widest(wname, r.m[i].name);
-		wrole = widest(wrole, sx_role_name(r.m[i].role));
-		sx_ctl_time(r.m[i].since_ms, t);
-		wsince = widest(wsince, t);
-	}
-	/* Suspension is not published: a suspended member is still a member. */
-	printf("%-*s  %-*s  %-*s  %s\n", wname, "NAME", wrole, "ROLE", wsince, "SINCE", "UNTIL");
-	for (size_t i = 0; i < r.n; i++) {
-		char since[SX_CTL_TIME], until[SX_CTL_TIME];
-		if (!published(&r.m[i]))
-			continue;
-		sx_ctl_time(r.m[i].since_ms, since);
-		sx_ctl_time(r.m[i].until_ms, until);
-		printf("%-*s  %-*s  %-*s  %s\n", wname, r.m[i].name, wrole,
-		       sx_role_name(r.m[i].role), wsince, since, until);
-	}
+	/* The whole list in memory first: the signature covers exactly the
+	 * bytes written to stdout. */
+	struct sx_buf b;
+	sx_buf_init(&b, PUBLIC_LIST_MAX);
+	int rc = format && strcmp(format, "json") == 0 ? public_json(&r, &head, &b)
+						       : public_text(&r, &head, &b);
 	registry_free(&r);
+	if (rc != 0) {
+		sx_buf_finish(&b);
+		return rc == SX_ENOMEM ? sx_ctl_fail(EX_OSERR, "out of memory")
+				       : sx_ctl_fail(EX_SOFTWARE, "members: list too large");
+	}
+	if (sigfile) {
+		uint8_t sig[SX_CTL_SIG_LEN];
+		status = sx_ctl_audit_sign(ctl, sx_buf_head(&b), sx_buf_used(&b), sig);
+		if (status == 0)
+			status = write_sig(sigfile, sig);
+		if (status) {
+			sx_buf_finish(&b);
+			return status;
+		}
+	}
+	fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
+	sx_buf_finish(&b);
 	return sx_ctl_flush();
 }
 

@@ -21,9 +21,11 @@
 	"                          categories, quarantined, deliveries, ISP notices and\n" \
 	"                          distinct ISPs, ISP actions; svg draws the trends\n"
 
+/* Shown only for statistics without delivery figures (sx_stats.deliveries_known 0;
+ * the store of this version always counts them from the audit log). */
 #define DELIVERIES_NOTE \
 	"association and enforcement deliveries are counted from the audit log, " \
-	"which this server does not keep yet: not available"
+	"not available here"
 
 static int deliv(enum sx_stat i)
 {

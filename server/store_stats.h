@@ -9,10 +9,11 @@
  *    from these counts.
  *  - Notices and distinct ISPs by the notice's sent time, actions by the
  *    time they were recorded (notices and notice_actions).
- *  - Association and enforcement deliveries cannot be counted from the
- *    store: a subscription's pending row disappears at the ack. They come
- *    from the audit log's delivery records once it exists (issue 5); until
- *    then sx_stats_month.deliveries_known is 0 and the figures are 0.
+ *  - Association and enforcement deliveries are counted from the audit
+ *    log's deliver records (first deliveries, "delivery 1", by the feed
+ *    named in the record's object), by the time of sending: a
+ *    subscription's pending row disappears at the ack, the audit record
+ *    stays, and the audit log is not purged with the reports.
  */
 #ifndef SX_STORE_STATS_H
 #define SX_STORE_STATS_H
@@ -63,7 +64,7 @@ struct sx_stats_month {
 struct sx_stats {
 	struct sx_stats_month *months; /* malloc'ed, consecutive months */
 	size_t n;
-	int deliveries_known;         /* 0: delivery figures not available (issue 5) */
+	int deliveries_known;         /* 1: delivery figures counted (the audit log) */
 };
 
 /*

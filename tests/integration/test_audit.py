@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import unittest
 
-from harness import World, run, SRC
+from harness import World, run, SRC, pb
 
 DATAERR = 65
 DROP = ("DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; "
@@ -320,6 +320,112 @@ class AgentAudit(World):
         self.assertGreaterEqual(len(rows), 2)
         with open(self.state) as f:
             self.assertNotEqual(f.read(), first)
+
+    def deliver_one(self):
+        """Ingests a monitor report and has vendor1 receive and ack it on
+        the association feed: one deliver record, "delivery 1"."""
+        self.ctl("ingest", "--source", "monitor",
+                 os.path.join(SRC, "tests/data/intake/monitor.eml"))
+        c = self.connect("vendor1")
+        c.hello()
+        c.recv_kind("welcome")
+        f = pb.Frame()
+        f.id = 1
+        f.subscribe.name = "main"
+        f.subscribe.feed = pb.FEED_ASSOCIATION
+        f.subscribe.start.earliest = True
+        c.send(f)
+        sub = c.recv_kind("subscribed").subscribed
+        d = c.recv_kind("deliver", 20).deliver
+        a = pb.Frame()
+        a.ack.sub_id = sub.sub_id
+        r = a.ack.ranges.add()
+        r.first = r.last = d.seq
+        c.send(a)
+        c.close()
+
+    def test_stats_over_the_wire(self):
+        self.deliver_one()
+        # The raw answer: records, then Stats, then the Checkpoint last.
+        self.ctl("audit", "checkpoint", "--sign")
+        c = self.connect("aud1")
+        c.hello()
+        c.recv_kind("welcome")
+        q = pb.Frame()
+        q.id = 7
+        q.audit_query.event = "deliver"
+        q.audit_query.stats = True
+        c.send(q)
+        kinds, months = [], []
+        while True:
+            f = c.recv(20)
+            self.assertIsNotNone(f)
+            k = f.WhichOneof("msg")
+            if k in ("ping", "pong"):
+                continue
+            self.assertNotEqual(k, "error", f)
+            self.assertEqual(f.id, 7)
+            kinds.append(k)
+            if k == "stats":
+                months += f.stats.months
+            if k == "checkpoint":
+                break
+        self.assertEqual(kinds[-2:], ["stats", "checkpoint"])
+        self.assertEqual(set(kinds[:-2]), {"audit_record"})
+        self.assertEqual(len(months), 1)   # the data span is this month
+        fig = dict(months[0].figures)
+        self.assertEqual(fig["reports.monitor"], 1)
+        self.assertEqual(fig["deliveries.association"], 1)
+        self.assertEqual(fig["deliveries.enforcement"], 0)
+        # Without stats: no Stats frame.
+        q.id = 8
+        q.audit_query.stats = False
+        c.send(q)
+        while True:
+            f = c.recv(20)
+            k = f.WhichOneof("msg")
+            self.assertNotEqual(k, "stats")
+            if k == "checkpoint":
+                break
+        # More than 1200 months: one Error, nothing else.
+        q.id = 9
+        q.audit_query.stats = True
+        q.audit_query.since_ms = 1
+        q.audit_query.until_ms = 7258118400000   # 2200-01-01
+        c.send(q)
+        f = c.recv_kind("error", 20)
+        self.assertEqual(f.id, 9)
+        self.assertEqual(f.error.code, pb.ERROR_INVALID)
+        c.close()
+
+        # sprex-agent audit --stats prints what sprexctl stats prints.
+        self.ctl("audit", "checkpoint", "--sign")
+        r = self.agent("aud1", None, "--stats", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 month(s) of statistics", r.stderr)
+        wire = json.loads(r.stdout)
+        local = json.loads(self.ctl("stats", "--format", "json").stdout)
+        self.assertEqual(wire["months"], local["months"])
+        self.assertEqual(wire["months"][0]["figures"]["deliveries.association"], 1)
+        for fmt in ("csv", "text"):
+            r = self.agent("aud1", None, "--stats", "--format", fmt)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, self.ctl("stats", "--format", fmt).stdout, fmt)
+        # --since past the data: one empty month from the since month on
+        r = self.agent("aud1", None, "--stats", "--format", "json", "--since", "2099-05-01")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        months = json.loads(r.stdout)["months"]
+        self.assertEqual([m["month"] for m in months], ["2099-05"])
+        self.assertEqual(set(months[0]["figures"].values()), {0})
+        r = self.agent("aud1", None, "--stats", "--format", "jsonl")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        # the query is in the log, with its stats flag
+        objs = [x["object"] for x in self.ctl_export_queries()]
+        self.assertTrue(any(o.endswith(" stats") for o in objs), objs)
+
+    def ctl_export_queries(self):
+        r = self.ctl("audit", "export", "--event", "audit-query")
+        return [json.loads(l) for l in r.stdout.splitlines()]
 
     def test_not_for_other_roles(self):
         self.ctl("audit", "checkpoint", "--sign")

@@ -1,12 +1,14 @@
 /*
  * test_store_stats.c: monthly statistics and notice summaries
  * (server/store_stats.c): month ranges and their edges, figures counted
- * from reports, notices and actions, the median time to the first action.
+ * from reports, notices and actions, deliveries counted from the audit
+ * log's deliver records, the median time to the first action.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -30,7 +32,7 @@ static void test_empty_and_ranges(void **state)
 	assert_int_equal(sx_store_stats(s, "2025-01", "2025-03", &st), 0);
 	assert_int_equal(st.n, 3);
 	assert_string_equal(st.months[2].month, "2025-03");
-	assert_int_equal(st.deliveries_known, 0);
+	assert_int_equal(st.deliveries_known, 1);
 	sx_stats_finish(&st);
 	/* year boundary */
 	assert_int_equal(sx_store_stats(s, "2025-12", "2026-01", &st), 0);
@@ -92,6 +94,68 @@ static void test_figures_and_summary(void **state)
 	sx_store_close(s);
 }
 
+/* Appends a deliver record as sprexd writes it. */
+static void deliver(struct sx_store *s, int64_t t, const char *member, int seq, const char *feed,
+		    const char *outcome)
+{
+	struct sx_audit_rec r;
+	memset(&r, 0, sizeof r);
+	r.time_ms = t;
+	snprintf(r.event, sizeof r.event, "deliver");
+	snprintf(r.member, sizeof r.member, "%s", member);
+	snprintf(r.object, sizeof r.object, "report=r%025d seq=%d sub=main feed=%s", seq, seq,
+		 feed);
+	snprintf(r.outcome, sizeof r.outcome, "%s", outcome);
+	assert_int_equal(sx_store_audit_append(s, &r), 0);
+}
+
+static void test_deliveries(void **state)
+{
+	struct ts_fixture *f = *state;
+	struct sx_store *s = ts_open(f, SX_STORE_CREATE);
+	/* October: two association firsts (two members, same report), one
+	 * redelivery; one enforcement first */
+	deliver(s, OCT + HOUR, "vendor-a", 1, "association", "delivery 1");
+	deliver(s, OCT + HOUR, "vendor-b", 1, "association", "delivery 1");
+	deliver(s, OCT + 2 * HOUR, "vendor-a", 1, "association", "delivery 2");
+	deliver(s, OCT + 2 * HOUR, "police", 1, "enforcement", "delivery 1");
+	/* November: notices and chain deliveries are not these figures; an
+	 * ack is not a delivery; the last millisecond of November counts */
+	deliver(s, NOV + HOUR, "isp-a", 2, "notices", "delivery 1");
+	deliver(s, NOV + HOUR, "chain-a", 2, "chain", "delivery 1");
+	deliver(s, NOV + 30 * 24 * HOUR - 1, "police", 2, "enforcement", "delivery 1");
+	deliver(s, NOV + 30 * 24 * HOUR - 1, "police", 3, "enforcement", "delivery 11");
+	struct sx_audit_rec ack;
+	memset(&ack, 0, sizeof ack);
+	ack.time_ms = NOV + 2 * HOUR;
+	snprintf(ack.event, sizeof ack.event, "ack");
+	snprintf(ack.object, sizeof ack.object, "sub=main seq=1..2 feed=association");
+	snprintf(ack.outcome, sizeof ack.outcome, "delivery 1");
+	assert_int_equal(sx_store_audit_append(s, &ack), 0);
+	/* December's first millisecond: outside --to 2025-11 */
+	deliver(s, NOV + 30 * 24 * HOUR, "vendor-a", 4, "association", "delivery 1");
+
+	struct sx_stats st;
+	/* no reports at all: the months come from the deliveries */
+	assert_int_equal(sx_store_stats(s, NULL, NULL, &st), 0);
+	assert_int_equal(st.n, 3);
+	assert_int_equal(st.deliveries_known, 1);
+	assert_string_equal(st.months[0].month, "2025-10");
+	assert_int_equal(st.months[0].v[SX_STAT_DELIV_ASSOCIATION], 2);
+	assert_int_equal(st.months[0].v[SX_STAT_DELIV_ENFORCEMENT], 1);
+	assert_int_equal(st.months[1].v[SX_STAT_DELIV_ASSOCIATION], 0);
+	assert_int_equal(st.months[1].v[SX_STAT_DELIV_ENFORCEMENT], 1);
+	assert_int_equal(st.months[1].v[SX_STAT_NOTICES_SENT], 0);   /* from notices only */
+	assert_int_equal(st.months[2].v[SX_STAT_DELIV_ASSOCIATION], 1);
+	sx_stats_finish(&st);
+	assert_int_equal(sx_store_stats(s, "2025-11", "2025-11", &st), 0);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.months[0].v[SX_STAT_DELIV_ASSOCIATION], 0);
+	assert_int_equal(st.months[0].v[SX_STAT_DELIV_ENFORCEMENT], 1);
+	sx_stats_finish(&st);
+	sx_store_close(s);
+}
+
 struct got {
 	struct sx_notice_summary sum[4];
 	size_t n;
@@ -146,6 +210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_and_ranges, ts_setup, ts_teardown),
 		cmocka_unit_test_setup_teardown(test_figures_and_summary, ts_setup, ts_teardown),
 		cmocka_unit_test_setup_teardown(test_summary, ts_setup, ts_teardown),
+		cmocka_unit_test_setup_teardown(test_deliveries, ts_setup, ts_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
