@@ -100,7 +100,12 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 int fanout_mail_init(struct fanout_mail *m)
 {
 	char head[4096];
+	/* head_fmt is a constant of this file with exactly these two fields;
+	 * -O0 builds cannot see through the pointer, so say so here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	int hn = snprintf(head, sizeof head, head_fmt, SEQ_DIGITS, 0u, SENT_DIGITS, 0u);
+#pragma GCC diagnostic pop
 	if (hn < 0 || (size_t)hn >= sizeof head)
 		return -1;
 	char *buf = NULL;
