@@ -251,6 +251,11 @@ int sx_conn_write(struct sx_conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+int sx_conn_read_paused(const struct sx_conn *c)
+{
+	return c->paused;
+}
+
 void sx_conn_cork(struct sx_conn *c, int on)
 {
 	c->corked = on != 0;

@@ -75,6 +75,8 @@ int sx_conn_write(struct sx_conn *c, const uint8_t *p, size_t n);
 
 /* Bytes queued and not yet written to the socket. */
 size_t sx_conn_out_pending(const struct sx_conn *c);
+/* Non-zero while reading is stopped because output is above out_high. */
+int sx_conn_read_paused(const struct sx_conn *c);
 /* Corked, writes gather in the TLS engine's output and go to the socket
  * only when uncorked: a burst of frames costs one system call, not one
  * each. Output still counts for sx_conn_out_pending. */

@@ -276,6 +276,11 @@ static void hb_cb(uv_timer_t *t)
 	struct sx_peer *p = t->data;
 	if (!p->conn || sx_conn_closing(p->conn))
 		return;
+	/* While we do not read (our output is above its high watermark) the
+	 * peer's silence proves nothing: the clock starts again when reading
+	 * resumes. Memory stays bounded by the watermark meanwhile. */
+	if (sx_conn_read_paused(p->conn))
+		p->last_rx = uv_now(t->loop);
 	uint64_t silent = uv_now(t->loop) - p->last_rx;
 	if (silent >= 3ull * p->hb_ms) {
 		char why[96];

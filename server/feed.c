@@ -48,6 +48,13 @@ int sx_feed_batch(struct sx_feeds *fd)
 	 * are sent again: at least once still holds, and no fsync per loop
 	 * iteration is paid for it. */
 	int rc = sx_store_batch_begin_relaxed(fd->store);
+	if (rc == SX_EBUSY) {
+		/* sprexctl holds the write lock: memory keeps the state, the
+		 * next commit tick tries again. */
+		fd->busy = 1;
+		sx_feed_touch(fd);
+		return rc;
+	}
 	if (rc < 0) {
 		sx_log_err("delivery state not written (%s); it will be rewritten",
 			   sx_store_errmsg(fd->store));

@@ -188,7 +188,9 @@ int sx_store_batch_begin(struct sx_store *s);
  * last such commits may be lost to a power failure (until the next full
  * commit or checkpoint). For state whose loss only repeats work, such as
  * delivery positions under at-least-once; never for a commit a peer is told
- * about. The next batch or transaction is FULL again. */
+ * about. The next batch or transaction is FULL again. It does not wait for
+ * another writer's lock: SX_EBUSY at once, so that a caller on an event loop
+ * tries again later instead of stalling. */
 int sx_store_batch_begin_relaxed(struct sx_store *s);
 int sx_store_batch_commit(struct sx_store *s);
 /* Ends the batch, discarding its adds; no batch open is fine. */

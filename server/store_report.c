@@ -378,8 +378,12 @@ int sx_store_batch_begin_relaxed(struct sx_store *s)
 	if (s->batch)
 		return sx_store_failf(s, SX_EINVAL, "a batch is already open");
 	int err = set_sync(s, 1);
+	/* Never waits for another writer: the caller keeps its state and tries
+	 * again later rather than stalling (an event loop, say). */
+	sqlite3_busy_timeout(s->db, 0);
 	if (err == 0)
 		err = sx_store_batch_begin(s);
+	sqlite3_busy_timeout(s->db, SX_STORE_BUSY_MS);
 	if (err) {
 		set_sync(s, 0);
 		return err;

@@ -17,8 +17,6 @@
 
 /* PRAGMA application_id of every sprex database: "SPRX" in ASCII. */
 #define SX_STORE_APP_ID 0x53505258
-/* How long a statement waits for another connection's lock before SX_EBUSY. */
-#define SX_STORE_BUSY_MS 5000
 /* Longest path suffix sqlite adds next to the database ("-journal"). */
 #define SX_STORE_SUFFIX_MAX 16
 

@@ -88,6 +88,9 @@ enum sx_stmt {
 	SX_STMT_COUNT
 };
 
+/* How long a statement waits for another connection's lock before SX_EBUSY. */
+#define SX_STORE_BUSY_MS 5000
+
 /* Longest reason kept for sx_store_errmsg. */
 #define SX_STORE_ERRMSG_MAX 256
 

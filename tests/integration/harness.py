@@ -29,6 +29,9 @@ CA_SCRIPT = os.path.join(SRC, "certs", "sprex-ca.sh")
 
 # Sanitizer builds are several times slower; waits scale, assertions do not.
 SLOW = float(os.environ.get("SPREX_TEST_SLOWDOWN", "1"))
+# The programs run under AddressSanitizer (scripts/test.sh's second pass):
+# their memory figures are the sanitizer's (shadow memory, quarantine).
+SANITIZED = "ASAN_OPTIONS" in os.environ
 
 
 class Proc:

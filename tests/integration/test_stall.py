@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from harness import SLOW, SPREXCTL, World, pb
+from harness import SANITIZED, SLOW, SPREXCTL, World, pb
 from corpus import spam
 
 REPORTS = int(os.environ.get("SPREX_STALL_REPORTS", "20000"))
@@ -123,7 +123,8 @@ class Stall(World):
         print("stall: %d reports; sprexd RSS %.1f MiB at start, peak %.1f MiB, bound %d MiB"
               % (REPORTS, base, peak, BOUND_MB))
         self.assertEqual(len(got), REPORTS, "the live subscriber missed reports")
-        self.assertLess(peak, BOUND_MB)
+        if not SANITIZED:  # ASan's shadow memory and quarantine are not ours
+            self.assertLess(peak, BOUND_MB)
         # Now read the stuck one: its window of deliveries, then heartbeats
         # saying stalled.
         stalled = None
