@@ -196,6 +196,14 @@ static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *
 	return rc;
 }
 
+/* The next index at or after i where t holds c, n when none: the scans below
+ * look at nothing but such bytes. */
+static size_t next_of(const uint8_t *t, size_t n, size_t i, uint8_t c)
+{
+	const uint8_t *q = i < n ? memchr(t + i, c, n - i) : NULL;
+	return q ? (size_t)(q - t) : n;
+}
+
 /* ---- URL escapes ---- */
 
 static int hexval(uint8_t c)
@@ -230,8 +238,8 @@ static int build_pct(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_lay
 	int rc = 0;
 	l->encode = pct_encode;
 	l->enc = RX_ENC_URL;
-	for (size_t i = 0; i < n && rc == 0;) {
-		if (t[i] == '%' && i + 2 < n && hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
+	for (size_t i = next_of(t, n, 0, '%'); i < n && rc == 0; i = next_of(t, n, i, '%')) {
+		if (i + 2 < n && hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
 			if (i > run)
 				rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
 			uint8_t b = (uint8_t)(hexval(t[i + 1]) * 16 + hexval(t[i + 2]));
@@ -309,8 +317,8 @@ static int build_html(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	l->encode = html_encode;
 	l->enc = RX_ENC_HTML;
 	sx_buf_init(&d, 64);
-	for (size_t i = 0; i < n && rc == 0;) {
-		size_t r = t[i] == '&' ? ref_len(t, n, i) : 0;
+	for (size_t i = next_of(t, n, 0, '&'); i < n && rc == 0; i = next_of(t, n, i, '&')) {
+		size_t r = ref_len(t, n, i);
 		if (r == 0) {
 			i++;
 			continue;
@@ -376,8 +384,8 @@ static int build_tags(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	int rc = 0, any = 0;
 	l->encode = tags_encode;
 	l->enc = RX_ENC_HTML;
-	for (size_t i = 0; i < n && rc == 0;) {
-		size_t k = t[i] == '<' ? tag_len(t, n, i) : 0;
+	for (size_t i = next_of(t, n, 0, '<'); i < n && rc == 0; i = next_of(t, n, i, '<')) {
+		size_t k = tag_len(t, n, i);
 		if (k == 0) {
 			i++;
 			continue;
@@ -426,7 +434,7 @@ static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	int rc = 0;
 	l->encode = fold_encode;
 	l->enc = RX_ENC_RAW;
-	for (size_t i = 0; i < n && rc == 0;) {
+	for (size_t i = next_of(t, n, 0, 0xef); i < n && rc == 0; i = next_of(t, n, i, 0xef)) {
 		uint8_t c = fw_at(t, n, i);
 		if (c == 0) {
 			i++;
@@ -697,19 +705,22 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 			hold = wq < d->n ? d->v[2 * wq + 1] + 8 : n;
 		}
 		if (!b64ch(t[i])) {
-			i++;
+			/* up to the next run, or to where skip_clean looks again */
+			size_t stop = again && hold < n ? hold : n;
+			for (i++; i < stop && !b64ch(t[i]); i++)
+				;
 			continue;
 		}
 		size_t j = i, m = 0, br;
 		for (;;) {
-			if (j < n && b64ch(t[j])) {
-				m++;
+			size_t j0 = j;
+			while (j < n && b64ch(t[j]))
 				j++;
-			} else if ((br = run_break(t, n, j)) > 0) {
+			m += j - j0;
+			if ((br = run_break(t, n, j)) > 0)
 				j += br;
-			} else {
+			else
 				break;
-			}
 		}
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
@@ -717,8 +728,7 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		/* A run whose bytes, and three either side, the text itself has
 		 * (the scan is then in the same state there) is a run of that
 		 * text too, and was searched there. */
-		int seen = again && clean(d, i > 0 ? i - 1 : 0, k + 3);
-		if (m >= RX_B64_TOKEN_MIN && !seen) {
+		if (m >= RX_B64_TOKEN_MIN && !(again && clean(d, i > 0 ? i - 1 : 0, k + 3))) {
 			if (m > cap) {
 				size_t *np = realloc(pos, m * sizeof *np);
 				if (!np) {
