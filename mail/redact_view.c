@@ -563,8 +563,7 @@ static int has_run(const uint8_t *b, size_t n)
  * URL escape. Most runs are words and decode to noise; building their
  * layer is what costs.
  */
-static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, size_t m,
-		       size_t a, int tok)
+static int token_worth(struct rx_ctx *x, const uint8_t *val, size_t m, size_t a, int tok)
 {
 	uint8_t small[3 * 256];
 	size_t need = (m - a) / 4 * 3 + 3, bn = 0;
@@ -577,7 +576,7 @@ static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, si
 			break;
 		uint32_t v = 0;
 		for (size_t q = 0; q < 4; q++)
-			v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+			v = v << 6 | (q < k ? (uint32_t)val[g + q] : 0);
 		buf[bn++] = (uint8_t)(v >> 16);
 		buf[bn++] = (uint8_t)(v >> 8);
 		buf[bn++] = (uint8_t)v;
@@ -603,14 +602,21 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 	size_t r1 = pos[m - 1] + 1;
 	struct tokinfo ti = { 1, r2 > r1 };
 	int rc = 0, std = 0, safe = 0;
+	/* the characters' values, looked up once for the four alignments */
+	uint8_t small[512];
+	uint8_t *val = m <= sizeof small ? small : malloc(m);
+	if (!val)
+		return SX_ENOMEM;
 	for (size_t i = 0; i < m; i++) {
-		std |= t[pos[i]] == '+' || t[pos[i]] == '/';
-		safe |= t[pos[i]] == '-' || t[pos[i]] == '_';
+		uint8_t c = t[pos[i]];
+		std |= c == '+' || c == '/';
+		safe |= c == '-' || c == '_';
+		val[i] = (uint8_t)b64val(c);
 	}
 	ti.url = safe || !std;
 	/* a token may start anywhere in the run: all four alignments */
 	for (size_t a = 0; a < 4 && rc == 0 && a + 2 <= m; a++) {
-		if (!token_worth(x, t, pos, m, a, tok)) {
+		if (!token_worth(x, val, m, a, tok)) {
 			continue;
 		}
 		struct rx_layer l;
@@ -624,7 +630,7 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 				break;
 			uint32_t v = 0;
 			for (size_t q = 0; q < 4; q++)
-				v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+				v = v << 6 | (q < k ? (uint32_t)val[g + q] : 0);
 			uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
 			size_t p0 = pos[g], p1 = pos[g + k - 1] + 1;
 			if (g + k == m)
@@ -641,6 +647,8 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 		}
 		sx_rx_layer_finish(&l);
 	}
+	if (val != small)
+		free(val);
 	return rc;
 }
 
@@ -707,8 +715,17 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		if (!b64ch(t[i])) {
 			/* up to the next run, or to where skip_clean looks again */
 			size_t stop = again && hold < n ? hold : n;
-			for (i++; i < stop && !b64ch(t[i]); i++)
-				;
+			for (i++; i < stop && !b64ch(t[i]); i++) {
+				/* eight bytes of non-ASCII text (none a token
+				 * character) at a time */
+				uint64_t w;
+				while (stop - i > 8) {
+					memcpy(&w, t + i + 1, 8);
+					if ((w & 0x8080808080808080u) != 0x8080808080808080u)
+						break;
+					i += 8;
+				}
+			}
 			continue;
 		}
 		size_t j = i, m = 0, br;
