@@ -712,6 +712,21 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 			/* near a dirty span: nothing to skip before its end */
 			hold = wq < d->n ? d->v[2 * wq + 1] + 8 : n;
 		}
+		/* A run that becomes a token spans RX_B64_TOKEN_MIN bytes or
+		 * more from where it starts, none of them a byte that ends
+		 * runs: no such run starts at or before the last one of those
+		 * in the next RX_B64_TOKEN_MIN bytes (shorter runs are passed
+		 * over anyway). Not past where skip_clean looks again. */
+		size_t lim = again && hold < n ? hold : n;
+		if (lim >= i && lim - i >= RX_B64_TOKEN_MIN) {
+			size_t q = i + RX_B64_TOKEN_MIN;
+			while (q > i && (b64ch(t[q - 1]) || t[q - 1] == '\r' || t[q - 1] == '\n'))
+				q--;
+			if (q > i) {
+				i = q;
+				continue;
+			}
+		}
 		if (!b64ch(t[i])) {
 			/* up to the next run, or to where skip_clean looks again */
 			size_t stop = again && hold < n ? hold : n;
