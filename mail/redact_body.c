@@ -65,16 +65,6 @@ struct memos {
 	size_t n;
 };
 
-/* What one transfer encoding made of the body as the readings last left it:
- * a round that starts from the same body decodes and classifies it alike. */
-struct decoded {
-	struct sx_buf cur;    /* the body read */
-	struct sx_buf d;      /* decoded */
-	char labels[READINGS_MAX][SX_MIME_TOKEN];
-	int nl;               /* readings; 0: the body does not look so */
-	int valid;
-};
-
 /* Frees the memos; the texts that settled are kept as such (x). */
 static void memos_finish(struct rx_ctx *x, struct memos *ms)
 {
@@ -135,6 +125,17 @@ static void pre_build(struct rx_ctx *x, struct cte_pre *pre, enum sx_cte cte, co
 	pre->rc = sx_rx_cte_layer(x, cte, e, n, &pre->l, &pre->ci);
 	pre->built = 1;
 }
+
+/* What one transfer encoding made of the body as the readings last left it:
+ * a round that starts from the same body decodes and classifies it alike. */
+struct decoded {
+	struct sx_buf cur;    /* the body read */
+	struct sx_buf d;      /* decoded */
+	char labels[READINGS_MAX][SX_MIME_TOKEN];
+	int nl;               /* readings; 0: the body does not look so */
+	int valid;
+	struct cte_pre pre;   /* the transfer-encoding layer of cur, once built */
+};
 
 /* Text through its layers, body e read in transfer encoding cte and charset
  * label ("" for none): appends edits of e to out. pre, when built, is the
@@ -254,6 +255,7 @@ static int decode_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 	if (dc->valid && sx_buf_used(tmp) == sx_buf_used(&dc->cur) &&
 	    memcmp(sx_buf_head(tmp), sx_buf_head(&dc->cur), sx_buf_used(tmp)) == 0)
 		return 0;
+	pre_drop(&dc->pre);
 	struct sx_buf sw = dc->cur;
 	dc->cur = *tmp;
 	*tmp = sw;
@@ -282,10 +284,8 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
 	struct rx_edits more, both;
 	struct sx_buf tmp;
-	struct cte_pre pre;
 	int rc = 0;
 
-	pre.built = 0;
 	sx_buf_init(&tmp, x->scratch);
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
 		if (c > 0 && ctes[c] == p->cte)
@@ -296,7 +296,6 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 		int stale = 1;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
 			if (stale) {
-				pre_drop(&pre);
 				rc = decode_readings(x, p, e, n, acc, c, ctes[c], dc, &tmp);
 				if (rc < 0 || dc->nl == 0)
 					break;
@@ -312,8 +311,8 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			int again = mo && mo->quiet && !x->res->unsure && sx_buf_used(&mo->in) == bn &&
 				    memcmp(sx_buf_head(&mo->in), b, bn) == 0;
 			if (!again) {
-				pre_build(x, &pre, ctes[c], b, bn);
-				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &pre, mo, &more);
+				pre_build(x, &dc->pre, ctes[c], b, bn);
+				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &dc->pre, mo, &more);
 			}
 			if (rc == 0 && mo && !again) {
 				/* a pass is a function of the body it reads (and of what
@@ -335,7 +334,6 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			sx_rx_edits_finish(&both);
 		}
 	}
-	pre_drop(&pre);
 	sx_buf_finish(&tmp);
 	return rc;
 }
@@ -361,34 +359,41 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 		sx_buf_init(&dcs[c].d, x->scratch);
 		dcs[c].nl = 0;
 		dcs[c].valid = 0;
+		dcs[c].pre.built = 0;
 	}
 	sx_rx_edits_init(&acc);
 	for (round = 0; changed && round < READING_ROUNDS && rc == 0; round++) {
 		changed = 0;
 		rc = readings_round(x, p, e, n, guess, &ms, dcs, &acc, &changed);
 	}
-	for (size_t c = 0; c < 3; c++) {
-		sx_buf_finish(&dcs[c].cur);
-		sx_buf_finish(&dcs[c].d);
-	}
 	memos_finish(x, &ms);
 	if (rc == 0 && changed && round == READING_ROUNDS)
 		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
-	/* what a reader sees of the result, for the forms nothing rewrites */
+	/* what a reader sees of the result, for the forms nothing rewrites:
+	 * the last round's decoding when it read this very body */
 	sx_rx_edits_sort(&acc);
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
 	if (rc == 0)
 		rc = sx_rx_apply(e, n, &acc, &cur);
-	if (rc == 0)
+	const struct decoded *d0 = &dcs[0];
+	int same = rc == 0 && d0->valid && d0->nl > 0 && sx_buf_used(&d0->cur) == sx_buf_used(&cur) &&
+		   memcmp(sx_buf_head(&d0->cur), sx_buf_head(&cur), sx_buf_used(&cur)) == 0;
+	if (rc == 0 && !same)
 		rc = decode_all(p, sx_buf_head(&cur), sx_buf_used(&cur), &d);
 	if (rc == 0)
-		rc = sx_rx_text_forms(x, p, sx_buf_head(&d), sx_buf_used(&d));
+		rc = same ? sx_rx_text_forms(x, p, sx_buf_head(&d0->d), sx_buf_used(&d0->d)) :
+			    sx_rx_text_forms(x, p, sx_buf_head(&d), sx_buf_used(&d));
 	if (rc == 0)
 		rc = sx_rx_edits_move(out, &acc);
 	sx_rx_edits_finish(&acc);
 	sx_buf_finish(&cur);
 	sx_buf_finish(&d);
+	for (size_t c = 0; c < 3; c++) {
+		pre_drop(&dcs[c].pre);
+		sx_buf_finish(&dcs[c].cur);
+		sx_buf_finish(&dcs[c].d);
+	}
 	return rc;
 }
 
