@@ -254,8 +254,15 @@ static int rtf_text(const uint8_t *p, size_t n, struct sx_buf *out)
 /* Data encoded inside the text itself: uuencode, yEnc, BinHex. */
 static const char *inline_data(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i + 6 < n; i++) {
-		if ((i > 0 && p[i - 1] != '\n') || memcmp(p + i, "begin ", 6) != 0)
+	if (n < 7)
+		return NULL; /* no marker fits */
+	/* each marker found by memmem, then taken only at a line start */
+	for (const uint8_t *q = memmem(p, n, "begin ", 6); q;
+	     q = memmem(q + 1, n - (size_t)(q + 1 - p), "begin ", 6)) {
+		size_t i = (size_t)(q - p);
+		if (i + 6 >= n)
+			break;
+		if (i > 0 && p[i - 1] != '\n')
 			continue;
 		size_t j = i + 6, d = 0;
 		while (j < n && p[j] >= '0' && p[j] <= '7')
@@ -263,8 +270,9 @@ static const char *inline_data(const uint8_t *p, size_t n)
 		if (d >= 3 && d <= 4 && j < n && p[j] == ' ')
 			return "uuencoded";
 	}
-	for (size_t i = 0; i + 8 <= n; i++)
-		if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, "=ybegin ", 8) == 0)
+	for (const uint8_t *q = memmem(p, n, "=ybegin ", 8); q;
+	     q = memmem(q + 1, n - (size_t)(q + 1 - p), "=ybegin ", 8))
+		if (q == p || q[-1] == '\n')
 			return "yEnc";
 	if (memmem(p, n, "(This file must be converted with BinHex", 40))
 		return "BinHex";

@@ -851,6 +851,8 @@ static int fold_worth(const uint8_t *t, size_t n)
 	 * pair looked for on its own passes the other characters 0xef leads
 	 * (U+FFFD of a lossy reading above all) */
 	static const uint8_t leads[2][2] = { { 0xef, 0xbc }, { 0xef, 0xbd } };
+	if (n < 3)
+		return 0; /* no full-width character fits */
 	for (size_t k = 0; k < 2; k++) {
 		const uint8_t *p = memmem(t, n, leads[k], 2);
 		while (p) {
