@@ -557,6 +557,17 @@ static int has_run(const uint8_t *b, size_t n)
 	return 0;
 }
 
+/* Non-zero when b (n bytes) holds a URL escape build_pct decodes: a '%'
+ * alone makes no view (noise decoded from a long run holds one almost
+ * always). */
+static int has_escape(const uint8_t *b, size_t n)
+{
+	for (size_t i = next_of(b, n, 0, '%'); i < n; i = next_of(b, n, i + 1, '%'))
+		if (i + 2 < n && hexval(b[i + 1]) >= 0 && hexval(b[i + 2]) >= 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Whether the decoding of the run at pos[0 .. m) of t at alignment a can
  * show anything: a match, a token of its own while levels are left, or a
@@ -584,7 +595,7 @@ static int token_worth(struct rx_ctx *x, const uint8_t *val, size_t m, size_t a,
 	}
 	/* a settled text's views include all a token's view searches */
 	int worth = !sx_rx_settled(x, buf, bn) &&
-		    (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
+		    (has_escape(buf, bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
 		     sx_rx_hit(&x->nd, buf, bn));
 	if (buf != small)
 		free(buf);
@@ -869,7 +880,7 @@ static int fold_worth(const uint8_t *t, size_t n)
 static int worth(build_fn build, const uint8_t *t, size_t n)
 {
 	if (build == build_pct)
-		return memchr(t, '%', n) != NULL;
+		return has_escape(t, n); /* a '%' alone decodes nothing */
 	if (build == build_html)
 		return memchr(t, '&', n) != NULL;
 	if (build == build_fold)
