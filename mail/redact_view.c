@@ -546,13 +546,27 @@ static int b64ch(uint8_t c)
 static int has_run(const uint8_t *b, size_t n)
 {
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
+		if (m == 0) {
+			/* none can start at or before the last byte that ends
+			 * runs in the next RX_B64_TOKEN_MIN: on from after it */
+			if (n - i < RX_B64_TOKEN_MIN)
+				return 0;
+			size_t q = i + RX_B64_TOKEN_MIN;
+			while (q > i && (b64ch(b[q - 1]) || b[q - 1] == '\r' || b[q - 1] == '\n'))
+				q--;
+			if (q > i) {
+				i = q;
+				continue;
+			}
+		}
 		if (b64ch(b[i])) {
 			if (++m >= RX_B64_TOKEN_MIN)
 				return 1;
 		} else if (b[i] != '\r' && b[i] != '\n') {
 			m = 0;
 		}
+		i++;
 	}
 	return 0;
 }
