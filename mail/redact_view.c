@@ -872,21 +872,14 @@ static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
  * token that holds one of them. */
 static int fold_worth(const uint8_t *t, size_t n)
 {
-	/* full-width ASCII is 0xef 0xbc or 0xef 0xbd and a third byte: each
-	 * pair looked for on its own passes the other characters 0xef leads
-	 * (U+FFFD of a lossy reading above all) */
-	static const uint8_t leads[2][2] = { { 0xef, 0xbc }, { 0xef, 0xbd } };
-	if (n < 3)
-		return 0; /* no full-width character fits */
-	for (size_t k = 0; k < 2; k++) {
-		const uint8_t *p = memmem(t, n, leads[k], 2);
-		while (p) {
-			size_t i = (size_t)(p - t);
-			if (b64ch(fw_at(t, n, i)) &&
-			    fold_run(t, n, i, 0) + fold_run(t, n, i, 1) >= RX_B64_TOKEN_MIN)
-				return 1;
-			p = i + 1 < n ? memmem(p + 1, n - i - 1, leads[k], 2) : NULL;
-		}
+	for (const uint8_t *p = memchr(t, 0xef, n); p; p = memchr(p + 1, 0xef, n - (size_t)(p + 1 - t))) {
+		size_t i = (size_t)(p - t);
+		if (!b64ch(fw_at(t, n, i)))
+			continue;
+		if (fold_run(t, n, i, 0) + fold_run(t, n, i, 1) >= RX_B64_TOKEN_MIN)
+			return 1;
+		if (i + 1 >= n)
+			break;
 	}
 	return 0;
 }
