@@ -179,11 +179,26 @@ static bool lookup(const char *label, struct alias *a)
 	static const char *const win_prefixes[] = { "windows-", "cp", "x-cp" };
 	const char *rest;
 
+	/* The label found last in the table: a redactor converts word by word,
+	 * each word looking up the same label (exact bytes: a case-blind match
+	 * needs the walk) */
+	static _Thread_local char last[32];
+	static _Thread_local size_t last_i; /* index + 1, 0: none */
+
 	if (!label)
 		return false;
+	if (last_i && strcmp(label, last) == 0) {
+		*a = aliases[last_i - 1];
+		return true;
+	}
 	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
 		if (strcasecmp(label, aliases[i].label) == 0) {
 			*a = aliases[i];
+			size_t ll = strlen(label);
+			if (ll < sizeof last) {
+				memcpy(last, label, ll + 1);
+				last_i = i + 1;
+			}
 			return true;
 		}
 	}

@@ -166,6 +166,22 @@ int sx_b64_decode(const uint8_t *in, size_t n, int url, struct sx_buf *out, size
 
 	sink_open(&s, out);
 	for (size_t i = 0; i < n && s.rc == 0; i++) {
+		/* whole quanta of the alphabet, the common case, at once */
+		while (have == 0 && n - i >= 4) {
+			int a = b64_val(in[i], url), b = b64_val(in[i + 1], url);
+			int c = b64_val(in[i + 2], url), d = b64_val(in[i + 3], url);
+			if ((a | b | c | d) < 0)
+				break;
+			uint32_t q = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
+				     (uint32_t)d;
+			sink_byte(&s, (uint8_t)(q >> 16));
+			sink_byte(&s, (uint8_t)(q >> 8));
+			sink_byte(&s, (uint8_t)q);
+			pad = 0;
+			i += 4;
+		}
+		if (i == n)
+			break;
 		int v = b64_val(in[i], url);
 		if (v >= 0) {
 			pad = 0;

@@ -254,18 +254,28 @@ static int rtf_text(const uint8_t *p, size_t n, struct sx_buf *out)
 /* Data encoded inside the text itself: uuencode, yEnc, BinHex. */
 static const char *inline_data(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i + 6 < n; i++) {
-		if ((i > 0 && p[i - 1] != '\n') || memcmp(p + i, "begin ", 6) != 0)
-			continue;
-		size_t j = i + 6, d = 0;
-		while (j < n && p[j] >= '0' && p[j] <= '7')
-			j++, d++;
-		if (d >= 3 && d <= 4 && j < n && p[j] == ' ')
-			return "uuencoded";
+	/* markers count at line starts only: from one to the next (memchr) */
+	for (size_t i = 0; i + 6 < n;) {
+		if (memcmp(p + i, "begin ", 6) == 0) {
+			size_t j = i + 6, d = 0;
+			while (j < n && p[j] >= '0' && p[j] <= '7')
+				j++, d++;
+			if (d >= 3 && d <= 4 && j < n && p[j] == ' ')
+				return "uuencoded";
+		}
+		const uint8_t *lf = memchr(p + i, '\n', n - i);
+		if (!lf)
+			break;
+		i = (size_t)(lf - p) + 1;
 	}
-	for (size_t i = 0; i + 8 <= n; i++)
-		if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, "=ybegin ", 8) == 0)
+	for (size_t i = 0; i + 8 <= n;) {
+		if (memcmp(p + i, "=ybegin ", 8) == 0)
 			return "yEnc";
+		const uint8_t *lf = memchr(p + i, '\n', n - i);
+		if (!lf)
+			break;
+		i = (size_t)(lf - p) + 1;
+	}
 	if (memmem(p, n, "(This file must be converted with BinHex", 40))
 		return "BinHex";
 	return NULL;

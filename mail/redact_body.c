@@ -126,6 +126,17 @@ static void pre_build(struct rx_ctx *x, struct cte_pre *pre, enum sx_cte cte, co
 	pre->built = 1;
 }
 
+/* What one transfer encoding made of the body as the readings last left it:
+ * a round that starts from the same body decodes and classifies it alike. */
+struct decoded {
+	struct sx_buf cur;    /* the body read */
+	struct sx_buf d;      /* decoded */
+	char labels[READINGS_MAX][SX_MIME_TOKEN];
+	int nl;               /* readings; 0: the body does not look so */
+	int valid;
+	struct cte_pre pre;   /* the transfer-encoding layer of cur, once built */
+};
+
 /* Text through its layers, body e read in transfer encoding cte and charset
  * label ("" for none): appends edits of e to out. pre, when built, is the
  * transfer-encoding layer of e. With memo, only what changed since the text
@@ -227,53 +238,81 @@ static int text_pass(struct rx_ctx *x, const struct sx_part *p, enum sx_cte cte,
  * over what the ones before made of the body; their edits of e accumulate
  * in acc. Sets *changed when a reading found anything.
  */
+/* The body e with the edits acc (sorted here) in transfer encoding cte into
+ * dc: decoded and its readings found, unless dc holds that body already
+ * (the charset readings' reasons for unsure are given once then, as they
+ * were). */
+static int decode_readings(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
+			   struct rx_edits *acc, size_t c, enum sx_cte cte, struct decoded *dc,
+			   struct sx_buf *tmp)
+{
+	int rc;
+	sx_rx_edits_sort(acc);
+	sx_buf_reset(tmp, SIZE_MAX);
+	rc = sx_rx_apply(e, n, acc, tmp);
+	if (rc < 0)
+		return rc;
+	if (dc->valid && sx_buf_used(tmp) == sx_buf_used(&dc->cur) &&
+	    memcmp(sx_buf_head(tmp), sx_buf_head(&dc->cur), sx_buf_used(tmp)) == 0)
+		return 0;
+	pre_drop(&dc->pre);
+	struct sx_buf sw = dc->cur;
+	dc->cur = *tmp;
+	*tmp = sw;
+	dc->valid = 0;
+	dc->nl = 0;
+	sx_buf_reset(&dc->d, SIZE_MAX);
+	const uint8_t *b = sx_buf_head(&dc->cur);
+	size_t bn = sx_buf_used(&dc->cur);
+	if ((c == 1 && !sx_rx_looks_qp(b, bn)) || (c == 2 && !sx_rx_looks_b64(b, bn))) {
+		dc->valid = 1;
+		return 0;
+	}
+	rc = decode_as(cte, b, bn, &dc->d);
+	if (rc < 0)
+		return rc;
+	dc->nl = sx_rx_charset_readings(x, p, sx_buf_head(&dc->d), sx_buf_used(&dc->d),
+					dc->labels, READINGS_MAX);
+	dc->valid = 1;
+	return 0;
+}
+
 static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e, size_t n,
-			  int guess, struct memos *ms, struct rx_edits *acc, int *changed)
+			  int guess, struct memos *ms, struct decoded *dcs, struct rx_edits *acc,
+			  int *changed)
 {
 	const enum sx_cte ctes[] = { p->cte, SX_CTE_QP, SX_CTE_BASE64 };
-	char labels[READINGS_MAX][SX_MIME_TOKEN];
 	struct rx_edits more, both;
-	struct sx_buf cur, d;
-	struct cte_pre pre;
+	struct sx_buf tmp;
 	int rc = 0;
 
-	pre.built = 0;
-	sx_buf_init(&cur, x->scratch);
-	sx_buf_init(&d, x->scratch);
+	sx_buf_init(&tmp, x->scratch);
 	for (size_t c = 0; c < (guess ? 3u : 1u) && rc == 0; c++) {
 		if (c > 0 && ctes[c] == p->cte)
 			continue;
 		/* the body as the readings so far left it, decoded, and its
 		 * readings: made again only when a reading changed it */
+		struct decoded *dc = &dcs[c];
 		int stale = 1;
 		for (int li = 0, nl = 1; li < nl && rc == 0; li++) {
 			if (stale) {
-				pre_drop(&pre);
-				sx_rx_edits_sort(acc);
-				sx_buf_reset(&cur, SIZE_MAX);
-				sx_buf_reset(&d, SIZE_MAX);
-				rc = sx_rx_apply(e, n, acc, &cur);
-				if (rc < 0 ||
-				    (c == 1 && !sx_rx_looks_qp(sx_buf_head(&cur), sx_buf_used(&cur))) ||
-				    (c == 2 && !sx_rx_looks_b64(sx_buf_head(&cur), sx_buf_used(&cur))))
+				rc = decode_readings(x, p, e, n, acc, c, ctes[c], dc, &tmp);
+				if (rc < 0 || dc->nl == 0)
 					break;
-				rc = decode_as(ctes[c], sx_buf_head(&cur), sx_buf_used(&cur), &d);
-				if (rc < 0)
-					break;
-				nl = sx_rx_charset_readings(x, p, sx_buf_head(&d), sx_buf_used(&d),
-							   labels, READINGS_MAX);
+				nl = dc->nl;
 				stale = 0;
 			}
-			const uint8_t *b = sx_buf_head(&cur);
-			size_t bn = sx_buf_used(&cur);
+			char (*labels)[SX_MIME_TOKEN] = dc->labels;
+			const uint8_t *b = sx_buf_head(&dc->cur);
+			size_t bn = sx_buf_used(&dc->cur);
 			sx_rx_edits_init(&more);
 			sx_rx_edits_init(&both);
 			struct memo *mo = memo_of(x, ms, ctes[c], labels[li]);
 			int again = mo && mo->quiet && !x->res->unsure && sx_buf_used(&mo->in) == bn &&
 				    memcmp(sx_buf_head(&mo->in), b, bn) == 0;
 			if (!again) {
-				pre_build(x, &pre, ctes[c], b, bn);
-				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &pre, mo, &more);
+				pre_build(x, &dc->pre, ctes[c], b, bn);
+				rc = text_pass(x, p, ctes[c], labels[li], b, bn, &dc->pre, mo, &more);
 			}
 			if (rc == 0 && mo && !again) {
 				/* a pass is a function of the body it reads (and of what
@@ -295,9 +334,7 @@ static int readings_round(struct rx_ctx *x, const struct sx_part *p, const uint8
 			sx_rx_edits_finish(&both);
 		}
 	}
-	pre_drop(&pre);
-	sx_buf_finish(&cur);
-	sx_buf_finish(&d);
+	sx_buf_finish(&tmp);
 	return rc;
 }
 
@@ -313,32 +350,50 @@ static int text_body(struct rx_ctx *x, const struct sx_part *p, const uint8_t *e
 	struct rx_edits acc;
 	struct sx_buf cur, d;
 	struct memos ms;
+	struct decoded dcs[3];
 	int rc = 0, changed = 1, round;
 
 	ms.n = 0;
+	for (size_t c = 0; c < 3; c++) {
+		sx_buf_init(&dcs[c].cur, x->scratch);
+		sx_buf_init(&dcs[c].d, x->scratch);
+		dcs[c].nl = 0;
+		dcs[c].valid = 0;
+		dcs[c].pre.built = 0;
+	}
 	sx_rx_edits_init(&acc);
 	for (round = 0; changed && round < READING_ROUNDS && rc == 0; round++) {
 		changed = 0;
-		rc = readings_round(x, p, e, n, guess, &ms, &acc, &changed);
+		rc = readings_round(x, p, e, n, guess, &ms, dcs, &acc, &changed);
 	}
 	memos_finish(x, &ms);
 	if (rc == 0 && changed && round == READING_ROUNDS)
 		sx_rx_unsure(x, "part %s: its readings keep changing it", p->path);
-	/* what a reader sees of the result, for the forms nothing rewrites */
+	/* what a reader sees of the result, for the forms nothing rewrites:
+	 * the last round's decoding when it read this very body */
 	sx_rx_edits_sort(&acc);
 	sx_buf_init(&cur, x->scratch);
 	sx_buf_init(&d, x->scratch);
 	if (rc == 0)
 		rc = sx_rx_apply(e, n, &acc, &cur);
-	if (rc == 0)
+	const struct decoded *d0 = &dcs[0];
+	int same = rc == 0 && d0->valid && d0->nl > 0 && sx_buf_used(&d0->cur) == sx_buf_used(&cur) &&
+		   memcmp(sx_buf_head(&d0->cur), sx_buf_head(&cur), sx_buf_used(&cur)) == 0;
+	if (rc == 0 && !same)
 		rc = decode_all(p, sx_buf_head(&cur), sx_buf_used(&cur), &d);
 	if (rc == 0)
-		rc = sx_rx_text_forms(x, p, sx_buf_head(&d), sx_buf_used(&d));
+		rc = same ? sx_rx_text_forms(x, p, sx_buf_head(&d0->d), sx_buf_used(&d0->d)) :
+			    sx_rx_text_forms(x, p, sx_buf_head(&d), sx_buf_used(&d));
 	if (rc == 0)
 		rc = sx_rx_edits_move(out, &acc);
 	sx_rx_edits_finish(&acc);
 	sx_buf_finish(&cur);
 	sx_buf_finish(&d);
+	for (size_t c = 0; c < 3; c++) {
+		pre_drop(&dcs[c].pre);
+		sx_buf_finish(&dcs[c].cur);
+		sx_buf_finish(&dcs[c].d);
+	}
 	return rc;
 }
 

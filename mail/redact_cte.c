@@ -282,18 +282,28 @@ int sx_rx_b64_block(const uint8_t *p, size_t n)
 	return alpha >= 40 && longest >= 40 && other * 50 <= alpha;
 }
 
+/* Classes of sx_rx_looks_b64: 1 alphabet (either), 2 blank, 3 line end,
+ * 0 anything else. */
+static const uint8_t b64_class[256] = {
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1,
+	['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+	['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
+	['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+	['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1,
+	['/'] = 1, ['='] = 1, ['-'] = 1, ['_'] = 1, [' '] = 2, ['\t'] = 2, ['\r'] = 3,
+	['\n'] = 3,
+};
+
 int sx_rx_looks_b64(const uint8_t *e, size_t n)
 {
-	size_t alpha = 0, blank = 0, other = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = e[i];
-		if (is_b64(c) || c == '-' || c == '_')
-			alpha++;
-		else if (c == ' ' || c == '\t')
-			blank++;
-		else if (c != '\r' && c != '\n')
-			other++;
-	}
+	size_t count[4] = { 0, 0, 0, 0 };
+	for (size_t i = 0; i < n; i++)
+		count[b64_class[e[i]]]++;
+	size_t alpha = count[1], blank = count[2], other = count[0];
 	/* a little looser than a reader's guess: guessing more costs nothing */
 	return alpha >= 12 && blank * 50 <= alpha && other * 10 <= alpha;
 }

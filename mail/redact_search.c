@@ -429,7 +429,14 @@ static int search_in(struct scan *sc, const uint8_t *t, size_t n, size_t i0, siz
 	const struct rx_needles *nd = sc->nd;
 	const uint8_t *bits = sc->utf8 && sc->others ? nd->apair : sc->utf8 ? nd->pair : nd->fpair;
 	int rc = 0;
+	/* where a byte pair can be looked up, no pair may start a match: the
+	 * scan runs over such stretches alone */
+	size_t pairs = i1 < n ? i1 : n > 0 ? n - 1 : 0;
 	for (size_t i = i0; i < i1 && rc == 0 && !sc->hit; i++) {
+		while (i < pairs && !bit(bits, (unsigned)t[i] << 8 | t[i + 1]))
+			i++;
+		if (i >= i1)
+			break;
 		unsigned key = 0;
 		if (i + 1 < n) {
 			key = (unsigned)t[i] << 8 | t[i + 1];
@@ -530,8 +537,20 @@ size_t sx_rx_back(const struct rx_needles *nd, const uint8_t *t, size_t a)
 
 int sx_rx_invisible(const uint8_t *t, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (t[i] >= 0xc2 && invisible_at(t, n, i) > 0)
-			return 1;
+	/* only these bytes start an invisible character: each looked for on
+	 * its own (memchr), which beats a test of every byte (memmem is no
+	 * faster: glibc's is not vectorised for short needles) */
+	static const uint8_t leads[] = { 0xc2, 0xe2, 0xef };
+	if (n == 0)
+		return 0;
+	for (size_t k = 0; k < sizeof leads; k++) {
+		const uint8_t *p = memchr(t, leads[k], n);
+		while (p) {
+			size_t i = (size_t)(p - t);
+			if (invisible_at(t, n, i) > 0)
+				return 1;
+			p = i + 1 < n ? memchr(p + 1, leads[k], n - i - 1) : NULL;
+		}
+	}
 	return 0;
 }

@@ -196,6 +196,14 @@ static int search_view(struct rx_ctx *x, const struct chain *ch, const uint8_t *
 	return rc;
 }
 
+/* The next index at or after i where t holds c, n when none: the scans below
+ * look at nothing but such bytes. */
+static size_t next_of(const uint8_t *t, size_t n, size_t i, uint8_t c)
+{
+	const uint8_t *q = i < n ? memchr(t + i, c, n - i) : NULL;
+	return q ? (size_t)(q - t) : n;
+}
+
 /* ---- URL escapes ---- */
 
 static int hexval(uint8_t c)
@@ -230,8 +238,8 @@ static int build_pct(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_lay
 	int rc = 0;
 	l->encode = pct_encode;
 	l->enc = RX_ENC_URL;
-	for (size_t i = 0; i < n && rc == 0;) {
-		if (t[i] == '%' && i + 2 < n && hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
+	for (size_t i = next_of(t, n, 0, '%'); i < n && rc == 0; i = next_of(t, n, i, '%')) {
+		if (i + 2 < n && hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
 			if (i > run)
 				rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
 			uint8_t b = (uint8_t)(hexval(t[i + 1]) * 16 + hexval(t[i + 2]));
@@ -309,8 +317,8 @@ static int build_html(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	l->encode = html_encode;
 	l->enc = RX_ENC_HTML;
 	sx_buf_init(&d, 64);
-	for (size_t i = 0; i < n && rc == 0;) {
-		size_t r = t[i] == '&' ? ref_len(t, n, i) : 0;
+	for (size_t i = next_of(t, n, 0, '&'); i < n && rc == 0; i = next_of(t, n, i, '&')) {
+		size_t r = ref_len(t, n, i);
 		if (r == 0) {
 			i++;
 			continue;
@@ -376,8 +384,8 @@ static int build_tags(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	int rc = 0, any = 0;
 	l->encode = tags_encode;
 	l->enc = RX_ENC_HTML;
-	for (size_t i = 0; i < n && rc == 0;) {
-		size_t k = t[i] == '<' ? tag_len(t, n, i) : 0;
+	for (size_t i = next_of(t, n, 0, '<'); i < n && rc == 0; i = next_of(t, n, i, '<')) {
+		size_t k = tag_len(t, n, i);
 		if (k == 0) {
 			i++;
 			continue;
@@ -426,7 +434,7 @@ static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	int rc = 0;
 	l->encode = fold_encode;
 	l->enc = RX_ENC_RAW;
-	for (size_t i = 0; i < n && rc == 0;) {
+	for (size_t i = next_of(t, n, 0, 0xef); i < n && rc == 0; i = next_of(t, n, i, 0xef)) {
 		uint8_t c = fw_at(t, n, i);
 		if (c == 0) {
 			i++;
@@ -538,14 +546,39 @@ static int b64ch(uint8_t c)
 static int has_run(const uint8_t *b, size_t n)
 {
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
+		if (m == 0) {
+			/* none can start at or before the last byte that ends
+			 * runs in the next RX_B64_TOKEN_MIN: on from after it */
+			if (n - i < RX_B64_TOKEN_MIN)
+				return 0;
+			size_t q = i + RX_B64_TOKEN_MIN;
+			while (q > i && (b64ch(b[q - 1]) || b[q - 1] == '\r' || b[q - 1] == '\n'))
+				q--;
+			if (q > i) {
+				i = q;
+				continue;
+			}
+		}
 		if (b64ch(b[i])) {
 			if (++m >= RX_B64_TOKEN_MIN)
 				return 1;
 		} else if (b[i] != '\r' && b[i] != '\n') {
 			m = 0;
 		}
+		i++;
 	}
+	return 0;
+}
+
+/* Non-zero when b (n bytes) holds a URL escape build_pct decodes: a '%'
+ * alone makes no view (noise decoded from a long run holds one almost
+ * always). */
+static int has_escape(const uint8_t *b, size_t n)
+{
+	for (size_t i = next_of(b, n, 0, '%'); i < n; i = next_of(b, n, i + 1, '%'))
+		if (i + 2 < n && hexval(b[i + 1]) >= 0 && hexval(b[i + 2]) >= 0)
+			return 1;
 	return 0;
 }
 
@@ -555,8 +588,7 @@ static int has_run(const uint8_t *b, size_t n)
  * URL escape. Most runs are words and decode to noise; building their
  * layer is what costs.
  */
-static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, size_t m,
-		       size_t a, int tok)
+static int token_worth(struct rx_ctx *x, const uint8_t *val, size_t m, size_t a, int tok)
 {
 	uint8_t small[3 * 256];
 	size_t need = (m - a) / 4 * 3 + 3, bn = 0;
@@ -569,7 +601,7 @@ static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, si
 			break;
 		uint32_t v = 0;
 		for (size_t q = 0; q < 4; q++)
-			v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+			v = v << 6 | (q < k ? (uint32_t)val[g + q] : 0);
 		buf[bn++] = (uint8_t)(v >> 16);
 		buf[bn++] = (uint8_t)(v >> 8);
 		buf[bn++] = (uint8_t)v;
@@ -577,7 +609,7 @@ static int token_worth(struct rx_ctx *x, const uint8_t *t, const size_t *pos, si
 	}
 	/* a settled text's views include all a token's view searches */
 	int worth = !sx_rx_settled(x, buf, bn) &&
-		    (memchr(buf, '%', bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
+		    (has_escape(buf, bn) || (tok - 1 > 0 && has_run(buf, bn)) ||
 		     sx_rx_hit(&x->nd, buf, bn));
 	if (buf != small)
 		free(buf);
@@ -595,14 +627,21 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 	size_t r1 = pos[m - 1] + 1;
 	struct tokinfo ti = { 1, r2 > r1 };
 	int rc = 0, std = 0, safe = 0;
+	/* the characters' values, looked up once for the four alignments */
+	uint8_t small[512];
+	uint8_t *val = m <= sizeof small ? small : malloc(m);
+	if (!val)
+		return SX_ENOMEM;
 	for (size_t i = 0; i < m; i++) {
-		std |= t[pos[i]] == '+' || t[pos[i]] == '/';
-		safe |= t[pos[i]] == '-' || t[pos[i]] == '_';
+		uint8_t c = t[pos[i]];
+		std |= c == '+' || c == '/';
+		safe |= c == '-' || c == '_';
+		val[i] = (uint8_t)b64val(c);
 	}
 	ti.url = safe || !std;
 	/* a token may start anywhere in the run: all four alignments */
 	for (size_t a = 0; a < 4 && rc == 0 && a + 2 <= m; a++) {
-		if (!token_worth(x, t, pos, m, a, tok)) {
+		if (!token_worth(x, val, m, a, tok)) {
 			continue;
 		}
 		struct rx_layer l;
@@ -616,7 +655,7 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 				break;
 			uint32_t v = 0;
 			for (size_t q = 0; q < 4; q++)
-				v = v << 6 | (q < k ? (uint32_t)b64val(t[pos[g + q]]) : 0);
+				v = v << 6 | (q < k ? (uint32_t)val[g + q] : 0);
 			uint8_t b[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
 			size_t p0 = pos[g], p1 = pos[g + k - 1] + 1;
 			if (g + k == m)
@@ -633,6 +672,8 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 		}
 		sx_rx_layer_finish(&l);
 	}
+	if (val != small)
+		free(val);
 	return rc;
 }
 
@@ -696,20 +737,47 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 			/* near a dirty span: nothing to skip before its end */
 			hold = wq < d->n ? d->v[2 * wq + 1] + 8 : n;
 		}
+		/* A run that becomes a token spans RX_B64_TOKEN_MIN bytes or
+		 * more from where it starts, none of them a byte that ends
+		 * runs: no such run starts at or before the last one of those
+		 * in the next RX_B64_TOKEN_MIN bytes (shorter runs are passed
+		 * over anyway). Not past where skip_clean looks again. */
+		size_t lim = again && hold < n ? hold : n;
+		if (lim >= i && lim - i >= RX_B64_TOKEN_MIN) {
+			size_t q = i + RX_B64_TOKEN_MIN;
+			while (q > i && (b64ch(t[q - 1]) || t[q - 1] == '\r' || t[q - 1] == '\n'))
+				q--;
+			if (q > i) {
+				i = q;
+				continue;
+			}
+		}
 		if (!b64ch(t[i])) {
-			i++;
+			/* up to the next run, or to where skip_clean looks again */
+			size_t stop = again && hold < n ? hold : n;
+			for (i++; i < stop && !b64ch(t[i]); i++) {
+				/* eight bytes of non-ASCII text (none a token
+				 * character) at a time */
+				uint64_t w;
+				while (stop - i > 8) {
+					memcpy(&w, t + i + 1, 8);
+					if ((w & 0x8080808080808080u) != 0x8080808080808080u)
+						break;
+					i += 8;
+				}
+			}
 			continue;
 		}
 		size_t j = i, m = 0, br;
 		for (;;) {
-			if (j < n && b64ch(t[j])) {
-				m++;
+			size_t j0 = j;
+			while (j < n && b64ch(t[j]))
 				j++;
-			} else if ((br = run_break(t, n, j)) > 0) {
+			m += j - j0;
+			if ((br = run_break(t, n, j)) > 0)
 				j += br;
-			} else {
+			else
 				break;
-			}
 		}
 		size_t k = j;
 		while (k < n && k - j < 2 && t[k] == '=')
@@ -717,8 +785,7 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		/* A run whose bytes, and three either side, the text itself has
 		 * (the scan is then in the same state there) is a run of that
 		 * text too, and was searched there. */
-		int seen = again && clean(d, i > 0 ? i - 1 : 0, k + 3);
-		if (m >= RX_B64_TOKEN_MIN && !seen) {
+		if (m >= RX_B64_TOKEN_MIN && !(again && clean(d, i > 0 ? i - 1 : 0, k + 3))) {
 			if (m > cap) {
 				size_t *np = realloc(pos, m * sizeof *np);
 				if (!np) {
@@ -820,7 +887,7 @@ static int fold_worth(const uint8_t *t, size_t n)
 static int worth(build_fn build, const uint8_t *t, size_t n)
 {
 	if (build == build_pct)
-		return memchr(t, '%', n) != NULL;
+		return has_escape(t, n); /* a '%' alone decodes nothing */
 	if (build == build_html)
 		return memchr(t, '&', n) != NULL;
 	if (build == build_fold)
