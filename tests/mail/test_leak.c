@@ -1152,6 +1152,79 @@ static void test_automaton_edges(void **state)
 	sx_lk_ac_finish(&ac);
 }
 
+/* Long views are walked in two halves at once (leak_match.c, dfa_next):
+ * matches across, at and around every point a walk starts or hands over
+ * are found as one walk finds them, the first one first. */
+static void test_automaton_split(void **state)
+{
+	(void)state;
+	struct sx_idset set;
+	struct lk_ac ac;
+	sx_idset_init(&set);
+	/* no needle inside another: each match is the first hit of its own */
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "hanako.y@example.jp", 19), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "taro", 4), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "kei", 3), 0); /* whole words only */
+	assert_int_equal(sx_lk_ac_init(&ac, &set), 0);
+	assert_non_null(ac.delta);
+	size_t len = ac.maxlen;
+	/* the longest needle, the address in UTF-16LE, sets where the second
+	 * walk starts; shorter ones meet the hand-over anywhere */
+	static const char wide[] =
+		"h\0a\0n\0a\0k\0o\0.\0y\0@\0e\0x\0a\0m\0p\0l\0e\0.\0j\0p\0";
+	const char *const words[] = { wide, "hanako.y@example.jp", "taro", "kei" };
+	const size_t wlen[] = { sizeof wide - 1, 19, 4, 3 };
+	const char *const ident[] = { "hanako.y@example.jp", "hanako.y@example.jp", "taro",
+				      "kei" };
+	assert_int_equal(len, sizeof wide - 1);
+	for (size_t n = 1024; n <= 4 * 1024 + 7; n += 1543) {
+		uint8_t *t = malloc(n);
+		assert_non_null(t);
+		size_t mid = n / 2, starts[] = { 0, mid - len, mid, mid / 2, mid + mid / 2, n };
+		for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++) {
+			for (size_t d = 0; d < 2 * len + 4; d++) {
+				for (size_t w = 0; w < 4; w++) {
+					size_t wl = wlen[w];
+					size_t at = starts[si] + d >= len + 2 ? starts[si] + d - len - 2 : 0;
+					if (at + wl + 1 > n)
+						continue;
+					for (size_t i = 0; i < n; i++)
+						t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
+					t[at] = ' ';
+					memcpy(t + at + 1, words[w], wl);
+					if (at + 1 + wl < n)
+						t[at + 1 + wl] = ' ';
+					for (unsigned sf = 0; sf <= LK_S_LONG; sf++) {
+						long k = sx_lk_search(&ac, t, n, sf);
+						assert_int_equal(k, hash_search(&ac, t, n, sf));
+						if (sf == LK_S_SHORT) {
+							assert_true(k >= 0);
+							assert_string_equal(set.v[ac.nd[k].ident].text,
+									    ident[w]);
+						}
+					}
+				}
+			}
+		}
+		/* a match in the second half, and an earlier one in the first */
+		memset(t, '.', n);
+		memcpy(t + n - 20, " taro ", 6);
+		assert_int_equal(sx_lk_search(&ac, t, n, LK_S_SHORT),
+				 hash_search(&ac, t, n, LK_S_SHORT));
+		memcpy(t + 10, " hanako.y@example.jp ", 21);
+		long k = sx_lk_search(&ac, t, n, LK_S_SHORT);
+		assert_true(k >= 0);
+		assert_string_equal(set.v[ac.nd[k].ident].text, "hanako.y@example.jp");
+		/* and in a range of it, the rules reading the whole */
+		k = sx_lk_search_range(&ac, t, n, 40, n, LK_S_SHORT);
+		assert_true(k >= 0);
+		assert_string_equal(set.v[ac.nd[k].ident].text, "taro");
+		assert_int_equal(sx_lk_search_range(&ac, t, n, 40, n - 20, LK_S_SHORT), -1);
+		free(t);
+	}
+	sx_lk_ac_finish(&ac);
+}
+
 static void test_automaton_max(void **state)
 {
 	(void)state;
@@ -1295,6 +1368,7 @@ int main(void)
 		cmocka_unit_test(test_corpus_parts),
 		cmocka_unit_test(test_corpus_fields),
 		cmocka_unit_test(test_automaton_edges),
+		cmocka_unit_test(test_automaton_split),
 		cmocka_unit_test(test_automaton_max),
 		cmocka_unit_test(test_marked_views),
 	};
