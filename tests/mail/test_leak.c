@@ -1152,6 +1152,29 @@ static void test_automaton_edges(void **state)
 	sx_lk_ac_finish(&ac);
 }
 
+/* Searches t (n bytes of filler) with word (wl bytes) set off by blanks at
+ * at + 1, as the table and as the hash walk; ident is the one to find. */
+static void split_probe(struct lk_ac *ac, const struct sx_idset *set, uint8_t *t, size_t n,
+			size_t at, const char *word, size_t wl, const char *ident)
+{
+	if (at + wl + 1 > n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
+	t[at] = ' ';
+	memcpy(t + at + 1, word, wl);
+	if (at + 1 + wl < n)
+		t[at + 1 + wl] = ' ';
+	for (unsigned sf = 0; sf <= LK_S_LONG; sf++) {
+		long k = sx_lk_search(ac, t, n, sf);
+		assert_int_equal(k, hash_search(ac, t, n, sf));
+		if (sf == LK_S_SHORT) {
+			assert_true(k >= 0);
+			assert_string_equal(set->v[ac->nd[k].ident].text, ident);
+		}
+	}
+}
+
 /* Long views are walked in two halves at once (leak_match.c, dfa_next):
  * matches across, at and around every point a walk starts or hands over
  * are found as one walk finds them, the first one first. */
@@ -1182,29 +1205,12 @@ static void test_automaton_split(void **state)
 		assert_non_null(t);
 		size_t mid = n / 2, starts[] = { 0, mid - len, mid, mid / 2, mid + mid / 2, n };
 		for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++) {
-			for (size_t d = 0; d < 2 * len + 4; d++) {
-				for (size_t w = 0; w < 4; w++) {
-					size_t wl = wlen[w];
-					size_t at = starts[si] + d >= len + 2 ? starts[si] + d - len - 2 : 0;
-					if (at + wl + 1 > n)
-						continue;
-					for (size_t i = 0; i < n; i++)
-						t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
-					t[at] = ' ';
-					memcpy(t + at + 1, words[w], wl);
-					if (at + 1 + wl < n)
-						t[at + 1 + wl] = ' ';
-					for (unsigned sf = 0; sf <= LK_S_LONG; sf++) {
-						long k = sx_lk_search(&ac, t, n, sf);
-						assert_int_equal(k, hash_search(&ac, t, n, sf));
-						if (sf == LK_S_SHORT) {
-							assert_true(k >= 0);
-							assert_string_equal(set.v[ac.nd[k].ident].text,
-									    ident[w]);
-						}
-					}
-				}
-			}
+			/* from len + 2 before the point to len + 2 after it */
+			size_t from = starts[si] > len + 2 ? starts[si] - len - 2 : 0;
+			for (size_t at = from; at < starts[si] + len + 2; at++)
+				for (size_t w = 0; w < 4; w++)
+					split_probe(&ac, &set, t, n, at, words[w], wlen[w],
+						    ident[w]);
 		}
 		/* a match in the second half, and an earlier one in the first */
 		memset(t, '.', n);
