@@ -120,7 +120,39 @@ static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
 }
 
 /*
- * Whether p[i] may start what fw_at or invisible_at takes (a byte after the
+ * sx_utf8_valid's answer (the same rules: no overlong forms, surrogates or
+ * code points past U+10FFFF), faster on what views hold: ASCII eight bytes
+ * at a time, and the three-byte characters of Japanese text in one step.
+ */
+static int utf8_valid(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint64_t v;
+		if (i + 8 <= n && (memcpy(&v, p + i, 8), !(v & 0x8080808080808080u))) {
+			i += 8;
+			continue;
+		}
+		uint8_t c = p[i];
+		if (c < 0x80) {
+			i++;
+		} else if (c >= 0xE1 && c <= 0xEF && c != 0xED && i + 2 < n &&
+			   (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
+			i += 3; /* no constraint on the second byte after these leads */
+		} else {
+			/* the rest, and every invalid byte, as sx_utf8_valid reads it */
+			size_t k = 1;
+			while (k < 4 && i + k < n && (p[i + k] & 0xC0) == 0x80)
+				k++;
+			if (!sx_utf8_valid(p + i, k))
+				return 0;
+			i += k;
+		}
+	}
+	return 1;
+}
+
+/* Whether p[i] may start what fw_at or invisible_at takes (a byte after the
  * lead tells most apart at once: kana and kanji after E3, half-width kana
  * after EF, punctuation after E2, Latin-1 after C2 are none of them).
  */
@@ -308,7 +340,7 @@ void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_
 		sx_lk_profile(x + xa, xb - xa, &a);
 		prof_move(f, &m, &a);
 		if (valid && a.has8)
-			valid = sx_utf8_valid(x + xa, xb - xa);
+			valid = utf8_valid(x + xa, xb - xa);
 	}
 	f->longest = LK_UNKNOWN;
 	f->valid = valid ? 1 : -1;
@@ -318,7 +350,7 @@ void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_
 int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n)
 {
 	if (f->valid < 0)
-		f->valid = !f->has8 || sx_utf8_valid(p, n);
+		f->valid = !f->has8 || utf8_valid(p, n);
 	return f->valid;
 }
 
@@ -366,7 +398,7 @@ int sx_lk_looks_qp(const uint8_t *p, size_t n)
 
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
 {
-	return sx_utf8_valid(p, n);
+	return utf8_valid(p, n);
 }
 
 int sx_lk_has_pct(const uint8_t *p, size_t n)

@@ -1231,6 +1231,53 @@ static void test_automaton_split(void **state)
 	sx_lk_ac_finish(&ac);
 }
 
+/* The leak check's UTF-8 validation (leak_class.c) answers as sx_utf8_valid
+ * does: every sequence of three bytes after a lead, and random mixes of
+ * ASCII runs (eight at a time) and characters cut anywhere. */
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	uint8_t b[16];
+	for (unsigned c0 = 0x80; c0 <= 0xFF; c0++) {
+		for (unsigned c1 = 0; c1 <= 0xFF; c1++) {
+			for (unsigned c2 = 0x70; c2 <= 0xC5; c2++) {
+				b[0] = (uint8_t)c0;
+				b[1] = (uint8_t)c1;
+				b[2] = (uint8_t)c2;
+				b[3] = 0x85;
+				for (size_t n = 1; n <= 4; n++)
+					assert_int_equal(sx_lk_ascii_or_utf8(b, n) != 0,
+							 sx_utf8_valid(b, n) != 0);
+			}
+		}
+	}
+	static const uint8_t parts[][4] = {
+		{ 'a' }, { 0xE3, 0x81, 0x82 }, { 0xC3, 0xA9 }, { 0xF0, 0x9F, 0x98, 0x80 },
+		{ 0xED, 0xA0, 0x80 }, { 0xE0, 0x80, 0x80 }, { 0x80 }, { 0xEF, 0xBF, 0xBD },
+	};
+	static const size_t plen[] = { 1, 3, 2, 4, 3, 3, 1, 3 };
+	uint8_t t[64];
+	unsigned r = 12345;
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = 0;
+		while (n < sizeof t - 12) {
+			r = r * 1103515245u + 12345u;
+			size_t k = (r >> 16) % 8;
+			/* mostly text, now and then a bad piece */
+			if ((k == 4 || k == 5 || k == 6) && (r >> 8) % 4)
+				k = 0;
+			size_t m = k == 0 ? 1 + (r >> 20) % 11 : plen[k];
+			for (size_t j = 0; j < m; j++)
+				t[n++] = k == 0 ? (uint8_t)('a' + j) : parts[k][j];
+		}
+		r = r * 1103515245u + 12345u;
+		size_t cut = (r >> 16) % (n + 1);
+		assert_int_equal(sx_lk_ascii_or_utf8(t, cut) != 0, sx_utf8_valid(t, cut) != 0);
+		assert_int_equal(sx_lk_ascii_or_utf8(t + cut, n - cut) != 0,
+				 sx_utf8_valid(t + cut, n - cut) != 0);
+	}
+}
+
 static void test_automaton_max(void **state)
 {
 	(void)state;
@@ -1375,6 +1422,7 @@ int main(void)
 		cmocka_unit_test(test_corpus_fields),
 		cmocka_unit_test(test_automaton_edges),
 		cmocka_unit_test(test_automaton_split),
+		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_automaton_max),
 		cmocka_unit_test(test_marked_views),
 	};
