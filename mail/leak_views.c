@@ -532,10 +532,29 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 
 /* ---- views already examined ---- */
 
+static uint64_t lane(uint64_t h, const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+	return h ^ (h >> 32);
+}
+
+/* Four lanes over 32-byte blocks: one lane is a chain of multiplies. (Only
+ * the index uses the hash; views are compared byte for byte.) */
 static uint64_t vhash(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0x9E3779B97F4A7C15u ^ (uint64_t)n, w;
 	size_t i = 0;
+	if (n >= 64) {
+		uint64_t l[4] = { h, 0x2545F4914F6CDD1Du, 0x94D049BB133111EBu,
+				  0xBF58476D1CE4E5B9u };
+		for (; i + 32 <= n; i += 32)
+			for (int k = 0; k < 4; k++)
+				l[k] = lane(l[k], p + i + 8 * k);
+		h = l[0] ^ (l[1] << 16 | l[1] >> 48) ^ (l[2] << 32 | l[2] >> 32) ^
+		    (l[3] << 48 | l[3] >> 16);
+	}
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, p + i, 8);
 		h = (h ^ w) * 0xFF51AFD7ED558CCDu;
