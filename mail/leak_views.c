@@ -317,6 +317,19 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 					i++;
 				if (i >= b)
 					break;
+				/* A run of LK_TOKEN_MIN characters spans that many bytes
+				 * at least, of the alphabet and line breaks (blanks only
+				 * after a line end; '=' ends it): one that cannot hold
+				 * the byte that far on is too short, and so is every
+				 * run starting before it. */
+				size_t e = i + LK_TOKEN_MIN - 1;
+				unsigned ce = e < n ? sx_lk_cls[p[e]] : bit;
+				if (!(ce & (inrun & ~(unsigned)LK_C_PAD)) ||
+				    ((ce & LK_C_BLANK) &&
+				     !(sx_lk_cls[p[e - 1]] & (LK_C_BLANK | LK_C_EOL)))) {
+					i = e + 1;
+					continue;
+				}
 				/* measured first, copied only when it is a token */
 				struct run r;
 				size_t start = i;

@@ -867,6 +867,30 @@ static void expect_body(const struct sx_idset *s, const char *body, int want, co
 	expect_set(m, strlen(m), s, want, frag, (const char *)NULL);
 }
 
+/* Runs as short as a token may be (LK_TOKEN_MIN characters), and runs
+ * whose twelfth byte is a line break or a blank after one: the scan passes
+ * over runs too short by that byte, never over these. */
+static void test_token_run_edges(void **state)
+{
+	(void)state;
+	struct sx_idset s;
+	one_address(&s, "ab@cde.jp"); /* "YWJAY2RlLmpw", twelve characters */
+	static const char *const found[] = {
+		"x YWJAY2RlLmpw y", "x,YWJAY2RlLmpw", "YWJAY2RlLmpw",
+		"a b YWJAY2RlLmpw= c", "YWJAY2RlLm\r\npw", "YWJ\r\n        AY2RlLmpw",
+		"YWJAY2RlLmp\n w", "YWJAY2RlLmp\r\n\tw.", "a YW, YWJAY2RlLmpw",
+	};
+	for (size_t i = 0; i < sizeof found / sizeof found[0]; i++)
+		expect_body(&s, found[i], SX_LEAK_FOUND, "base64-token): address");
+	/* eleven characters, and twelve cut by a blank, '=' or other bytes */
+	static const char *const clean[] = {
+		"x YWJAY2RlLmp y", "YWJAY2RlLm pw", "YWJAY2RlLmp=w", "YWJAY2RlLmp.w",
+		"YWJAY2R lLmpw",
+	};
+	for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++)
+		expect_body(&s, clean[i], SX_LEAK_CLEAN, NULL);
+}
+
 static void test_edges(void **state)
 {
 	(void)state;
@@ -1416,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_work_bound),
 		cmocka_unit_test(test_repeated_views),
+		cmocka_unit_test(test_token_run_edges),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_corpus_originals),
 		cmocka_unit_test(test_corpus_parts),
