@@ -522,6 +522,16 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 		if (dup || (i == 1 && (!has8 || valid)) || ((i == 2 || i == 3) && !has8) ||
 		    (i == 4 && !esc))
 			continue;
+		/* Readings that give the bytes back (skipped below when made):
+		 * UTF-8 of valid text, and ASCII in charsets that read each
+		 * 7-bit byte as itself (checked with iconv for these; ESC is
+		 * the one exception of ISO-2022-JP). */
+		const char *nm = names[i];
+		if ((strcmp(nm, "UTF-8") == 0 && (!has8 || valid)) ||
+		    (!has8 && (strcmp(nm, "US-ASCII") == 0 || strcmp(nm, "CP932") == 0 ||
+			       strcmp(nm, "EUC-JP") == 0 ||
+			       (strcmp(nm, "ISO-2022-JP-2") == 0 && !pf->esc))))
+			continue;
 		size_t bad = 0;
 		sx_buf_reset(&out, SIZE_MAX);
 		rc = sx_charset_to_utf8(label, p, n, &out, &bad);
