@@ -403,17 +403,35 @@ static int in_b64_line(const uint8_t *p, size_t n, size_t s, size_t e, struct li
 	return lm->b64;
 }
 
-/* Shortest stretch split between two walks (below it, one walk). */
+/* Shortest stretch split between walks (below it, one walk). */
 #define LK_SPLIT_MIN 1024u
+/* Walks at once over a long stretch. */
+#define LK_WALKS 4
+
+/* Walk k alone from p[at] (entry e) to end: the first hit at or after own,
+ * or end. */
+static size_t walk_on(const struct lk_ac *ac, const uint8_t *p, size_t at, size_t end,
+		      size_t own, uint32_t *e)
+{
+	uint32_t x = *e;
+	for (; at < end; at++) {
+		x = ac->delta[(x & ~LK_HIT) + ac->cls[p[at]]];
+		if ((x & LK_HIT) && at >= own)
+			break;
+	}
+	*e = x;
+	return at;
+}
 
 /*
  * Walks the table automaton over p[i, stop) from entry *ent, to the first
  * byte whose entry has LK_HIT (*ent that entry), or stop. One walk is a
- * chain of dependent loads; two at once, over halves, go nearly twice as
- * fast. The second starts at the root maxlen bytes before its half: a node
- * stands for the last maxlen bytes at most, so from its half on its entries
- * are the ones a single walk from i would have (a hit before its half is the
- * first walk's to find, and it is ignored).
+ * chain of dependent loads; several at once, over parts of the stretch, go
+ * nearly as many times as fast. Each walk but the first starts at the root
+ * maxlen bytes before its part: a node stands for the last maxlen bytes at
+ * most, so from its part on its entries are the ones a single walk from i
+ * would have (a hit before its part is an earlier walk's to find, and it is
+ * ignored). The first hit of the earliest part that has one is the answer.
  */
 static size_t dfa_next(const struct lk_ac *ac, const uint8_t *p, size_t i, size_t stop,
 		       uint32_t *ent)
@@ -421,44 +439,55 @@ static size_t dfa_next(const struct lk_ac *ac, const uint8_t *p, size_t i, size_
 	const uint32_t *delta = ac->delta;
 	const uint8_t *cls = ac->cls;
 	size_t len = ac->maxlen;
-	uint32_t e1 = *ent;
+	uint32_t e0 = *ent;
 
-	while (stop - i >= LK_SPLIT_MIN && stop - i >= 4 * len) {
-		size_t mid = i + (stop - i) / 2, j = mid - len;
-		uint32_t e2 = 0;
-		/* [i, mid) and [j, j + (mid - i)), which ends before stop */
-		for (; i < mid; i++, j++) {
-			e1 = delta[(e1 & ~LK_HIT) + cls[p[i]]];
-			e2 = delta[(e2 & ~LK_HIT) + cls[p[j]]];
-			if (!((e1 | e2) & LK_HIT))
+	while (stop - i >= LK_SPLIT_MIN && (stop - i - len) / LK_WALKS >= 2 * len + 1) {
+		/* walk k reads [i + k q, i + (k + 1) q + len) and owns the part
+		 * from i + k q + len (walk 0 all of its stretch) */
+		size_t q = (stop - i - len) / LK_WALKS, steps = q + len;
+		size_t at[LK_WALKS];
+		uint32_t e[LK_WALKS] = { e0, 0, 0, 0 };
+		for (size_t k = 0; k < LK_WALKS; k++)
+			at[k] = i + k * q;
+		for (size_t s = 0; s < steps; s++) {
+			e[0] = delta[(e[0] & ~LK_HIT) + cls[p[at[0] + s]]];
+			e[1] = delta[(e[1] & ~LK_HIT) + cls[p[at[1] + s]]];
+			e[2] = delta[(e[2] & ~LK_HIT) + cls[p[at[2] + s]]];
+			e[3] = delta[(e[3] & ~LK_HIT) + cls[p[at[3] + s]]];
+			if (!((e[0] | e[1] | e[2] | e[3]) & LK_HIT))
 				continue;
-			if (e1 & LK_HIT) {
-				*ent = e1;
-				return i;
+			if (e[0] & LK_HIT) {
+				*ent = e[0];
+				return at[0] + s;
 			}
-			if (j >= mid) {
-				/* the first walk alone to its half, then this hit */
-				for (i++; i < mid; i++) {
-					e1 = delta[(e1 & ~LK_HIT) + cls[p[i]]];
-					if (e1 & LK_HIT) {
-						*ent = e1;
-						return i;
-					}
+			size_t k = 1;
+			while (k < LK_WALKS && !((e[k] & LK_HIT) && s >= len))
+				k++;
+			if (k == LK_WALKS)
+				continue; /* hits before the parts: not theirs */
+			/* the walks before k alone to the ends of their parts,
+			 * then this hit */
+			for (size_t j = 0; j < k; j++) {
+				size_t end = at[j] + steps, own = j ? at[j] + len : at[j];
+				size_t h = walk_on(ac, p, at[j] + s + 1, end, own, &e[j]);
+				if (h < end) {
+					*ent = e[j];
+					return h;
 				}
-				*ent = e2;
-				return j;
 			}
+			*ent = e[k];
+			return at[k] + s;
 		}
-		/* the first walk's half is done: on from where the second is */
-		i = j;
-		e1 = e2;
+		/* no hit in any part: on from where the last walk is */
+		i = at[LK_WALKS - 1] + steps;
+		e0 = e[LK_WALKS - 1];
 	}
 	for (; i < stop; i++) {
-		e1 = delta[(e1 & ~LK_HIT) + cls[p[i]]];
-		if (e1 & LK_HIT)
+		e0 = delta[(e0 & ~LK_HIT) + cls[p[i]]];
+		if (e0 & LK_HIT)
 			break;
 	}
-	*ent = e1;
+	*ent = e0;
 	return i;
 }
 

@@ -1199,9 +1199,9 @@ static void split_probe(struct lk_ac *ac, const struct sx_idset *set, uint8_t *t
 	}
 }
 
-/* Long views are walked in two halves at once (leak_match.c, dfa_next):
- * matches across, at and around every point a walk starts or hands over
- * are found as one walk finds them, the first one first. */
+/* Long views are walked in parts at once (leak_match.c, dfa_next): matches
+ * across, at and around every point a walk starts or hands over are found
+ * as one walk finds them, the first one first. */
 static void test_automaton_split(void **state)
 {
 	(void)state;
@@ -1215,8 +1215,8 @@ static void test_automaton_split(void **state)
 	assert_int_equal(sx_lk_ac_init(&ac, &set), 0);
 	assert_non_null(ac.delta);
 	size_t len = ac.maxlen;
-	/* the longest needle, the address in UTF-16LE, sets where the second
-	 * walk starts; shorter ones meet the hand-over anywhere */
+	/* the longest needle, the address in UTF-16LE, sets where the later
+	 * walks start; shorter ones meet a hand-over anywhere */
 	static const char wide[] =
 		"h\0a\0n\0a\0k\0o\0.\0y\0@\0e\0x\0a\0m\0p\0l\0e\0.\0j\0p\0";
 	const char *const words[] = { wide, "hanako.y@example.jp", "taro", "kei" };
@@ -1227,7 +1227,11 @@ static void test_automaton_split(void **state)
 	for (size_t n = 1024; n <= 4 * 1024 + 7; n += 1543) {
 		uint8_t *t = malloc(n);
 		assert_non_null(t);
-		size_t mid = n / 2, starts[] = { 0, mid - len, mid, mid / 2, mid + mid / 2, n };
+		/* where the walks start and hand over (LK_WALKS parts of q bytes
+		 * in leak_match.c), and the halves and quarters of the view */
+		size_t q = (n - len) / 4, mid = n / 2;
+		size_t starts[] = { 0, q, q + len, 2 * q, 2 * q + len, 3 * q, 3 * q + len,
+				    mid - len, mid, mid / 2, mid + mid / 2, n };
 		for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++) {
 			/* from len + 2 before the point to len + 2 after it */
 			size_t from = starts[si] > len + 2 ? starts[si] - len - 2 : 0;
@@ -1236,7 +1240,21 @@ static void test_automaton_split(void **state)
 					split_probe(&ac, &set, t, n, at, words[w], wlen[w],
 						    ident[w]);
 		}
-		/* a match in the second half, and an earlier one in the first */
+		/* a match at the very end of a part, and one a later walk meets
+		 * first, in the middle of its own */
+		for (size_t k = 1; k < 4; k++) {
+			size_t end = k * q + len; /* where part k - 1 ends */
+			for (size_t i = 0; i < n; i++)
+				t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
+			memcpy(t + end - 4, " kei", 4); /* its last byte the last of the part */
+			t[end] = ' ';
+			memcpy(t + end + q / 2, " taro ", 6);
+			long m = sx_lk_search(&ac, t, n, LK_S_SHORT);
+			assert_int_equal(m, hash_search(&ac, t, n, LK_S_SHORT));
+			assert_true(m >= 0);
+			assert_string_equal(set.v[ac.nd[m].ident].text, "kei");
+		}
+		/* a match in the last part, and an earlier one in the first */
 		memset(t, '.', n);
 		memcpy(t + n - 20, " taro ", 6);
 		assert_int_equal(sx_lk_search(&ac, t, n, LK_S_SHORT),
