@@ -1320,6 +1320,40 @@ static void test_utf8_valid(void **state)
 	}
 }
 
+/* The profile counts U+3000 (E3 80 80) once each, whole ones only, wherever
+ * it stands: first, last, cut short at the end, after other E3 and 80 bytes. */
+static void test_profile_ideographic_space(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t norm;
+	} cases[] = {
+		{ "\xe3\x80\x80", 1 },
+		{ "a\xe3\x80\x80", 1 },
+		{ "\xe3\x80\x80\xe3\x80\x80", 2 },
+		{ "\xe3\x80", 0 },
+		{ "\xe3\x80\x81\xe3\x80\x82", 0 },  /* 、。 */
+		{ "\x80\x80\xe3\x80\x80\x80", 1 },
+		{ "\xe3\xe3\x80\x80", 1 },
+		{ "\xe3\x81\x82\xe3\x80\x80\xef\xbc\xa1", 2 }, /* あ U+3000 Ａ */
+		{ "x\xe3\x80", 0 },
+		{ "\x80\x80", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct lk_prof f;
+		const uint8_t *p = (const uint8_t *)cases[i].s;
+		size_t n = strlen(cases[i].s);
+		sx_lk_profile(p, n, &f);
+		assert_int_equal(f.norm, cases[i].norm);
+		size_t high = 0;
+		for (size_t k = 0; k < n; k++)
+			high += p[k] >= 0x80;
+		assert_int_equal(f.has8, high);
+		assert_int_equal(f.ctrl, 0);
+	}
+}
+
 static void test_automaton_max(void **state)
 {
 	(void)state;
@@ -1466,6 +1500,7 @@ int main(void)
 		cmocka_unit_test(test_automaton_edges),
 		cmocka_unit_test(test_automaton_split),
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_profile_ideographic_space),
 		cmocka_unit_test(test_automaton_max),
 		cmocka_unit_test(test_marked_views),
 	};
