@@ -158,7 +158,8 @@ static int utf8_valid(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* Whether p[i] may start what fw_at or invisible_at takes (a byte after the
+/*
+ * Whether p[i] may start what fw_at or invisible_at takes (a byte after the
  * lead tells most apart at once: kana and kanji after E3, half-width kana
  * after EF, punctuation after E2, Latin-1 after C2 are none of them).
  */

@@ -441,7 +441,9 @@ static size_t dfa_next(const struct lk_ac *ac, const uint8_t *p, size_t i, size_
 	size_t len = ac->maxlen;
 	uint32_t e0 = *ent;
 
-	while (stop - i >= LK_SPLIT_MIN && (stop - i - len) / LK_WALKS >= 2 * len + 1) {
+	_Static_assert(LK_WALKS == 4, "the walk below is written out for four");
+	while (stop - i >= LK_SPLIT_MIN && stop - i > len &&
+	       (stop - i - len) / LK_WALKS >= 2 * len + 1) {
 		/* walk k reads [i + k q, i + (k + 1) q + len) and owns the part
 		 * from i + k q + len (walk 0 all of its stretch) */
 		size_t q = (stop - i - len) / LK_WALKS, steps = q + len;
