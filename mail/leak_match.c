@@ -403,6 +403,96 @@ static int in_b64_line(const uint8_t *p, size_t n, size_t s, size_t e, struct li
 	return lm->b64;
 }
 
+/* Shortest stretch split between walks (below it, one walk). */
+#define LK_SPLIT_MIN 1024u
+/* Walks at once over a long stretch. */
+#define LK_WALKS 4
+
+/* Walk k alone from p[at] (entry e) to end: the first hit at or after own,
+ * or end. */
+static size_t walk_on(const struct lk_ac *ac, const uint8_t *p, size_t at, size_t end,
+		      size_t own, uint32_t *e)
+{
+	uint32_t x = *e;
+	for (; at < end; at++) {
+		x = ac->delta[(x & ~LK_HIT) + ac->cls[p[at]]];
+		if ((x & LK_HIT) && at >= own)
+			break;
+	}
+	*e = x;
+	return at;
+}
+
+/*
+ * Walks the table automaton over p[i, stop) from entry *ent, to the first
+ * byte whose entry has LK_HIT (*ent that entry), or stop. One walk is a
+ * chain of dependent loads; several at once, over parts of the stretch, go
+ * nearly as many times as fast. Each walk but the first starts at the root
+ * maxlen bytes before its part: a node stands for the last maxlen bytes at
+ * most, so from its part on its entries are the ones a single walk from i
+ * would have (a hit before its part is an earlier walk's to find, and it is
+ * ignored). The first hit of the earliest part that has one is the answer.
+ */
+static size_t dfa_next(const struct lk_ac *ac, const uint8_t *p, size_t i, size_t stop,
+		       uint32_t *ent)
+{
+	const uint32_t *delta = ac->delta;
+	const uint8_t *cls = ac->cls;
+	size_t len = ac->maxlen;
+	uint32_t e0 = *ent;
+
+	_Static_assert(LK_WALKS == 4, "the walk below is written out for four");
+	while (stop - i >= LK_SPLIT_MIN && stop - i > len &&
+	       (stop - i - len) / LK_WALKS >= 2 * len + 1) {
+		/* walk k reads [i + k q, i + (k + 1) q + len) and owns the part
+		 * from i + k q + len (walk 0 all of its stretch) */
+		size_t q = (stop - i - len) / LK_WALKS, steps = q + len;
+		size_t at[LK_WALKS];
+		uint32_t e[LK_WALKS] = { e0, 0, 0, 0 };
+		for (size_t k = 0; k < LK_WALKS; k++)
+			at[k] = i + k * q;
+		for (size_t s = 0; s < steps; s++) {
+			e[0] = delta[(e[0] & ~LK_HIT) + cls[p[at[0] + s]]];
+			e[1] = delta[(e[1] & ~LK_HIT) + cls[p[at[1] + s]]];
+			e[2] = delta[(e[2] & ~LK_HIT) + cls[p[at[2] + s]]];
+			e[3] = delta[(e[3] & ~LK_HIT) + cls[p[at[3] + s]]];
+			if (!((e[0] | e[1] | e[2] | e[3]) & LK_HIT))
+				continue;
+			if (e[0] & LK_HIT) {
+				*ent = e[0];
+				return at[0] + s;
+			}
+			size_t k = 1;
+			while (k < LK_WALKS && !((e[k] & LK_HIT) && s >= len))
+				k++;
+			if (k == LK_WALKS)
+				continue; /* hits before the parts: not theirs */
+			/* the walks before k alone to the ends of their parts,
+			 * then this hit */
+			for (size_t j = 0; j < k; j++) {
+				size_t end = at[j] + steps, own = j ? at[j] + len : at[j];
+				size_t h = walk_on(ac, p, at[j] + s + 1, end, own, &e[j]);
+				if (h < end) {
+					*ent = e[j];
+					return h;
+				}
+			}
+			*ent = e[k];
+			return at[k] + s;
+		}
+		/* no hit in any part: on from where the last walk is */
+		i = at[LK_WALKS - 1] + steps;
+		e0 = e[LK_WALKS - 1];
+	}
+	for (; i < stop; i++) {
+		e0 = delta[(e0 & ~LK_HIT) + cls[p[i]]];
+		if (e0 & LK_HIT)
+			break;
+	}
+	*ent = e0;
+	return i;
+}
+
 /*
  * The first match the rules accept, or -1. A longer match may still end
  * later ("taro" is found before "taro@example.jp" ends), so the scan goes on
@@ -418,15 +508,12 @@ long sx_lk_search_range(const struct lk_ac *ac, const uint8_t *p, size_t n, size
 	struct line_memo lm = { 0, 0, 0 };
 
 	const uint32_t *delta = ac->delta;
-	const uint8_t *cls = ac->cls;
 	uint32_t ent = 0;
 
 	for (size_t i = a; i < stop; i++) {
 		if (delta) {
 			/* to the next node with a match, loads only */
-			while (i < stop && !((ent = delta[(ent & ~LK_HIT) + cls[p[i]]]) & LK_HIT))
-				i++;
-			if (i == stop)
+			if ((i = dfa_next(ac, p, i, stop, &ent)) == stop)
 				break;
 			st = (ent & ~LK_HIT) / ac->nclass;
 		} else {

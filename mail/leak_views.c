@@ -317,6 +317,19 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 					i++;
 				if (i >= b)
 					break;
+				/* A run of LK_TOKEN_MIN characters spans that many bytes
+				 * at least, of the alphabet and line breaks (blanks only
+				 * after a line end; '=' ends it): one that cannot hold
+				 * the byte that far on is too short, and so is every
+				 * run starting before it. */
+				size_t e = i + LK_TOKEN_MIN - 1;
+				unsigned ce = e < n ? sx_lk_cls[p[e]] : bit;
+				if (!(ce & (inrun & ~(unsigned)LK_C_PAD)) ||
+				    ((ce & LK_C_BLANK) &&
+				     !(sx_lk_cls[p[e - 1]] & (LK_C_BLANK | LK_C_EOL)))) {
+					i = e + 1;
+					continue;
+				}
 				/* measured first, copied only when it is a token */
 				struct run r;
 				size_t start = i;
@@ -509,6 +522,16 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 		if (dup || (i == 1 && (!has8 || valid)) || ((i == 2 || i == 3) && !has8) ||
 		    (i == 4 && !esc))
 			continue;
+		/* Readings that give the bytes back (skipped below when made):
+		 * UTF-8 of valid text, and ASCII in charsets that read each
+		 * 7-bit byte as itself (checked with iconv for these; ESC is
+		 * the one exception of ISO-2022-JP). */
+		const char *nm = names[i];
+		if ((strcmp(nm, "UTF-8") == 0 && (!has8 || valid)) ||
+		    (!has8 && (strcmp(nm, "US-ASCII") == 0 || strcmp(nm, "CP932") == 0 ||
+			       strcmp(nm, "EUC-JP") == 0 ||
+			       (strcmp(nm, "ISO-2022-JP-2") == 0 && !pf->esc))))
+			continue;
 		size_t bad = 0;
 		sx_buf_reset(&out, SIZE_MAX);
 		rc = sx_charset_to_utf8(label, p, n, &out, &bad);
@@ -532,10 +555,29 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 
 /* ---- views already examined ---- */
 
+static uint64_t lane(uint64_t h, const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+	return h ^ (h >> 32);
+}
+
+/* Four lanes over 32-byte blocks: one lane is a chain of multiplies. (Only
+ * the index uses the hash; views are compared byte for byte.) */
 static uint64_t vhash(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0x9E3779B97F4A7C15u ^ (uint64_t)n, w;
 	size_t i = 0;
+	if (n >= 64) {
+		uint64_t l[4] = { h, 0x2545F4914F6CDD1Du, 0x94D049BB133111EBu,
+				  0xBF58476D1CE4E5B9u };
+		for (; i + 32 <= n; i += 32)
+			for (int k = 0; k < 4; k++)
+				l[k] = lane(l[k], p + i + 8 * k);
+		h = l[0] ^ (l[1] << 16 | l[1] >> 48) ^ (l[2] << 32 | l[2] >> 32) ^
+		    (l[3] << 48 | l[3] >> 16);
+	}
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, p + i, 8);
 		h = (h ^ w) * 0xFF51AFD7ED558CCDu;

@@ -867,6 +867,30 @@ static void expect_body(const struct sx_idset *s, const char *body, int want, co
 	expect_set(m, strlen(m), s, want, frag, (const char *)NULL);
 }
 
+/* Runs as short as a token may be (LK_TOKEN_MIN characters), and runs
+ * whose twelfth byte is a line break or a blank after one: the scan passes
+ * over runs too short by that byte, never over these. */
+static void test_token_run_edges(void **state)
+{
+	(void)state;
+	struct sx_idset s;
+	one_address(&s, "ab@cde.jp"); /* "YWJAY2RlLmpw", twelve characters */
+	static const char *const found[] = {
+		"x YWJAY2RlLmpw y", "x,YWJAY2RlLmpw", "YWJAY2RlLmpw",
+		"a b YWJAY2RlLmpw= c", "YWJAY2RlLm\r\npw", "YWJ\r\n        AY2RlLmpw",
+		"YWJAY2RlLmp\n w", "YWJAY2RlLmp\r\n\tw.", "a YW, YWJAY2RlLmpw",
+	};
+	for (size_t i = 0; i < sizeof found / sizeof found[0]; i++)
+		expect_body(&s, found[i], SX_LEAK_FOUND, "base64-token): address");
+	/* eleven characters, and twelve cut by a blank, '=' or other bytes */
+	static const char *const clean[] = {
+		"x YWJAY2RlLmp y", "YWJAY2RlLm pw", "YWJAY2RlLmp=w", "YWJAY2RlLmp.w",
+		"YWJAY2R lLmpw",
+	};
+	for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++)
+		expect_body(&s, clean[i], SX_LEAK_CLEAN, NULL);
+}
+
 static void test_edges(void **state)
 {
 	(void)state;
@@ -1152,6 +1176,184 @@ static void test_automaton_edges(void **state)
 	sx_lk_ac_finish(&ac);
 }
 
+/* Searches t (n bytes of filler) with word (wl bytes) set off by blanks at
+ * at + 1, as the table and as the hash walk; ident is the one to find. */
+static void split_probe(struct lk_ac *ac, const struct sx_idset *set, uint8_t *t, size_t n,
+			size_t at, const char *word, size_t wl, const char *ident)
+{
+	if (at + wl + 1 > n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
+	t[at] = ' ';
+	memcpy(t + at + 1, word, wl);
+	if (at + 1 + wl < n)
+		t[at + 1 + wl] = ' ';
+	for (unsigned sf = 0; sf <= LK_S_LONG; sf++) {
+		long k = sx_lk_search(ac, t, n, sf);
+		assert_int_equal(k, hash_search(ac, t, n, sf));
+		if (sf == LK_S_SHORT) {
+			assert_true(k >= 0);
+			assert_string_equal(set->v[ac->nd[k].ident].text, ident);
+		}
+	}
+}
+
+/* Long views are walked in parts at once (leak_match.c, dfa_next): matches
+ * across, at and around every point a walk starts or hands over are found
+ * as one walk finds them, the first one first. */
+static void test_automaton_split(void **state)
+{
+	(void)state;
+	struct sx_idset set;
+	struct lk_ac ac;
+	sx_idset_init(&set);
+	/* no needle inside another: each match is the first hit of its own */
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "hanako.y@example.jp", 19), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "taro", 4), 0);
+	assert_int_equal(sx_idset_add(&set, SX_ID_NAME, "kei", 3), 0); /* whole words only */
+	assert_int_equal(sx_lk_ac_init(&ac, &set), 0);
+	assert_non_null(ac.delta);
+	size_t len = ac.maxlen;
+	/* the longest needle, the address in UTF-16LE, sets where the later
+	 * walks start; shorter ones meet a hand-over anywhere */
+	static const char wide[] =
+		"h\0a\0n\0a\0k\0o\0.\0y\0@\0e\0x\0a\0m\0p\0l\0e\0.\0j\0p\0";
+	const char *const words[] = { wide, "hanako.y@example.jp", "taro", "kei" };
+	const size_t wlen[] = { sizeof wide - 1, 19, 4, 3 };
+	const char *const ident[] = { "hanako.y@example.jp", "hanako.y@example.jp", "taro",
+				      "kei" };
+	assert_int_equal(len, sizeof wide - 1);
+	for (size_t n = 1024; n <= 4 * 1024 + 7; n += 1543) {
+		uint8_t *t = malloc(n);
+		assert_non_null(t);
+		/* where the walks start and hand over (LK_WALKS parts of q bytes
+		 * in leak_match.c), and the halves and quarters of the view */
+		size_t q = (n - len) / 4, mid = n / 2;
+		size_t starts[] = { 0, q, q + len, 2 * q, 2 * q + len, 3 * q, 3 * q + len,
+				    mid - len, mid, mid / 2, mid + mid / 2, n };
+		for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++) {
+			/* from len + 2 before the point to len + 2 after it */
+			size_t from = starts[si] > len + 2 ? starts[si] - len - 2 : 0;
+			for (size_t at = from; at < starts[si] + len + 2; at++)
+				for (size_t w = 0; w < 4; w++)
+					split_probe(&ac, &set, t, n, at, words[w], wlen[w],
+						    ident[w]);
+		}
+		/* a match at the very end of a part, and one a later walk meets
+		 * first, in the middle of its own */
+		for (size_t k = 1; k < 4; k++) {
+			size_t end = k * q + len; /* where part k - 1 ends */
+			for (size_t i = 0; i < n; i++)
+				t[i] = (uint8_t)(i % 7 == 6 ? ' ' : "tarqx@."[i % 7]);
+			memcpy(t + end - 4, " kei", 4); /* its last byte the last of the part */
+			t[end] = ' ';
+			memcpy(t + end + q / 2, " taro ", 6);
+			long m = sx_lk_search(&ac, t, n, LK_S_SHORT);
+			assert_int_equal(m, hash_search(&ac, t, n, LK_S_SHORT));
+			assert_true(m >= 0);
+			assert_string_equal(set.v[ac.nd[m].ident].text, "kei");
+		}
+		/* a match in the last part, and an earlier one in the first */
+		memset(t, '.', n);
+		memcpy(t + n - 20, " taro ", 6);
+		assert_int_equal(sx_lk_search(&ac, t, n, LK_S_SHORT),
+				 hash_search(&ac, t, n, LK_S_SHORT));
+		memcpy(t + 10, " hanako.y@example.jp ", 21);
+		long k = sx_lk_search(&ac, t, n, LK_S_SHORT);
+		assert_true(k >= 0);
+		assert_string_equal(set.v[ac.nd[k].ident].text, "hanako.y@example.jp");
+		/* and in a range of it, the rules reading the whole */
+		k = sx_lk_search_range(&ac, t, n, 40, n, LK_S_SHORT);
+		assert_true(k >= 0);
+		assert_string_equal(set.v[ac.nd[k].ident].text, "taro");
+		assert_int_equal(sx_lk_search_range(&ac, t, n, 40, n - 20, LK_S_SHORT), -1);
+		free(t);
+	}
+	sx_lk_ac_finish(&ac);
+}
+
+/* The leak check's UTF-8 validation (leak_class.c) answers as sx_utf8_valid
+ * does: every sequence of three bytes after a lead, and random mixes of
+ * ASCII runs (eight at a time) and characters cut anywhere. */
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	uint8_t b[16];
+	for (unsigned c0 = 0x80; c0 <= 0xFF; c0++) {
+		for (unsigned c1 = 0; c1 <= 0xFF; c1++) {
+			for (unsigned c2 = 0x70; c2 <= 0xC5; c2++) {
+				b[0] = (uint8_t)c0;
+				b[1] = (uint8_t)c1;
+				b[2] = (uint8_t)c2;
+				b[3] = 0x85;
+				for (size_t n = 1; n <= 4; n++)
+					assert_int_equal(sx_lk_ascii_or_utf8(b, n) != 0,
+							 sx_utf8_valid(b, n) != 0);
+			}
+		}
+	}
+	static const uint8_t parts[][4] = {
+		{ 'a' }, { 0xE3, 0x81, 0x82 }, { 0xC3, 0xA9 }, { 0xF0, 0x9F, 0x98, 0x80 },
+		{ 0xED, 0xA0, 0x80 }, { 0xE0, 0x80, 0x80 }, { 0x80 }, { 0xEF, 0xBF, 0xBD },
+	};
+	static const size_t plen[] = { 1, 3, 2, 4, 3, 3, 1, 3 };
+	uint8_t t[64];
+	unsigned r = 12345;
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = 0;
+		while (n < sizeof t - 12) {
+			r = r * 1103515245u + 12345u;
+			size_t k = (r >> 16) % 8;
+			/* mostly text, now and then a bad piece */
+			if ((k == 4 || k == 5 || k == 6) && (r >> 8) % 4)
+				k = 0;
+			size_t m = k == 0 ? 1 + (r >> 20) % 11 : plen[k];
+			for (size_t j = 0; j < m; j++)
+				t[n++] = k == 0 ? (uint8_t)('a' + j) : parts[k][j];
+		}
+		r = r * 1103515245u + 12345u;
+		size_t cut = (r >> 16) % (n + 1);
+		assert_int_equal(sx_lk_ascii_or_utf8(t, cut) != 0, sx_utf8_valid(t, cut) != 0);
+		assert_int_equal(sx_lk_ascii_or_utf8(t + cut, n - cut) != 0,
+				 sx_utf8_valid(t + cut, n - cut) != 0);
+	}
+}
+
+/* The profile counts U+3000 (E3 80 80) once each, whole ones only, wherever
+ * it stands: first, last, cut short at the end, after other E3 and 80 bytes. */
+static void test_profile_ideographic_space(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t norm;
+	} cases[] = {
+		{ "\xe3\x80\x80", 1 },
+		{ "a\xe3\x80\x80", 1 },
+		{ "\xe3\x80\x80\xe3\x80\x80", 2 },
+		{ "\xe3\x80", 0 },
+		{ "\xe3\x80\x81\xe3\x80\x82", 0 },  /* 、。 */
+		{ "\x80\x80\xe3\x80\x80\x80", 1 },
+		{ "\xe3\xe3\x80\x80", 1 },
+		{ "\xe3\x81\x82\xe3\x80\x80\xef\xbc\xa1", 2 }, /* あ U+3000 Ａ */
+		{ "x\xe3\x80", 0 },
+		{ "\x80\x80", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct lk_prof f;
+		const uint8_t *p = (const uint8_t *)cases[i].s;
+		size_t n = strlen(cases[i].s);
+		sx_lk_profile(p, n, &f);
+		assert_int_equal(f.norm, cases[i].norm);
+		size_t high = 0;
+		for (size_t k = 0; k < n; k++)
+			high += p[k] >= 0x80;
+		assert_int_equal(f.has8, high);
+		assert_int_equal(f.ctrl, 0);
+	}
+}
+
 static void test_automaton_max(void **state)
 {
 	(void)state;
@@ -1290,11 +1492,15 @@ int main(void)
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_work_bound),
 		cmocka_unit_test(test_repeated_views),
+		cmocka_unit_test(test_token_run_edges),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_corpus_originals),
 		cmocka_unit_test(test_corpus_parts),
 		cmocka_unit_test(test_corpus_fields),
 		cmocka_unit_test(test_automaton_edges),
+		cmocka_unit_test(test_automaton_split),
+		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_profile_ideographic_space),
 		cmocka_unit_test(test_automaton_max),
 		cmocka_unit_test(test_marked_views),
 	};
