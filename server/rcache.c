@@ -116,11 +116,27 @@ static int pack_body(struct sx_rentry *e)
 	if (!e->packed)
 		return SX_ENOMEM;
 	e->packed_len = sprex__deliver__pack(&d, e->packed);
-	/* The encoding holds the mail now: one copy per report is enough. */
-	e->bytes += e->packed_len;
-	e->bytes -= e->full.mail_len;
+	/* The encoding holds the mail, manifest and evidence now: what built it
+	 * goes, so a cached report costs its row and one encoding. */
 	free(e->full.mail);
+	free(e->full.manifest);
+	free(e->full.evidence);
+	free(e->viol);
+	free(e->violp);
+	free(e->vtext);
+	free(e->man);
+	free(e->manp);
 	e->full.mail = NULL;
+	e->full.manifest = NULL;
+	e->full.evidence = NULL;
+	e->full.nmanifest = e->full.nevidence = 0;
+	e->viol = NULL;
+	e->violp = NULL;
+	e->vtext = NULL;
+	e->man = NULL;
+	e->manp = NULL;
+	sprex__report_meta__init(&e->meta);
+	e->bytes = sizeof *e + e->packed_len;
 	return 0;
 }
 

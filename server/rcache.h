@@ -20,10 +20,10 @@
 struct sx_rentry {
 	unsigned refs;
 	int64_t seq;
-	struct sx_report_full full;   /* full.mail is freed once packed */
+	struct sx_report_full full;   /* only full.row is kept once packed */
 	struct sx_authz_report az;    /* what the policy looks at */
 	struct sx_filter_report fr;   /* what filters look at */
-	Sprex__ReportMeta meta;
+	Sprex__ReportMeta meta;       /* these build packed, then are freed */
 	Sprex__Violation *viol;
 	Sprex__Violation **violp;
 	char *vtext;                  /* the violations' evidence strings */

@@ -125,7 +125,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->ack_wait_ms = 30000;
 	conf->ack_wait_max_ms = 600000;
 	conf->max_deliveries = 5;
-	conf->cache_reports = 4096;
+	conf->cache_reports = 16384;
 	conf->cache_bytes = 64u << 20;
 	conf->commit_ms = 100;
 	sx_mail_limits_default(&conf->limits);
