@@ -514,7 +514,11 @@ static int pragmas(struct sx_store *s)
 	if ((err = pragma_set(s, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2)) ||
 	    (err = pragma_set(s, "PRAGMA secure_delete = ON", "PRAGMA secure_delete", 1)) ||
 	    (err = pragma_set(s, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys", 1)) ||
-	    (err = pragma_set(s, "PRAGMA trusted_schema = OFF", "PRAGMA trusted_schema", 0)))
+	    (err = pragma_set(s, "PRAGMA trusted_schema = OFF", "PRAGMA trusted_schema", 0)) ||
+	    /* Statement journals (every write under a savepoint, every insert
+	     * a trigger may abort) in memory: no temporary file gets page
+	     * images of reports, and no system call per statement. */
+	    (err = pragma_set(s, "PRAGMA temp_store = MEMORY", "PRAGMA temp_store", 2)))
 		return err;
 	return 0;
 }
