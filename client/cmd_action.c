@@ -11,22 +11,13 @@
 #include "peer.h"
 #include "request.h"
 
-static const char *const actions[] = {
-	[SPREX__NOTICE_ACTION_KIND__ACTION_INVESTIGATING] = "investigating",
-	[SPREX__NOTICE_ACTION_KIND__ACTION_WARNING] = "warning",
-	[SPREX__NOTICE_ACTION_KIND__ACTION_SUSPENSION] = "suspension",
-	[SPREX__NOTICE_ACTION_KIND__ACTION_TERMINATION] = "termination",
-	[SPREX__NOTICE_ACTION_KIND__ACTION_NOT_OUR_CUSTOMER] = "not-our-customer",
-	[SPREX__NOTICE_ACTION_KIND__ACTION_INSUFFICIENT_EVIDENCE] = "insufficient-evidence",
-};
-#define NACTIONS (sizeof actions / sizeof actions[0])
 
 static int answered(void *ctx, const Sprex__Frame *f)
 {
 	(void)ctx;
 	if (f->msg_case == SPREX__FRAME__MSG_NOTICE_ACTION_OK) {
-		printf("%s: %s recorded\n", f->notice_action_ok->report_id,
-		       actions[f->notice_action_ok->action]);
+		const char *n = sx_action_name((int)f->notice_action_ok->action);
+		printf("%s: %s recorded\n", f->notice_action_ok->report_id, n ? n : "action");
 		return 0;
 	}
 	if (f->msg_case != SPREX__FRAME__MSG_ERROR)
@@ -66,11 +57,8 @@ int sx_agent_cmd_action(struct sx_agent_opts *o, int argc, char **argv)
 				"[--note TEXT]\n");
 		return EX_USAGE;
 	}
-	size_t a;
-	for (a = 1; a < NACTIONS; a++)
-		if (strcmp(actions[a], taken) == 0)
-			break;
-	if (a == NACTIONS) {
+	int a = sx_action_parse(taken);
+	if (a == 0) {
 		fprintf(stderr, "sprex-agent: unknown action \"%s\"; one of investigating, warning, "
 				"suspension, termination, not-our-customer, insufficient-evidence\n",
 			taken);

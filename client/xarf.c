@@ -80,9 +80,6 @@ static void cut_utf8(char *s, size_t max)
 
 static void answer(struct sx_json *js, const struct sx_notice_opts *o, const char *id)
 {
-	static const char *const actions[] = { "investigating", "warning", "suspension",
-					       "termination", "not-our-customer",
-					       "insufficient-evidence" };
 	char cmd[1024];
 	if (sx_notice_answer(o, id, cmd, sizeof cmd) < 0)
 		snprintf(cmd, sizeof cmd, "sprex-agent action --config FILE %s --taken ACTION",
@@ -92,8 +89,8 @@ static void answer(struct sx_json *js, const struct sx_notice_opts *o, const cha
 	kv(js, "command", cmd);
 	sx_json_key(js, "actions");
 	sx_json_arr_begin(js);
-	for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-		sx_json_str(js, actions[i]);
+	for (int i = 1; i <= SX_ACTIONS; i++)
+		sx_json_str(js, sx_action_name(i));
 	sx_json_arr_end(js);
 	sx_json_obj_end(js);
 }

@@ -254,3 +254,25 @@ int sx_frame_from_member(Sprex__Frame__MsgCase kind)
 		return 0;
 	}
 }
+
+static const char *const action_names[SX_ACTIONS + 1] = {
+	[SPREX__NOTICE_ACTION_KIND__ACTION_INVESTIGATING] = "investigating",
+	[SPREX__NOTICE_ACTION_KIND__ACTION_WARNING] = "warning",
+	[SPREX__NOTICE_ACTION_KIND__ACTION_SUSPENSION] = "suspension",
+	[SPREX__NOTICE_ACTION_KIND__ACTION_TERMINATION] = "termination",
+	[SPREX__NOTICE_ACTION_KIND__ACTION_NOT_OUR_CUSTOMER] = "not-our-customer",
+	[SPREX__NOTICE_ACTION_KIND__ACTION_INSUFFICIENT_EVIDENCE] = "insufficient-evidence",
+};
+
+const char *sx_action_name(int action)
+{
+	return action >= 1 && action <= SX_ACTIONS ? action_names[action] : NULL;
+}
+
+int sx_action_parse(const char *name)
+{
+	for (int a = 1; name && a <= SX_ACTIONS; a++)
+		if (strcmp(action_names[a], name) == 0)
+			return a;
+	return 0;
+}

@@ -71,6 +71,15 @@ int sx_fdec_feed(struct sx_fdec *d, const uint8_t *p, size_t n, size_t *used,
  * (whatever its role); the rest are the server's. */
 int sx_frame_from_member(Sprex__Frame__MsgCase kind);
 
+/* Number of NoticeActionKind values besides UNSPECIFIED (1..SX_ACTIONS). */
+#define SX_ACTIONS 6
+/* The name of a NoticeActionKind as DESIGN §1 words it ("investigating",
+ * "warning", "suspension", "termination", "not-our-customer",
+ * "insufficient-evidence"), or NULL for any other value. */
+const char *sx_action_name(int action);
+/* The NoticeActionKind named name, or 0 when none is. */
+int sx_action_parse(const char *name);
+
 /* Frees a frame returned by sx_fdec_feed or sx_frame_unpack; NULL is fine. */
 void sx_frame_free(Sprex__Frame *f);
 

@@ -3,6 +3,7 @@
  * ("purge").
  */
 #include "ctl.h"
+#include "frame.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,21 +33,10 @@
 #define PURGE_DAYS_MAX 36500
 #define DAY_MS 86400000LL
 
-/* Names of the wire's NoticeActionKind 1..6, as DESIGN §1 words them. */
-static const char *const action_names[] = {
-	[1] = "investigating",
-	[2] = "warning",
-	[3] = "suspension",
-	[4] = "termination",
-	[5] = "not-our-customer",
-	[6] = "insufficient-evidence",
-};
-
 static const char *action_name(int a)
 {
-	if (a >= 1 && (size_t)a < sizeof action_names / sizeof action_names[0])
-		return action_names[a];
-	return "unknown";
+	const char *n = sx_action_name(a);
+	return n ? n : "unknown";
 }
 
 /* --- notices ------------------------------------------------------------------ */

@@ -9,25 +9,10 @@
 #include "server.h"
 #include "session.h"
 
-const char *sx_notice_action_name(int action)
-{
-	static const char *const names[] = {
-		[SPREX__NOTICE_ACTION_KIND__ACTION_INVESTIGATING] = "investigating",
-		[SPREX__NOTICE_ACTION_KIND__ACTION_WARNING] = "warning",
-		[SPREX__NOTICE_ACTION_KIND__ACTION_SUSPENSION] = "suspension",
-		[SPREX__NOTICE_ACTION_KIND__ACTION_TERMINATION] = "termination",
-		[SPREX__NOTICE_ACTION_KIND__ACTION_NOT_OUR_CUSTOMER] = "not-our-customer",
-		[SPREX__NOTICE_ACTION_KIND__ACTION_INSUFFICIENT_EVIDENCE] = "insufficient-evidence",
-	};
-	if (action <= 0 || (size_t)action >= sizeof names / sizeof names[0])
-		return NULL;
-	return names[action];
-}
-
 void sx_notice_action(struct sx_session *ss, uint64_t id, const Sprex__NoticeAction *m)
 {
 	struct sx_server *srv = ss->srv;
-	const char *name = sx_notice_action_name((int)m->action);
+	const char *name = sx_action_name((int)m->action);
 	if (!name) {
 		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID, "unknown action %d",
 				 (int)m->action);

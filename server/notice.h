@@ -18,7 +18,4 @@ struct sx_session;
  * sent to it), INVALID (unknown action, long note), BUSY, INTERNAL. */
 void sx_notice_action(struct sx_session *ss, uint64_t id, const Sprex__NoticeAction *m);
 
-/* Action names as printed: "investigating", "warning", ...; NULL if unknown. */
-const char *sx_notice_action_name(int action);
-
 #endif
