@@ -28,6 +28,7 @@
 #include "agent.h"
 #include "auditnote.h"
 #include "buf.h"
+#include "csv.h"
 #include "err.h"
 #include "json.h"
 #include "merkle.h"
@@ -95,22 +96,6 @@ static void hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static void csv_field(const char *s, int last)
-{
-	if (strpbrk(s, ",\"\n") != NULL) {
-		putchar('"');
-		for (; *s; s++) {
-			if (*s == '"')
-				putchar('"');
-			putchar(*s);
-		}
-		putchar('"');
-	} else {
-		fputs(s, stdout);
-	}
-	putchar(last ? '\n' : ',');
-}
-
 static void print_record(struct audit_run *a, const Sprex__AuditRecord *r)
 {
 	char h[2 * SX_MERKLE_HASH + 1] = "";
@@ -123,7 +108,7 @@ static void print_record(struct audit_run *a, const Sprex__AuditRecord *r)
 		const char *f[] = { idx, ms, r->event, r->member, r->spki, r->peer, r->object,
 				    r->outcome, h };
 		for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-			csv_field(f[i] ? f[i] : "", i + 1 == sizeof f / sizeof f[0]);
+			sx_csv_field(stdout, f[i] ? f[i] : "", i + 1 == sizeof f / sizeof f[0]);
 		return;
 	}
 	struct sx_buf b;

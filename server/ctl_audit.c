@@ -15,6 +15,7 @@
 
 #include "audit_sign.h"
 #include "buf.h"
+#include "csv.h"
 #include "err.h"
 #include "json.h"
 #include "merkle.h"
@@ -408,22 +409,6 @@ struct export {
 	int64_t count;
 };
 
-static void csv_field(const char *s, int last)
-{
-	if (strpbrk(s, ",\"") != NULL) {
-		putchar('"');
-		for (; *s; s++) {
-			if (*s == '"')
-				putchar('"');
-			putchar(*s);
-		}
-		putchar('"');
-	} else {
-		fputs(s, stdout);
-	}
-	putchar(last ? '\n' : ',');
-}
-
 #define EXPORT_LINE_MAX 4096
 
 static int export_one(void *ctx, const struct sx_audit_rec *r, const uint8_t h[SX_AUDIT_HASH])
@@ -439,7 +424,7 @@ static int export_one(void *ctx, const struct sx_audit_rec *r, const uint8_t h[S
 		const char *f[] = { idx, t, ms, r->event, r->member, r->spki, r->peer, r->object,
 				    r->outcome, r->os_user, hh };
 		for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-			csv_field(f[i], i + 1 == sizeof f / sizeof f[0]);
+			sx_csv_field(stdout, f[i], i + 1 == sizeof f / sizeof f[0]);
 		return ferror(stdout) ? SX_EIO : 0;
 	}
 	struct sx_buf b;
