@@ -71,6 +71,12 @@ static void run_frame(struct sx_agentconn *ac, const Sprex__Frame *f)
 	sx_agentsubs_frame(&a->subs, f);
 }
 
+static void run_tick(struct sx_agentconn *ac)
+{
+	struct agent *a = sx_agentconn_udata(ac);
+	sx_agentsubs_tick(&a->subs);
+}
+
 static void run_closed(struct sx_agentconn *ac, int ready, int refused, uint32_t retry_after_ms,
 		       const char *why)
 {
@@ -93,6 +99,7 @@ static void run_closed(struct sx_agentconn *ac, int ready, int refused, uint32_t
 static const struct sx_agentconn_cbs run_cbs = {
 	.on_ready = run_ready,
 	.on_frame = run_frame,
+	.on_tick = run_tick,
 	.on_close = run_closed,
 };
 

@@ -79,11 +79,28 @@ void sx_agentsubs_finish(struct sx_agentsubs *as)
 	as->n = 0;
 }
 
+static void send_subscribe(struct sx_agentsubs *as, size_t i);
+
 void sx_agentsubs_attach(struct sx_agentsubs *as, struct sx_agentconn *ac)
 {
 	as->ac = ac;
 	as->generation++;
-	for (size_t i = 0; i < as->n; i++) {
+	for (size_t i = 0; i < as->n; i++)
+		send_subscribe(as, i);
+}
+
+void sx_agentsubs_tick(struct sx_agentsubs *as)
+{
+	for (size_t i = 0; as->ac && i < as->n; i++)
+		if (as->subs[i].retry) {
+			as->subs[i].retry = 0;
+			send_subscribe(as, i);
+		}
+}
+
+static void send_subscribe(struct sx_agentsubs *as, size_t i)
+{
+	{
 		const struct sx_agentsub *c = as->subs[i].conf;
 		Sprex__Filter flt = SPREX__FILTER__INIT;
 		Sprex__Source srcs[3];
@@ -124,12 +141,14 @@ void sx_agentsubs_attach(struct sx_agentsubs *as, struct sx_agentconn *ac)
 		sub.start = &st;
 		sub.window_count = c->window_count;
 		sub.window_bytes = c->window_bytes;
-		sub.reset = c->reset;
+		/* Once per run of the agent, not on every reconnect: a second
+		 * reset would throw away what the outage left unacked. */
+		sub.reset = c->reset && !as->subs[i].reset_done;
 		Sprex__Frame f = SPREX__FRAME__INIT;
 		f.id = i + 1;
 		f.msg_case = SPREX__FRAME__MSG_SUBSCRIBE;
 		f.subscribe = &sub;
-		sx_agentconn_send(ac, &f);
+		sx_agentconn_send(as->ac, &f);
 	}
 }
 
@@ -369,6 +388,7 @@ int sx_agentsubs_frame(struct sx_agentsubs *as, const Sprex__Frame *f)
 		if (!s)
 			return 1;
 		s->sub_id = f->subscribed->sub_id;
+		s->reset_done = 1;
 		sx_log_info("subscription %s %s at seq %llu (window %u reports, %llu bytes)",
 			    s->conf->name, f->subscribed->created ? "created" : "attached",
 			    (unsigned long long)f->subscribed->position, f->subscribed->window_count,
@@ -398,9 +418,13 @@ int sx_agentsubs_frame(struct sx_agentsubs *as, const Sprex__Frame *f)
 	}
 	case SPREX__FRAME__MSG_ERROR:
 		if (f->id >= 1 && f->id <= as->n) {
-			sx_log_err("subscription %s refused by the server: %s: %s",
+			int passing = f->error->code == SPREX__ERROR_CODE__ERROR_BUSY ||
+				      f->error->code == SPREX__ERROR_CODE__ERROR_INTERNAL;
+			sx_log_err("subscription %s refused by the server: %s: %s%s",
 				   as->subs[f->id - 1].conf->name, sx_error_name(f->error->code),
-				   f->error->message);
+				   f->error->message,
+				   passing ? "; trying again at the next heartbeat" : "");
+			as->subs[f->id - 1].retry = passing;
 			return 1;
 		}
 		sx_log_warn("server error: %s: %s", sx_error_name(f->error->code),

@@ -39,6 +39,8 @@ struct sx_agentsub_rt {
 	uint32_t pending;
 	int stalled;
 	uint64_t stored, rejected, naked;
+	unsigned reset_done : 1;        /* reset = yes is sent until the first Subscribed */
+	unsigned retry : 1;             /* Subscribe refused for a passing reason */
 };
 
 struct sx_agentsubs {
@@ -61,6 +63,9 @@ void sx_agentsubs_attach(struct sx_agentsubs *as, struct sx_agentconn *ac);
 /* A frame for the subscriptions (Subscribed, Deliver, Heartbeat, Gap,
  * Parked, Error answering a Subscribe). Returns 1 when it was one of those. */
 int sx_agentsubs_frame(struct sx_agentsubs *as, const Sprex__Frame *f);
+/* Each heartbeat interval: sends again the Subscribes the server refused
+ * for a passing reason (store busy, server fault). */
+void sx_agentsubs_tick(struct sx_agentsubs *as);
 /* The session ended: queued deliveries are dropped (the server redelivers
  * them), a report at the sink finishes but is not answered. */
 void sx_agentsubs_detach(struct sx_agentsubs *as);

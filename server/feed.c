@@ -39,6 +39,7 @@ static const struct sx_srvconf *conf(const struct sx_feeds *fd)
 
 static void idle_cb(uv_idle_t *h);
 static void apply_horizon(struct sx_feeds *fd);
+static void resync(struct sx_feeds *fd);
 
 int sx_feed_batch(struct sx_feeds *fd)
 {
@@ -86,18 +87,59 @@ static int write_sub(struct sx_feeds *fd, struct sx_subscr *sb)
 		struct sx_inflight *in = &sb->inf[i];
 		if (in->stored == SX_INF_STORED)
 			continue;
-		if (sx_feed_batch(fd) < 0 ||
-		    sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries,
-					 in->due_ms) < 0)
-			return fd->resync = 1, SX_EDB;
+		int rc = sx_feed_batch(fd);
+		if (rc == 0)
+			rc = sx_store_pending_put(fd->store, sb->row.id, in->seq, in->deliveries,
+						  in->due_ms);
+		if (rc < 0)
+			return rc;
 		in->stored = SX_INF_STORED;
 	}
 	if (!sb->dirty)
 		return 0;
-	if (sx_feed_batch(fd) < 0 ||
-	    sx_store_sub_advance(fd->store, sb->row.id, sb->row.position) < 0)
-		return fd->resync = 1, SX_EDB;
+	int rc = sx_feed_batch(fd);
+	if (rc == 0)
+		rc = sx_store_sub_advance(fd->store, sb->row.id, sb->row.position);
+	if (rc < 0)
+		return rc;
 	sb->dirty = 0;
+	return 0;
+}
+
+/* Parks and notice markers wait in memory, like the audit records, until
+ * the commit that carries them succeeds. */
+int sx_feed_queue_op(struct sx_feeds *fd, const struct sx_feed_op *op)
+{
+	if (fd->nops == fd->capops) {
+		size_t cap = fd->capops ? fd->capops * 2 : 64;
+		struct sx_feed_op *v = realloc(fd->ops, cap * sizeof *v);
+		if (!v) {
+			sx_log_err("out of memory: a %s of seq %lld is not recorded",
+				   op->kind == SX_FEED_OP_PARK ? "park" : "notice",
+				   (long long)op->seq);
+			return SX_ENOMEM;
+		}
+		fd->ops = v;
+		fd->capops = cap;
+	}
+	fd->ops[fd->nops++] = *op;
+	sx_feed_touch(fd);
+	return 0;
+}
+
+static int write_ops(struct sx_feeds *fd, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct sx_feed_op *op = &fd->ops[i];
+		int rc = sx_feed_batch(fd);
+		if (rc == 0 && op->kind == SX_FEED_OP_PARK)
+			rc = sx_store_pending_park(fd->store, op->sub, op->seq, op->deliveries,
+						   op->reason, op->at);
+		else if (rc == 0)
+			rc = sx_store_notice_sent(fd->store, op->seq, op->sub, op->at);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -137,30 +179,37 @@ static int write_audit(struct sx_feeds *fd)
 
 int sx_feed_flush(struct sx_feeds *fd)
 {
-	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next)
-		if (write_sub(fd, sb) < 0)
-			break;
-	size_t queued = fd->naudit;
-	if (queued && write_audit(fd) < 0) {
-		sx_store_batch_rollback(fd->store);
+	if (fd->resync)
+		resync(fd);
+	int rc = 0;
+	for (struct sx_subscr *sb = fd->subs; sb && rc == 0; sb = sb->next)
+		rc = write_sub(fd, sb);
+	size_t nops = fd->nops, naudit = fd->naudit;
+	if (rc == 0)
+		rc = write_ops(fd, nops);
+	if (rc == 0 && naudit)
+		rc = write_audit(fd);
+	if (rc == 0 && fd->batch_open) {
 		fd->batch_open = 0;
-		fd->resync = 1;
-		return SX_EDB;
+		rc = sx_store_batch_commit(fd->store);
+		if (rc < 0)
+			sx_log_err("delivery state commit failed (%s); it will be rewritten",
+				   sx_store_errmsg(fd->store));
 	}
-	if (!fd->batch_open)
-		return 0;
-	fd->batch_open = 0;
-	int rc = sx_store_batch_commit(fd->store);
 	if (rc < 0) {
-		sx_log_err("delivery state commit failed (%s); it will be rewritten",
-			   sx_store_errmsg(fd->store));
+		/* Nothing of this batch is in the store: what memory thought
+		 * stored is written again, the queues stay, and the commit timer
+		 * tries again. */
+		fd->batch_open = 0;
 		sx_store_batch_rollback(fd->store);
-		fd->resync = 1;
+		resync(fd);
 		return rc;
 	}
-	/* Records queued by the commit's own writers wait for the next one. */
-	memmove(fd->audit, fd->audit + queued, (fd->naudit - queued) * sizeof *fd->audit);
-	fd->naudit -= queued;
+	/* What the commit's own writers queued meanwhile waits for the next. */
+	memmove(fd->ops, fd->ops + nops, (fd->nops - nops) * sizeof *fd->ops);
+	fd->nops -= nops;
+	memmove(fd->audit, fd->audit + naudit, (fd->naudit - naudit) * sizeof *fd->audit);
+	fd->naudit -= naudit;
 	return 0;
 }
 
@@ -170,8 +219,10 @@ static void resync(struct sx_feeds *fd)
 {
 	fd->resync = 0;
 	for (struct sx_subscr *sb = fd->subs; sb; sb = sb->next) {
+		/* Stale, not new: the row may exist (an ack must still delete
+		 * it), and pending_put is an upsert. */
 		for (size_t i = 0; i < sb->ninf; i++)
-			sb->inf[i].stored = SX_INF_NEW;
+			sb->inf[i].stored = SX_INF_STALE;
 		sb->dirty = 1;
 	}
 	sx_feed_touch(fd);
@@ -291,12 +342,10 @@ int sx_feed_park(struct sx_feeds *fd, struct sx_subscr *sb, size_t i, const char
 {
 	struct sx_inflight in = sb->inf[i];
 	inflight_remove(sb, i, 1);
-	int rc = sx_feed_batch(fd);
-	if (rc == 0)
-		rc = sx_store_pending_park(fd->store, sb->row.id, in.seq, in.deliveries, reason,
-					   sx_feed_now());
-	if (rc < 0)
-		fd->resync = 1;
+	struct sx_feed_op op = { .kind = SX_FEED_OP_PARK, .sub = sb->row.id, .seq = in.seq,
+				 .deliveries = in.deliveries, .at = sx_feed_now() };
+	snprintf(op.reason, sizeof op.reason, "%s", reason);
+	int rc = sx_feed_queue_op(fd, &op);
 	Sprex__Parked p = SPREX__PARKED__INIT;
 	p.sub_id = sb->sub_id;
 	p.seq = (uint64_t)in.seq;
@@ -339,10 +388,11 @@ static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 	if (in->stored == SX_INF_STORED)
 		in->stored = SX_INF_STALE;
 	sx_feed_touch(fd);
-	if (in->deliveries == 1 && sb->row.feed == SX_FEED_NOTICES &&
-	    (sx_feed_batch(fd) < 0 ||
-	     sx_store_notice_sent(fd->store, in->seq, sb->ss->member.id, sx_feed_now()) < 0))
-		fd->resync = 1;
+	if (in->deliveries == 1 && sb->row.feed == SX_FEED_NOTICES) {
+		struct sx_feed_op op = { .kind = SX_FEED_OP_NOTICE, .sub = sb->ss->member.id,
+					 .seq = in->seq, .at = sx_feed_now() };
+		sx_feed_queue_op(fd, &op);
+	}
 	return 0;
 }
 
@@ -472,15 +522,17 @@ void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb)
 		struct sx_rentry *e = next_report(fd, sb);
 		if (!e)
 			break;
-		sb->row.position = e->seq + 1;
-		sb->dirty = 1;
 		struct sx_inflight in = { .seq = e->seq, .deliveries = 1,
 					  .due_ms = due_after(fd, 1),
-					  .bytes = (uint32_t)e->full.mail_len };
+					  .bytes = (uint32_t)e->packed_len };
 		memcpy(in.id, e->full.row.id, sizeof in.id);
 		int rc = inflight_add(sb, &in);
-		if (rc == 0)
+		if (rc == 0) {
+			/* Only now may the position pass it. */
+			sb->row.position = e->seq + 1;
+			sb->dirty = 1;
 			rc = send_report(fd, sb, (size_t)sx_feed_inflight_find(sb, e->seq), e);
+		}
 		sx_rentry_unref(e);
 		if (rc < 0)
 			break;
@@ -549,8 +601,10 @@ static void redeliver_due(struct sx_feeds *fd, struct sx_subscr *sb, int64_t now
 			inflight_remove(sb, i, 1);
 			continue;
 		}
-		if (rc < 0)
-			return; /* store busy: next tick */
+		if (rc < 0) {
+			i++; /* this one next tick; the others now */
+			continue;
+		}
 		if (may_send(sb, &e->az, &e->fr)) {
 			in->deliveries++;
 			in->due_ms = due_after(fd, in->deliveries);
@@ -674,9 +728,10 @@ int sx_feed_attach(struct sx_feeds *fd, struct sx_session *ss, const struct sx_s
 		sx_session_goaway(oss, SPREX__GO_AWAY_REASON__GOAWAY_SUPERSEDED, 0,
 				  "subscription attached by a newer session");
 	}
-	int rc = sx_feed_flush(fd);
-	if (rc < 0)
-		return rc;
+	/* The old session's state goes to the store first; if the store is
+	 * busy it stays as the store had it (older, so only repeats). */
+	sx_feed_flush(fd);
+	int rc;
 	/* A purge by sprexctl may not have reached the reload timer yet. */
 	apply_horizon(fd);
 	struct sx_subscr *sb = calloc(1, sizeof *sb);
@@ -685,11 +740,18 @@ int sx_feed_attach(struct sx_feeds *fd, struct sx_session *ss, const struct sx_s
 	sb->ss = ss;
 	sb->sub_id = ++ss->next_sub_id;
 	sb->row = *row;
+	/* The caller read the row before the old session's state was written:
+	 * the store has the position that goes with the unacked rows loaded
+	 * below. */
+	struct sx_sub now;
+	if (sx_store_sub_get(fd->store, row->member, row->name, &now) == 0 &&
+	    now.id == row->id && now.position > sb->row.position)
+		sb->row.position = now.position;
 	sb->filter = *filter;
 	sb->window_count = window_count;
 	sb->window_bytes = window_bytes;
-	sb->scan_to = row->position - 1;
-	sb->last_seq = row->position - 1;
+	sb->scan_to = sb->row.position - 1;
+	sb->last_seq = sb->row.position - 1;
 	rc = sx_feed_reload_pending(fd, sb);
 	if (rc < 0) {
 		free(sb->inf);
@@ -855,13 +917,16 @@ int sx_feed_init(struct sx_feeds *fd, struct sx_server *srv, char *err, size_t e
 	/* The recent past is loaded before the first session: subscribers that
 	 * start a little behind then share one framed copy of each report
 	 * instead of each reading the store. */
-	for (int more = 1; rc == 0 && more;)
-		rc = sx_rcache_warm(&fd->cache, fd->store, WARM_BATCH, &more);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot load recent reports: %s", sx_store_errmsg(fd->store));
-		sx_rcache_finish(&fd->cache);
+		snprintf(err, errlen, "report cache: %s", sx_strerror(rc));
 		return rc;
 	}
+	int wrc = 0;
+	for (int more = 1; wrc == 0 && more;)
+		wrc = sx_rcache_warm(&fd->cache, fd->store, WARM_BATCH, &more);
+	if (wrc < 0) /* a smaller cache only costs store reads */
+		sx_log_warn("report cache: loading recent reports stopped early: %s",
+			    sx_store_errmsg(fd->store));
 	return 0;
 }
 
@@ -910,8 +975,12 @@ void sx_feed_finish(struct sx_feeds *fd)
 	while (fd->subs)
 		detach(fd, fd->subs);
 	sx_feed_flush(fd);
-	if (fd->naudit)
-		sx_log_err("audit: %zu records could not be written at shutdown", fd->naudit);
+	if (fd->naudit || fd->nops)
+		sx_log_err("%zu audit records and %zu parks or notices could not be written at "
+			   "shutdown", fd->naudit, fd->nops);
+	free(fd->ops);
+	fd->ops = NULL;
+	fd->nops = fd->capops = 0;
 	free(fd->audit);
 	fd->audit = NULL;
 	fd->naudit = fd->capaudit = 0;

@@ -69,6 +69,17 @@ struct sx_subscr {
 	unsigned stalled : 1;           /* window full */
 };
 
+/* A park or a notice marker waiting for the next commit. */
+enum { SX_FEED_OP_PARK = 1, SX_FEED_OP_NOTICE = 2 };
+struct sx_feed_op {
+	int kind;
+	int64_t sub;                  /* park: subscription row id; notice: ISP member id */
+	int64_t seq;
+	uint32_t deliveries;
+	int64_t at;
+	char reason[SX_PARK_REASON_MAX];
+};
+
 struct sx_feeds {
 	struct sx_server *srv;
 	struct sx_store *store;
@@ -79,6 +90,8 @@ struct sx_feeds {
 	uv_timer_t redeliver;
 	uv_timer_t retention;
 	uv_timer_t commit;              /* write-behind of the delivery state */
+	struct sx_feed_op *ops;         /* parks and notices waiting for the next commit */
+	size_t nops, capops;
 	struct sx_audit_rec *audit;     /* records waiting for the next commit */
 	size_t naudit, capaudit;
 	int64_t purged_through;

@@ -17,6 +17,8 @@ int sx_feed_batch(struct sx_feeds *fd);
 void sx_feed_audit_sub(struct sx_feeds *fd, const struct sx_subscr *sb, const char *event,
 		       const char *outcome, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Queues a park or notice marker for the next commit. 0 or SX_ENOMEM. */
+int sx_feed_queue_op(struct sx_feeds *fd, const struct sx_feed_op *op);
 /* Memory changed: the store is brought up to date within delivery_commit_interval. */
 void sx_feed_touch(struct sx_feeds *fd);
 /* Attaches row to ss (loading its unacked reports for redelivery) and sends

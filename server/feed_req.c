@@ -58,9 +58,9 @@ static int start_position(struct sx_feeds *fd, const Sprex__Start *st, int64_t *
 		*pos = fd->purged_through + 1;
 		return 0;
 	case SPREX__START__AT_FROM_SEQ:
-		*pos = st->from_seq > 0 ? (int64_t)st->from_seq : 1;
-		if (*pos > head + 1)
-			*pos = head + 1;
+		/* Compared unsigned first: a huge value must not wrap. */
+		*pos = st->from_seq == 0 ? 1
+		       : st->from_seq > (uint64_t)head + 1 ? head + 1 : (int64_t)st->from_seq;
 		return 0;
 	case SPREX__START__AT_FROM_TIME_MS:
 		return sx_store_seq_at_time(fd->store, st->from_time_ms, pos);
@@ -99,9 +99,10 @@ static int with_record(struct sx_feeds *fd, struct sx_session *ss, const char *e
 static int with_record(struct sx_feeds *fd, struct sx_session *ss, const char *event,
 		       int (*change)(struct sx_store *, void *), void *ctx, const char *fmt, ...)
 {
-	int rc = sx_feed_flush(fd);
-	if (rc == 0)
-		rc = sx_store_batch_begin(fd->store);
+	/* The write-behind's own trouble (a busy store) is retried by its
+	 * timer; this change waits for the lock in its own transaction. */
+	sx_feed_flush(fd);
+	int rc = sx_store_batch_begin(fd->store);
 	if (rc < 0)
 		return rc;
 	rc = change(fd->store, ctx);
@@ -175,11 +176,9 @@ void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 	want.window_count = wc;
 	want.window_bytes = wb;
 
-	int rc = sx_feed_flush(fd);
 	struct sx_sub row;
 	int created = 0;
-	if (rc == 0)
-		rc = sx_store_sub_get(fd->store, ss->member.id, m->name, &row);
+	int rc = sx_store_sub_get(fd->store, ss->member.id, m->name, &row);
 	if (rc == SX_ENOTFOUND) {
 		want.created_ms = sx_feed_now();
 		rc = start_position(fd, m->start, &want.position);
@@ -204,8 +203,12 @@ void sx_feed_subscribe(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		rc = start_position(fd, m->start, &want.position);
 		if (rc == 0) {
 			struct sx_subscr *live = sx_feed_find(fd, row.id);
-			if (live)
-				sx_feed_session_closed(fd, live->ss); /* it will be superseded */
+			if (live) { /* superseded: told, and closed */
+				struct sx_session *old = live->ss;
+				sx_feed_session_closed(fd, old);
+				sx_session_goaway(old, SPREX__GO_AWAY_REASON__GOAWAY_SUPERSEDED, 0,
+						  "subscription reset by a newer session");
+			}
 			rc = with_record(fd, ss, "reset", reset_sub, &want,
 					 "sub=%s feed=%s filter=%s position=%lld", want.name,
 					 sx_feed_name(feed), want.filter, (long long)want.position);
@@ -414,6 +417,7 @@ void sx_feed_parked(struct sx_feeds *fd, struct sx_session *ss, uint64_t id,
 		    const Sprex__ParkedQuery *m)
 {
 	struct sx_sub row;
+	sx_feed_flush(fd); /* parks still waiting for the commit belong in the list */
 	int rc = name_ok(m->name) ? sx_store_sub_get(fd->store, ss->member.id, m->name, &row)
 				  : SX_ENOTFOUND;
 	if (rc == SX_ENOTFOUND) {
