@@ -206,10 +206,14 @@ int sx_feed_flush(struct sx_feeds *fd)
 		return rc;
 	}
 	/* What the commit's own writers queued meanwhile waits for the next. */
-	memmove(fd->ops, fd->ops + nops, (fd->nops - nops) * sizeof *fd->ops);
-	fd->nops -= nops;
-	memmove(fd->audit, fd->audit + naudit, (fd->naudit - naudit) * sizeof *fd->audit);
-	fd->naudit -= naudit;
+	if (nops) {
+		memmove(fd->ops, fd->ops + nops, (fd->nops - nops) * sizeof *fd->ops);
+		fd->nops -= nops;
+	}
+	if (naudit) {
+		memmove(fd->audit, fd->audit + naudit, (fd->naudit - naudit) * sizeof *fd->audit);
+		fd->naudit -= naudit;
+	}
 	return 0;
 }
 
@@ -300,6 +304,8 @@ static int inflight_add(struct sx_subscr *sb, const struct sx_inflight *in)
 
 static void inflight_remove(struct sx_subscr *sb, size_t i, size_t k)
 {
+	if (k == 0)
+		return; /* also: the array may not exist yet */
 	for (size_t j = i; j < i + k; j++)
 		sb->inf_bytes -= sb->inf[j].bytes;
 	memmove(sb->inf + i, sb->inf + i + k, (sb->ninf - i - k) * sizeof *sb->inf);
