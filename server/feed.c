@@ -52,7 +52,6 @@ int sx_feed_batch(struct sx_feeds *fd)
 	if (rc == SX_EBUSY) {
 		/* sprexctl holds the write lock: memory keeps the state, the
 		 * next commit tick tries again. */
-		fd->busy = 1;
 		sx_feed_touch(fd);
 		return rc;
 	}
@@ -389,7 +388,7 @@ static int send_report(struct sx_feeds *fd, struct sx_subscr *sb, size_t i,
 	char outcome[32];
 	snprintf(outcome, sizeof outcome, "delivery %u", in->deliveries);
 	sx_feed_audit_sub(fd, sb, "deliver", outcome, "report=%s seq=%lld sub=%s feed=%s",
-			  e->full.row.id, (long long)e->seq, sb->row.name,
+			  e->row.id, (long long)e->seq, sb->row.name,
 			  sx_feed_name((enum sx_feed)sb->row.feed));
 	if (in->stored == SX_INF_STORED)
 		in->stored = SX_INF_STALE;
@@ -531,7 +530,7 @@ void sx_feed_pump(struct sx_feeds *fd, struct sx_subscr *sb)
 		struct sx_inflight in = { .seq = e->seq, .deliveries = 1,
 					  .due_ms = due_after(fd, 1),
 					  .bytes = (uint32_t)e->packed_len };
-		memcpy(in.id, e->full.row.id, sizeof in.id);
+		memcpy(in.id, e->row.id, sizeof in.id);
 		int rc = inflight_add(sb, &in);
 		if (rc == 0) {
 			/* Only now may the position pass it. */
@@ -863,8 +862,6 @@ static void idle_cb(uv_idle_t *h)
 		fd->wake = more;
 		pump_all(fd);
 	}
-	if (fd->resync)
-		resync(fd);
 	if (!fd->wake)
 		uv_idle_stop(h);
 }

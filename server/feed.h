@@ -99,7 +99,6 @@ struct sx_feeds {
 	unsigned wake : 1;              /* new reports may be in the store */
 	unsigned resync : 1;            /* a commit failed: rewrite every live state */
 	unsigned started : 1;
-	unsigned busy : 1;              /* the last begin found the store locked */
 	int handles_open;
 };
 

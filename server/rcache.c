@@ -25,12 +25,32 @@ void sx_rentry_views(const struct sx_report_row *r, struct sx_authz_report *az,
 					 .country = "" };
 }
 
-/* Builds the wire metadata once per report. */
-static int build_meta(struct sx_rentry *e)
+/* The protobuf structures one encoding is built from; they point into the
+ * loaded report and live only while it is packed. */
+struct wire {
+	Sprex__ReportMeta meta;
+	Sprex__Violation *viol;
+	Sprex__Violation **violp;
+	char *vtext;                  /* the violations' evidence strings */
+	Sprex__RedactionEntry *man;
+	Sprex__RedactionEntry **manp;
+	char *cats[8];
+};
+
+static void wire_finish(struct wire *w)
 {
-	const struct sx_report_full *f = &e->full;
+	free(w->viol);
+	free(w->violp);
+	free(w->vtext);
+	free(w->man);
+	free(w->manp);
+}
+
+static int wire_build(const struct sx_report_full *f, struct wire *w)
+{
 	const struct sx_report_row *r = &f->row;
-	Sprex__ReportMeta *m = &e->meta;
+	Sprex__ReportMeta *m = &w->meta;
+	memset(w, 0, sizeof *w);
 	sprex__report_meta__init(m);
 	m->report_id = (char *)r->id;
 	m->seq = (uint64_t)r->seq;
@@ -49,42 +69,42 @@ static int build_meta(struct sx_rentry *e)
 		nv += f->evidence[i].flag[0] != '\0';
 	enum { VTEXT = 320 };
 	if (nv) {
-		e->viol = calloc(nv, sizeof *e->viol);
-		e->violp = calloc(nv, sizeof *e->violp);
-		e->vtext = malloc(nv * VTEXT);
-		if (!e->viol || !e->violp || !e->vtext)
+		w->viol = calloc(nv, sizeof *w->viol);
+		w->violp = calloc(nv, sizeof *w->violp);
+		w->vtext = malloc(nv * VTEXT);
+		if (!w->viol || !w->violp || !w->vtext)
 			return SX_ENOMEM;
 		size_t k = 0;
 		for (size_t i = 0; i < f->nevidence; i++) {
 			const struct sx_evidence_item *ev = &f->evidence[i];
 			if (!ev->flag[0])
 				continue;
-			Sprex__Violation *v = &e->viol[k];
+			Sprex__Violation *v = &w->viol[k];
 			sprex__violation__init(v);
 			v->flag = (char *)ev->flag;
-			v->evidence = e->vtext + k * VTEXT;
+			v->evidence = w->vtext + k * VTEXT;
 			evidence_text(ev, v->evidence, VTEXT);
 			v->article = (char *)ev->article;
-			e->violp[k++] = v;
+			w->violp[k++] = v;
 		}
 		m->n_violations = nv;
-		m->violations = e->violp;
+		m->violations = w->violp;
 	}
 	size_t nc = 0;
 	for (unsigned bit = 1; bit <= SX_CAT_INSUFFICIENT && nc < 8; bit <<= 1)
 		if (r->categories & bit)
-			e->cats[nc++] = (char *)sx_category_name((enum sx_category)bit);
+			w->cats[nc++] = (char *)sx_category_name((enum sx_category)bit);
 	m->n_categories = nc;
-	m->categories = e->cats;
+	m->categories = w->cats;
 
 	if (f->nmanifest) {
-		e->man = calloc(f->nmanifest, sizeof *e->man);
-		e->manp = calloc(f->nmanifest, sizeof *e->manp);
-		if (!e->man || !e->manp)
+		w->man = calloc(f->nmanifest, sizeof *w->man);
+		w->manp = calloc(f->nmanifest, sizeof *w->manp);
+		if (!w->man || !w->manp)
 			return SX_ENOMEM;
 		for (size_t i = 0; i < f->nmanifest; i++) {
 			const struct sx_manifest_item *mi = &f->manifest[i];
-			Sprex__RedactionEntry *x = &e->man[i];
+			Sprex__RedactionEntry *x = &w->man[i];
 			sprex__redaction_entry__init(x);
 			x->part = (char *)mi->part;
 			x->where = (char *)mi->where;
@@ -93,51 +113,34 @@ static int build_meta(struct sx_rentry *e)
 			x->count = mi->count;
 			x->offset = mi->offset;
 			x->length = mi->length;
-			e->manp[i] = x;
+			w->manp[i] = x;
 		}
 	}
-	sx_rentry_views(r, &e->az, &e->fr);
-	e->bytes = sizeof *e + f->mail_len + f->nmanifest * (sizeof *f->manifest + 2 * sizeof *e->man)
-		 + f->nevidence * sizeof *f->evidence + nv * (VTEXT + sizeof *e->viol);
 	return 0;
 }
 
-/* The per-report part of every Deliver, encoded once: fields 5-7. */
-static int pack_body(struct sx_rentry *e)
+/* Encodes the per-report part of every Deliver once (fields 5-7: metadata,
+ * manifest, mail); the entry keeps that and the row, nothing else. */
+static int pack(struct sx_rentry *e, const struct sx_report_full *f)
 {
-	Sprex__Deliver d = SPREX__DELIVER__INIT;
-	d.meta = &e->meta;
-	d.n_manifest = e->full.nmanifest;
-	d.manifest = e->manp;
-	d.raw_mail.data = e->full.mail;
-	d.raw_mail.len = e->full.mail_len;
-	size_t n = sprex__deliver__get_packed_size(&d);
-	e->packed = malloc(n ? n : 1);
-	if (!e->packed)
-		return SX_ENOMEM;
-	e->packed_len = sprex__deliver__pack(&d, e->packed);
-	/* The encoding holds the mail, manifest and evidence now: what built it
-	 * goes, so a cached report costs its row and one encoding. */
-	free(e->full.mail);
-	free(e->full.manifest);
-	free(e->full.evidence);
-	free(e->viol);
-	free(e->violp);
-	free(e->vtext);
-	free(e->man);
-	free(e->manp);
-	e->full.mail = NULL;
-	e->full.manifest = NULL;
-	e->full.evidence = NULL;
-	e->full.nmanifest = e->full.nevidence = 0;
-	e->viol = NULL;
-	e->violp = NULL;
-	e->vtext = NULL;
-	e->man = NULL;
-	e->manp = NULL;
-	sprex__report_meta__init(&e->meta);
-	e->bytes = sizeof *e + e->packed_len;
-	return 0;
+	struct wire w;
+	int rc = wire_build(f, &w);
+	if (rc == 0) {
+		Sprex__Deliver d = SPREX__DELIVER__INIT;
+		d.meta = &w.meta;
+		d.n_manifest = f->nmanifest;
+		d.manifest = w.manp;
+		d.raw_mail.data = f->mail;
+		d.raw_mail.len = f->mail_len;
+		size_t n = sprex__deliver__get_packed_size(&d);
+		e->packed = malloc(n ? n : 1);
+		if (e->packed)
+			e->packed_len = sprex__deliver__pack(&d, e->packed);
+		else
+			rc = SX_ENOMEM;
+	}
+	wire_finish(&w);
+	return rc;
 }
 
 static size_t varint(uint8_t *p, uint64_t v)
@@ -156,7 +159,7 @@ size_t sx_rentry_frame_head(const struct sx_rentry *e, uint32_t sub_id, uint32_t
 {
 	uint8_t f[48];
 	size_t n = 0;
-	size_t idlen = strlen(e->full.row.id);
+	size_t idlen = strlen(e->row.id);
 	/* Deliver fields 1-4 (proto3: zero values are left out). */
 	if (sub_id) {
 		f[n++] = 0x08;
@@ -166,7 +169,7 @@ size_t sx_rentry_frame_head(const struct sx_rentry *e, uint32_t sub_id, uint32_t
 	n += varint(f + n, (uint64_t)e->seq);
 	f[n++] = 0x1a;
 	n += varint(f + n, idlen);
-	memcpy(f + n, e->full.row.id, idlen);
+	memcpy(f + n, e->row.id, idlen);
 	n += idlen;
 	if (delivery_count) {
 		f[n++] = 0x20;
@@ -188,13 +191,16 @@ int sx_rentry_load(struct sx_store *s, const char *id, struct sx_rentry **out)
 	if (!e)
 		return SX_ENOMEM;
 	e->refs = 1;
-	int rc = sx_store_report_full(s, id, &e->full);
+	struct sx_report_full full;
+	int rc = sx_store_report_full(s, id, &full);
 	if (rc == 0) {
-		e->seq = e->full.row.seq;
-		rc = build_meta(e);
+		e->row = full.row;
+		e->seq = full.row.seq;
+		sx_rentry_views(&e->row, &e->az, &e->fr);
+		rc = pack(e, &full);
+		e->bytes = sizeof *e + e->packed_len;
+		sx_report_full_finish(&full);
 	}
-	if (rc == 0)
-		rc = pack_body(e);
 	if (rc < 0) {
 		sx_rentry_unref(e);
 		return rc;
@@ -213,12 +219,6 @@ void sx_rentry_unref(struct sx_rentry *e)
 {
 	if (!e || --e->refs > 0)
 		return;
-	sx_report_full_finish(&e->full);
-	free(e->viol);
-	free(e->violp);
-	free(e->vtext);
-	free(e->man);
-	free(e->manp);
 	free(e->packed);
 	free(e);
 }

@@ -20,16 +20,9 @@
 struct sx_rentry {
 	unsigned refs;
 	int64_t seq;
-	struct sx_report_full full;   /* only full.row is kept once packed */
+	struct sx_report_row row;     /* metadata */
 	struct sx_authz_report az;    /* what the policy looks at */
 	struct sx_filter_report fr;   /* what filters look at */
-	Sprex__ReportMeta meta;       /* these build packed, then are freed */
-	Sprex__Violation *viol;
-	Sprex__Violation **violp;
-	char *vtext;                  /* the violations' evidence strings */
-	Sprex__RedactionEntry *man;
-	Sprex__RedactionEntry **manp;
-	char *cats[8];
 	uint8_t *packed;              /* Deliver's meta, manifest and mail, encoded once */
 	size_t packed_len;
 	size_t bytes;                 /* memory it holds, for the cache bound */

@@ -321,13 +321,10 @@ struct pending_args {
 	int64_t count;                /* rows changed */
 };
 
-static int put_write(struct sx_store *s, void *ctx)
+/* ?1..?4 of the put and park statements: the row's key, its deliveries and
+ * its time (due or parked). */
+static int bind_pending(sqlite3_stmt *st, const struct pending_args *a)
 {
-	struct pending_args *a = ctx;
-	sqlite3_stmt *st;
-	int err = stmt(s, SX_STMT_PENDING_PUT, &st);
-	if (err)
-		return err;
 	int rc = sqlite3_bind_int64(st, 1, a->sub);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 2, a->seq);
@@ -335,6 +332,17 @@ static int put_write(struct sx_store *s, void *ctx)
 		rc = sqlite3_bind_int64(st, 3, a->deliveries);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 4, a->time_ms);
+	return rc;
+}
+
+static int put_write(struct sx_store *s, void *ctx)
+{
+	struct pending_args *a = ctx;
+	sqlite3_stmt *st;
+	int err = stmt(s, SX_STMT_PENDING_PUT, &st);
+	if (err)
+		return err;
+	int rc = bind_pending(st, a);
 	return step_write(s, st, rc, SX_ENOTFOUND, "no such subscription");
 }
 
@@ -386,13 +394,7 @@ static int park_write(struct sx_store *s, void *ctx)
 	int err = stmt(s, SX_STMT_PENDING_PARK, &st);
 	if (err)
 		return err;
-	int rc = sqlite3_bind_int64(st, 1, a->sub);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, 2, a->seq);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, 3, a->deliveries);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, 4, a->time_ms);
+	int rc = bind_pending(st, a);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, 5, a->reason, -1, SQLITE_STATIC);
 	return step_write(s, st, rc, SX_ENOTFOUND, "no such subscription");
