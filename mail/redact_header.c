@@ -34,6 +34,10 @@ struct hrun {
 #define HDR_BYTES "=bytes"
 /* The reading of a field as the text it is, encoded-words undecoded. */
 #define HDR_RAW "=raw"
+/* The value as its bytes, folds kept: where a fold joins two base64 runs
+ * into one for a reader of the raw lines (and for the leak check), the
+ * unfolded text has a blank between them. */
+#define HDR_FOLDS "=folds"
 
 struct hdr {
 	struct hrun runs[HDR_RUNS_MAX];
@@ -306,6 +310,8 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 	char ecs[HDR_CHARSET_MAX], enc;
 	int rc = 0;
 
+	if (strcmp(cs, HDR_FOLDS) == 0)
+		return sx_rx_layer_seg(l, v, n, 0, n, 0, 0);
 	int plain = strcmp(cs, HDR_RAW) == 0;
 	while (i < n && rc == 0) {
 		uint8_t c = v[i];
@@ -412,8 +418,23 @@ static void loose_ewords(struct rx_ctx *x, const uint8_t *v, size_t n)
 	}
 }
 
-/* Charset readings of raw 8-bit text in a field tried at most. */
-#define HDR_READINGS 6
+/* Readings of a field tried at most. */
+#define HDR_READINGS 7
+
+/* Whether a fold in v joins base64 characters on either side of it. */
+static int fold_joins(const uint8_t *v, size_t n)
+{
+	for (const uint8_t *p = memchr(v, '\n', n); p; p = memchr(p + 1, '\n', n - (size_t)(p + 1 - v))) {
+		size_t i = (size_t)(p - v), a = i, b = i + 1;
+		if (a > 0 && v[a - 1] == '\r')
+			a--;
+		while (b < n && (v[b] == ' ' || v[b] == '\t'))
+			b++;
+		if (a > 0 && b < n && sx_rx_b64ch(v[a - 1]) && sx_rx_b64ch(v[b]))
+			return 1;
+	}
+	return 0;
+}
 
 int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfield *f,
 		 struct rx_edits *out)
@@ -452,7 +473,9 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 	 * whatever their label says, and as the text they are (a token in a
 	 * broken one); each reading over what the ones before made.
 	 */
-	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL, NULL };
+	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL, NULL, NULL };
+	if (fold_joins(v, n))
+		readings[6] = HDR_FOLDS;
 	for (size_t i = 0; i + 1 < n && !readings[4]; i++)
 		if ((v[i] == '=' && v[i + 1] == '?') || v[i] == 0x1b)
 			readings[4] = HDR_BYTES, readings[5] = HDR_RAW;

@@ -41,6 +41,8 @@ enum rx_enc {
 #define RX_SCRATCH(len) ((len) * 8u + (1u << 20))
 /* Shortest run of base64 characters taken as a token. */
 #define RX_B64_TOKEN_MIN 12
+/* Whether c is a base64 character, standard or URL-safe alphabet. */
+int sx_rx_b64ch(uint8_t c);
 /* Shortest identifier looked for in the raw text of a base64 block: shorter
  * strings occur in base64 by chance. */
 #define RX_B64_RAW_MIN 8

@@ -535,10 +535,20 @@ static int tok_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, 
 static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n, uint8_t enc,
 		    int tok, struct rx_edits *out);
 
-/* Searches the decodings of the run t[r0, r1) (plus its padding up to r2). */
 static int b64ch(uint8_t c)
 {
 	return b64set[c];
+}
+
+int sx_rx_b64ch(uint8_t c)
+{
+	return b64set[c];
+}
+
+/* Whether t[i] can be inside a run: a character, or a byte of a break. */
+static int in_run(uint8_t c)
+{
+	return b64ch(c) || c == '\r' || c == '\n' || c == ' ' || c == '\t';
 }
 
 /* Non-zero when b (n bytes) holds a base64 run long enough to be a token:
@@ -546,6 +556,7 @@ static int b64ch(uint8_t c)
 static int has_run(const uint8_t *b, size_t n)
 {
 	size_t m = 0;
+	int eol = 0; /* blanks after a line break are inside a run */
 	for (size_t i = 0; i < n;) {
 		if (m == 0) {
 			/* none can start at or before the last byte that ends
@@ -553,7 +564,7 @@ static int has_run(const uint8_t *b, size_t n)
 			if (n - i < RX_B64_TOKEN_MIN)
 				return 0;
 			size_t q = i + RX_B64_TOKEN_MIN;
-			while (q > i && (b64ch(b[q - 1]) || b[q - 1] == '\r' || b[q - 1] == '\n'))
+			while (q > i && in_run(b[q - 1]))
 				q--;
 			if (q > i) {
 				i = q;
@@ -561,9 +572,12 @@ static int has_run(const uint8_t *b, size_t n)
 			}
 		}
 		if (b64ch(b[i])) {
+			eol = 0;
 			if (++m >= RX_B64_TOKEN_MIN)
 				return 1;
-		} else if (b[i] != '\r' && b[i] != '\n') {
+		} else if (b[i] == '\r' || b[i] == '\n') {
+			eol = 1;
+		} else if (!(eol && (b[i] == ' ' || b[i] == '\t'))) {
 			m = 0;
 		}
 		i++;
@@ -677,7 +691,9 @@ static int token_run(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const
 	return rc;
 }
 
-/* Length of the line break at t[j] followed by more base64, 0 when none. */
+/* Length of the line break at t[j], with the blanks that fold a header
+ * line or indent a body after it, followed by more base64; 0 when none. A
+ * reader unfolding a field joins the runs on either side of a fold. */
 static size_t run_break(const uint8_t *t, size_t n, size_t j)
 {
 	size_t k = j;
@@ -685,16 +701,20 @@ static size_t run_break(const uint8_t *t, size_t n, size_t j)
 		k++;
 	if (k < n && t[k] == '\n')
 		k++;
-	return k > j && k < n && b64ch(t[k]) ? k - j : 0;
+	if (k == j)
+		return 0;
+	while (k < n && (t[k] == ' ' || t[k] == '\t'))
+		k++;
+	return k < n && b64ch(t[k]) ? k - j : 0;
 }
+
 
 /* Where the scan for runs can go on at r: a byte before it that no run,
  * line break inside a run or padding takes, so that the scan is in the
  * same state at r whatever came before. */
 static size_t restart_at(const uint8_t *t, size_t from, size_t r)
 {
-	while (r > from && (b64ch(t[r - 1]) || t[r - 1] == '\r' || t[r - 1] == '\n' ||
-			    t[r - 1] == '='))
+	while (r > from && (in_run(t[r - 1]) || t[r - 1] == '='))
 		r--;
 	return r;
 }
@@ -745,7 +765,7 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 		size_t lim = again && hold < n ? hold : n;
 		if (lim >= i && lim - i >= RX_B64_TOKEN_MIN) {
 			size_t q = i + RX_B64_TOKEN_MIN;
-			while (q > i && (b64ch(t[q - 1]) || t[q - 1] == '\r' || t[q - 1] == '\n'))
+			while (q > i && in_run(t[q - 1]))
 				q--;
 			if (q > i) {
 				i = q;

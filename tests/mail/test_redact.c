@@ -812,6 +812,24 @@ static void test_fullwidth_token(void **state)
 	run_finish(r);
 }
 
+static void test_folded_token(void **state)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
+	/* A fold joins "9Z" and a run that starts mid-quantum into the base64
+	 * of the address for a reader of the raw lines; unfolded, a blank
+	 * parts them (a fuzz finding, in a Content-Type field). */
+	struct run *r = run_str("To: x@example.jp\r\n"
+				"Content-Type: multipart/mixed; boundary=b; x=\"(by mx with id 9Z\r\n"
+				"\tHRhcm8ueWFtYWRhQGV4YW1wbGUuanANCg0KSGkgdGFybw0K)\"\r\n"
+				"\r\n--b--\r\n", ids);
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	const char *out = (const char *)sx_buf_head(&r->out);
+	assert_null(memmem(out, sx_buf_used(&r->out), "YWRhQGV4YW1wbGUuanAN", 20));
+	assert_non_null(memmem(out, sx_buf_used(&r->out), "multipart/mixed; boundary=b;", 28));
+	run_finish(r);
+}
+
 static void test_header_name_kept(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1145,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_base64_layout),
 		cmocka_unit_test(test_matching_rules),
 		cmocka_unit_test(test_fullwidth_token),
+		cmocka_unit_test(test_folded_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
 		cmocka_unit_test(test_unsure_forms),
