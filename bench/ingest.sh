@@ -16,6 +16,8 @@
 #   RUNS         passes over them (the median is the figure) [1]
 #   STAGES       reports timed stage by stage (a replica of the pipeline) [2000]; 0 skips
 #   DURABLE      reports through durable intake [20000]; 0 skips it
+#   JOBS         pipeline threads for a second durable run, as sprexctl
+#                ingest --jobs runs it [nproc]; 1 runs only the one-thread one
 #   SUBMIT=1     also run durable intake on sprexd's Submit path (a submitter
 #                member and a client message id per report: one more lookup each)
 #   SQLITE       pre-built rows for the store ceiling [20000]; 0 skips it
@@ -43,6 +45,7 @@ PURE=${PURE:-20000}
 RUNS=${RUNS:-1}
 STAGES=${STAGES:-2000}
 DURABLE=${DURABLE:-20000}
+JOBS=${JOBS:-$(nproc)}
 SUBMIT=${SUBMIT:-0}
 SQLITE=${SQLITE:-20000}
 ROW_SIZE=${ROW_SIZE:-6144}
@@ -180,7 +183,7 @@ EOF
 	echo "  WARNING     the databases are on $FSTYPE, where fsync costs nothing; set DBDIR to a disk"
 echo
 
-PURE_RATE= PURE_US= PURE_SHARE= DUR_RATE= DUR_US= SUB_RATE= SQL_RATE= SQL_US=
+PURE_RATE= PURE_US= PURE_SHARE= DUR_RATE= DUR_US= DURJ_RATE= DURJ_US= SUB_RATE= SQL_RATE= SQL_US=
 if ((PURE > 0)); then
 	new_db "$W/pure.db" # read for its ISP table only
 	echo "1. Pure pipeline (one thread; the reports are in memory)"
@@ -195,6 +198,13 @@ if ((DURABLE > 0)); then
 	run durable --durable "$DURABLE" --db "$W/durable.db" --batch "$BATCH"
 	DUR_RATE=$(field per_s "$W/durable.out")
 	DUR_US=$(field cpu_us "$W/durable.out")
+	if ((JOBS > 1)); then
+		new_db "$W/durablej.db"
+		echo "2a. Durable intake with the pipeline on $JOBS threads (sprexctl ingest --jobs $JOBS)"
+		run durablej --durable "$DURABLE" --db "$W/durablej.db" --batch "$BATCH" --jobs "$JOBS"
+		DURJ_RATE=$(field per_s "$W/durablej.out")
+		DURJ_US=$(field cpu_us "$W/durablej.out")
+	fi
 	if [[ $SUBMIT == 1 ]]; then
 		new_db "$W/submit.db"
 		echo "2b. Durable intake on sprexd's Submit path (idempotency lookup per report)"
@@ -245,6 +255,10 @@ if [[ -n $DUR_RATE ]]; then
 			"$PURE_US"
 	fi
 fi
+if [[ -n $DURJ_RATE ]]; then
+	printf '  durable, %2d jobs %7s reports/s (%s us CPU each over all threads); aim >= %d: %s; the year: %s\n' \
+		"$JOBS" "$DURJ_RATE" "$DURJ_US" "$AIM_DURABLE" "$(verdict "$DURJ_RATE >= $AIM_DURABLE")" "$(year "$DURJ_RATE")"
+fi
 if [[ -n $SUB_RATE ]]; then
 	printf '  Submit path     %8s reports/s (durable, with the idempotency lookup)\n' "$SUB_RATE"
 fi
@@ -263,5 +277,5 @@ if ((CHECK_FAILED)); then
 	[[ $DUMP == 1 ]] || echo "        DUMP=1 writes the reports concerned to the scratch folder."
 fi
 echo
-echo "pure_per_s=${PURE_RATE:-} pure_cpu_us=${PURE_US:-} durable_per_s=${DUR_RATE:-} submit_per_s=${SUB_RATE:-} sqlite_per_s=${SQL_RATE:-} batch=$BATCH checks=$((CHECK_FAILED ? 0 : 1))"
+echo "pure_per_s=${PURE_RATE:-} pure_cpu_us=${PURE_US:-} durable_per_s=${DUR_RATE:-} durable_jobs_per_s=${DURJ_RATE:-} jobs=$JOBS submit_per_s=${SUB_RATE:-} sqlite_per_s=${SQL_RATE:-} batch=$BATCH checks=$((CHECK_FAILED ? 0 : 1))"
 exit $((CHECK_FAILED ? 1 : 0))

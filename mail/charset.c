@@ -276,6 +276,15 @@ static int cd_get(const char *to, const char *from, iconv_t *out)
 	return 0;
 }
 
+void sx_charset_thread_finish(void)
+{
+	for (size_t i = 0; i < CD_SLOTS; i++) {
+		if (cd_cache[i].to)
+			iconv_close(cd_cache[i].cd);
+		cd_cache[i] = (struct cd_slot){ NULL, NULL, (iconv_t)-1, 0 };
+	}
+}
+
 /* ---- UTF-8 ---- */
 
 static const uint8_t replacement[3] = { 0xEF, 0xBF, 0xBD }; /* U+FFFD */

@@ -28,5 +28,9 @@ int sx_charset_from_utf8(const char *label, const uint8_t *in, size_t n, struct 
 
 /* Non-zero when n bytes are valid UTF-8. */
 int sx_utf8_valid(const uint8_t *in, size_t n);
+/* Closes the iconv descriptors the calling thread keeps for reuse (they are
+ * per thread). A thread that converted calls it before it ends, or they
+ * leak; the next conversion on the thread opens them again. */
+void sx_charset_thread_finish(void);
 
 #endif

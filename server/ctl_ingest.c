@@ -22,11 +22,12 @@
 
 #include "err.h"
 #include "intake.h"
+#include "intake_pool.h"
 #include "srvconf.h"
 
 #define INGEST_USAGE \
 	"  ingest --source public|monitor|chain [--consent association,isp,enforcement]\n" \
-	"         [--reporter ADDR]... (FILE... | --maildir DIR | -)\n" \
+	"         [--reporter ADDR]... [--jobs N] (FILE... | --maildir DIR | -)\n" \
 	"                          de-personalize and store reports: forwarded reports\n" \
 	"                          (public; consent for public ones only, none by\n" \
 	"                          default), monitor captures or chain mail; --reporter\n" \
@@ -39,7 +40,10 @@
 	"                          again later, 78 configuration error. With several\n" \
 	"                          messages the exit status is 0 only if all were\n" \
 	"                          stored, else the worst (what retrying cannot fix\n" \
-	"                          outranks 75); what was stored stays stored\n"
+	"                          outranks 75); what was stored stays stored.\n" \
+	"                          --jobs: threads running the pipeline (default: one\n" \
+	"                          per CPU, at most 64); reports are stored in the\n" \
+	"                          order given, by one writer\n"
 
 #define SX_CTL_ERR_MAX 512
 /* Messages stored in one transaction (group commit), and the raw bytes and
@@ -48,6 +52,10 @@
 #define SX_INGEST_BATCH 64
 #define SX_INGEST_BATCH_BYTES ((size_t)16 << 20)
 #define SX_INGEST_BATCH_MS 250
+/* Messages read ahead of the one being stored, per pipeline thread: enough
+ * to keep every thread busy while the writer commits. Each holds at most
+ * max_message_size bytes. */
+#define SX_INGEST_AHEAD 2
 /* Read size for messages. */
 #define SX_INGEST_CHUNK ((size_t)64 << 10)
 /* A Maildir's file names, at most (a bound on the listing's memory). */
@@ -65,6 +73,17 @@ struct outcome {
 	char text[SX_CTL_ERR_MAX];       /* quarantine reason, or "refused: why" */
 };
 
+/* A message on its way: read (its bytes wiped when done) and running or run
+ * through the pipeline, or already failed (o says why). */
+struct pending {
+	struct outcome o;
+	int read;
+	uint8_t *raw;
+	size_t len, cap;
+	struct sx_intake job;
+	struct sx_intake_job run;
+};
+
 struct ingest {
 	const struct sx_ctl *ctl;
 	struct sx_store *s;
@@ -80,6 +99,9 @@ struct ingest {
 	int worst;
 	int stopped;                     /* a store failure: try no further messages */
 	size_t tried;                    /* messages taken on */
+	struct sx_intake_pool *pool;     /* NULL: the pipeline runs on this thread */
+	struct pending **q;              /* read ahead, in order: a ring of depth */
+	size_t qhead, qn, depth;
 };
 
 /* Severity of an exit status for "the worst code": temporary failures rank
@@ -196,50 +218,6 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs one message (raw, len bytes) through intake: inside the batch when
- * there are several, else in the store's own transaction, which takes the
- * write lock only once the pipeline is done. */
-static void submit(struct ingest *g, const char *name, const uint8_t *raw, size_t len)
-{
-	struct outcome *o = next_outcome(g, name);
-	if (g->use_batch && !g->batch_open) {
-		int rc = sx_store_batch_begin(g->s);
-		if (rc != 0) {
-			int status = failure_status(g, rc);
-			fail_outcome(o, status, "not stored: %s%s", sx_store_errmsg(g->s),
-				     status == EX_TEMPFAIL ? " (try again later)" : "");
-			g->stopped = 1;
-			return;
-		}
-		g->batch_open = 1;
-		g->batch_start_ms = mono_ms();
-	}
-	struct sx_intake_result res;
-	char err[SX_CTL_ERR_MAX];
-	g->in.raw = raw;
-	g->in.len = len;
-	int rc = sx_intake_submit(&g->ic, g->s, &g->in, 0, NULL, &res, err, sizeof err);
-	g->in.raw = NULL;
-	g->in.len = 0;
-	if (rc == 0) {
-		o->kind = res.duplicate ? OUT_DUPLICATE : res.quarantined ? OUT_QUARANTINED
-									    : OUT_STORED;
-		o->seq = res.seq;
-		memcpy(o->id, res.id, sizeof o->id);
-		snprintf(o->text, sizeof o->text, "%s", res.reason);
-		g->batch_bytes += len;
-	} else if (is_refusal(rc)) {
-		fail_outcome(o, EX_DATAERR, "refused: %s", err);
-	} else {
-		/* The store (or memory) failed: keep what the batch holds if it
-		 * still commits, then stop. */
-		int status = failure_status(g, rc);
-		fail_outcome(o, status, "not stored: %s%s", err,
-			     status == EX_TEMPFAIL ? " (try again later)" : "");
-		g->stopped = 1;
-	}
-}
-
 /* Frees a message buffer after wiping it: it held the reporter's original. */
 static void wipe_free(uint8_t *p, size_t n)
 {
@@ -314,6 +292,139 @@ static int read_all(int fd, size_t max, size_t hint, int drain, uint8_t **out, s
 	return 0;
 }
 
+/* A new message at the end of the queue; NULL without memory (then the
+ * message fails with an outcome of its own). */
+static struct pending *enqueue(struct ingest *g, const char *name)
+{
+	struct pending *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return NULL;
+	p->o.name = name;
+	g->q[(g->qhead + g->qn++) % g->depth] = p;
+	return p;
+}
+
+/* A message that failed before the pipeline: its outcome waits its turn. */
+static void enqueue_fail(struct ingest *g, const char *name, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void enqueue_fail(struct ingest *g, const char *name, int status, const char *fmt, ...)
+{
+	struct pending *p = enqueue(g, name);
+	if (p == NULL) {
+		fprintf(stderr, "%s: not stored: out of memory\n", name);
+		note_status(g, EX_OSERR);
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->o.text, sizeof p->o.text, fmt, ap);
+	va_end(ap);
+	p->o.kind = OUT_FAILED;
+	p->o.status = status;
+}
+
+/* Takes the message raw (len bytes, cap allocated, wiped when done) and
+ * starts its pipeline run. */
+static void enqueue_read(struct ingest *g, const char *name, uint8_t *raw, size_t len, size_t cap)
+{
+	struct pending *p = enqueue(g, name);
+	if (p == NULL) {
+		wipe_free(raw, cap);
+		fprintf(stderr, "%s: not stored: out of memory\n", name);
+		note_status(g, g->pipe ? EX_TEMPFAIL : EX_OSERR);
+		return;
+	}
+	p->read = 1;
+	p->raw = raw;
+	p->len = len;
+	p->cap = cap;
+	p->job = g->in;
+	p->job.raw = raw;
+	p->job.len = len;
+	sx_intake_job_init(&p->run, &g->ic, &p->job);
+	if (g->pool != NULL)
+		sx_intake_pool_run(g->pool, &p->run);
+}
+
+/* Waits for a message's run and frees it. */
+static void release(struct ingest *g, struct pending *p)
+{
+	if (p->read) {
+		if (g->pool != NULL)
+			sx_intake_pool_wait(g->pool, &p->run);
+		sx_intake_job_finish(&p->run);
+		wipe_free(p->raw, p->cap);
+	}
+	free(p);
+}
+
+/* Stores one message whose run is done: inside the batch when there are
+ * several, else in the store's own transaction. The write lock is taken
+ * only once the pipeline is done. */
+static void store_one(struct ingest *g, struct pending *p)
+{
+	struct outcome *o = next_outcome(g, p->o.name);
+	if (!p->read) {
+		*o = p->o;
+		return;
+	}
+	if (g->pool != NULL)
+		sx_intake_pool_wait(g->pool, &p->run);
+	else
+		sx_intake_job_run(&p->run);
+	if (g->use_batch && !g->batch_open && p->run.rc == 0) {
+		int rc = sx_store_batch_begin(g->s);
+		if (rc != 0) {
+			int status = failure_status(g, rc);
+			fail_outcome(o, status, "not stored: %s%s", sx_store_errmsg(g->s),
+				     status == EX_TEMPFAIL ? " (try again later)" : "");
+			g->stopped = 1;
+			return;
+		}
+		g->batch_open = 1;
+		g->batch_start_ms = mono_ms();
+	}
+	struct sx_intake_result res;
+	char err[SX_CTL_ERR_MAX];
+	int rc = sx_intake_job_store(&p->run, g->s, 0, NULL, &res, err, sizeof err);
+	if (rc == 0) {
+		o->kind = res.duplicate ? OUT_DUPLICATE : res.quarantined ? OUT_QUARANTINED
+									    : OUT_STORED;
+		o->seq = res.seq;
+		memcpy(o->id, res.id, sizeof o->id);
+		snprintf(o->text, sizeof o->text, "%s", res.reason);
+		g->batch_bytes += p->len;
+	} else if (is_refusal(rc)) {
+		fail_outcome(o, EX_DATAERR, "refused: %s", err);
+	} else {
+		/* The store (or memory) failed: keep what the batch holds if it
+		 * still commits, then stop. */
+		int status = failure_status(g, rc);
+		fail_outcome(o, status, "not stored: %s%s", err,
+			     status == EX_TEMPFAIL ? " (try again later)" : "");
+		g->stopped = 1;
+	}
+}
+
+/* Stores the oldest message in the queue, and commits when the batch is
+ * full. After a store failure the queue is emptied without storing. */
+static void complete_one(struct ingest *g)
+{
+	struct pending *p = g->q[g->qhead];
+	g->qhead = (g->qhead + 1) % g->depth;
+	g->qn--;
+	if (!g->stopped) {
+		g->tried++;
+		store_one(g, p);
+		if (g->stopped || g->nout == SX_INGEST_BATCH ||
+		    g->batch_bytes >= SX_INGEST_BATCH_BYTES ||
+		    (g->batch_open && mono_ms() - g->batch_start_ms >= SX_INGEST_BATCH_MS))
+			flush(g);
+	}
+	release(g, p);
+}
+
 /* Reads and submits one file. */
 static void ingest_file(struct ingest *g, const char *path)
 {
@@ -322,20 +433,19 @@ static void ingest_file(struct ingest *g, const char *path)
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		int e = errno;
-		struct outcome *o = next_outcome(g, path);
-		fail_outcome(o, e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR,
+		enqueue_fail(g, path, e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR,
 			     "cannot read: %s", strerror(e));
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fail_outcome(next_outcome(g, path), EX_NOINPUT, "cannot read: not a regular file");
+		enqueue_fail(g, path, EX_NOINPUT, "cannot read: not a regular file");
 		close(fd);
 		return;
 	}
 	if ((uint64_t)st.st_size > max) {
-		fail_outcome(next_outcome(g, path), EX_DATAERR, "refused: message of %lld bytes "
+		enqueue_fail(g, path, EX_DATAERR, "refused: message of %lld bytes "
 			     "exceeds max_message_size (%zu bytes)", (long long)st.st_size, max);
 		close(fd);
 		return;
@@ -346,16 +456,18 @@ static void ingest_file(struct ingest *g, const char *path)
 	int e = errno;
 	close(fd);
 	if (rc == SX_ETOOBIG)   /* it grew while we read */
-		fail_outcome(next_outcome(g, path), EX_DATAERR, "refused: message exceeds "
+		enqueue_fail(g, path, EX_DATAERR, "refused: message exceeds "
 			     "max_message_size (%zu bytes)", max);
 	else if (rc == SX_ENOMEM)
-		fail_outcome(next_outcome(g, path), EX_OSERR, "cannot read: out of memory");
+		enqueue_fail(g, path, EX_OSERR, "cannot read: out of memory");
 	else if (rc != 0)
-		fail_outcome(next_outcome(g, path), EX_IOERR, "cannot read: %s", strerror(e));
+		enqueue_fail(g, path, EX_IOERR, "cannot read: %s", strerror(e));
 	else if (len == 0)
-		fail_outcome(next_outcome(g, path), EX_DATAERR, "refused: empty message");
-	else
-		submit(g, path, raw, len);
+		enqueue_fail(g, path, EX_DATAERR, "refused: empty message");
+	else {
+		enqueue_read(g, path, raw, len, cap); /* the queue's now */
+		raw = NULL;
+	}
 	wipe_free(raw, rc == 0 ? cap : 0);
 }
 
@@ -368,35 +480,43 @@ static void ingest_stdin(struct ingest *g, const char *name)
 	int rc = read_all(STDIN_FILENO, max, 0, 1, &raw, &len, &cap);
 	int e = errno;
 	if (rc == SX_ETOOBIG)
-		fail_outcome(next_outcome(g, name), EX_DATAERR, "refused: message exceeds "
+		enqueue_fail(g, name, EX_DATAERR, "refused: message exceeds "
 			     "max_message_size (%zu bytes)", max);
 	else if (rc == SX_ENOMEM)
-		fail_outcome(next_outcome(g, name), failure_status(g, rc),
+		enqueue_fail(g, name, failure_status(g, rc),
 			     "not stored: out of memory (try again later)");
 	else if (rc != 0)
-		fail_outcome(next_outcome(g, name), g->pipe ? EX_TEMPFAIL : EX_IOERR,
+		enqueue_fail(g, name, g->pipe ? EX_TEMPFAIL : EX_IOERR,
 			     "cannot read standard input: %s", strerror(e));
 	else if (len == 0)
-		fail_outcome(next_outcome(g, name), EX_DATAERR, "refused: empty message");
-	else
-		submit(g, name, raw, len);
+		enqueue_fail(g, name, EX_DATAERR, "refused: empty message");
+	else {
+		enqueue_read(g, name, raw, len, cap); /* the queue's now */
+		raw = NULL;
+	}
 	wipe_free(raw, rc == 0 ? cap : 0);
 }
 
-/* Processes one message unless a store failure stopped the run; commits
- * whenever the batch is full. Returns 0, or -1 once stopped. */
+/* Reads one message into the queue unless a store failure stopped the run,
+ * storing the oldest while the queue is full. Returns 0, or -1 once stopped. */
 typedef void (*source_fn)(struct ingest *g, const char *path);
 
 static int step(struct ingest *g, const char *path, source_fn fn)
 {
+	while (g->qn > 0 && (g->qn == g->depth || g->stopped))
+		complete_one(g);
 	if (g->stopped)
 		return -1;
-	g->tried++;
 	fn(g, path);
-	if (g->stopped || g->nout == SX_INGEST_BATCH || g->batch_bytes >= SX_INGEST_BATCH_BYTES ||
-	    (g->batch_open && mono_ms() - g->batch_start_ms >= SX_INGEST_BATCH_MS))
-		flush(g);
-	return g->stopped ? -1 : 0;
+	return 0;
+}
+
+/* Stores what the queue holds, then commits. */
+static void drain(struct ingest *g)
+{
+	while (g->qn > 0)
+		complete_one(g);
+	flush(g);
 }
 
 /* --- Maildir ------------------------------------------------------------- */
@@ -502,6 +622,7 @@ struct ingest_opts {
 	size_t nreporters;
 	const char **files;         /* argc slots; "-" is stdin */
 	size_t nfiles;
+	unsigned jobs;              /* pipeline threads */
 };
 
 static int parse(int argc, char **argv, struct ingest_opts *o)
@@ -511,6 +632,7 @@ static int parse(int argc, char **argv, struct ingest_opts *o)
 		{ "consent", required_argument, NULL, 'c' },
 		{ "reporter", required_argument, NULL, 'r' },
 		{ "maildir", required_argument, NULL, 'm' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -532,6 +654,17 @@ static int parse(int argc, char **argv, struct ingest_opts *o)
 			if ((st = sx_ctl_once("ingest", "--maildir", &o->maildir, optarg)))
 				return st;
 			break;
+		case 'j': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 ||
+			    v < 1 || v > SX_INTAKE_POOL_MAX)
+				return sx_ctl_fail(EX_USAGE, "ingest: --jobs needs a number from 1 "
+						   "to %d, not '%s'", SX_INTAKE_POOL_MAX, optarg);
+			o->jobs = (unsigned)v;
+			break;
+		}
 		case 'r':
 			/* Each --reporter used an argv slot, so argc bounds the count. */
 			if (optarg[0] == '\0' || strlen(optarg) > SX_IDENT_LEN_MAX)
@@ -630,6 +763,20 @@ static int open_pipe(const struct sx_ctl *ctl, struct sx_store **s)
 	return sx_ctl_fail(status, "%s%s", err, status == EX_TEMPFAIL ? " (try again later)" : "");
 }
 
+/* The read-ahead queue, and the pipeline threads when there is more than
+ * one job. Returns EX_OK or a reported exit status. */
+static int start(struct ingest *g, unsigned jobs)
+{
+	g->depth = jobs > 1 ? (size_t)jobs * SX_INGEST_AHEAD : 1;
+	g->q = calloc(g->depth, sizeof *g->q);
+	if (g->q == NULL)
+		return sx_ctl_fail(g->pipe ? EX_TEMPFAIL : EX_OSERR, "ingest: out of memory");
+	if (jobs > 1 && sx_intake_pool_create(jobs, &g->pool) != 0)
+		return sx_ctl_fail(g->pipe ? EX_TEMPFAIL : EX_OSERR,
+				   "ingest: cannot start %u pipeline threads", jobs);
+	return EX_OK;
+}
+
 static int run(const struct sx_ctl *ctl, const struct ingest_opts *o, struct ingest *g)
 {
 	int status = g->pipe ? open_pipe(ctl, &g->s) : sx_ctl_open(ctl, 0, &g->s);
@@ -649,7 +796,9 @@ static int run(const struct sx_ctl *ctl, const struct ingest_opts *o, struct ing
 	size_t total = 0;
 	if (g->pipe) {
 		total = 1;
-		step(g, "-", ingest_stdin);
+		status = start(g, 1);
+		if (status == EX_OK)
+			step(g, "-", ingest_stdin);
 	} else if (o->maildir != NULL) {
 		struct maildir_list l = { .f = NULL };
 		int found = 0;
@@ -664,18 +813,24 @@ static int run(const struct sx_ctl *ctl, const struct ingest_opts *o, struct ing
 				qsort(l.f, l.n, sizeof *l.f, by_name);
 			total = l.n;
 			g->use_batch = total > 1;
-			for (size_t i = 0; i < l.n && step(g, l.f[i].path, ingest_file) == 0; i++)
+			status = start(g, total > 1 ? o->jobs : 1);
+			for (size_t i = 0; status == EX_OK && i < l.n &&
+					   step(g, l.f[i].path, ingest_file) == 0; i++)
 				;
 		}
-		flush(g);   /* before the names it prints are freed */
+		drain(g);   /* before the names it prints are freed */
 		maildir_free(&l);
 	} else {
 		total = o->nfiles;
 		g->use_batch = total > 1;
-		for (size_t i = 0; i < o->nfiles && step(g, o->files[i], ingest_file) == 0; i++)
+		status = start(g, total > 1 ? o->jobs : 1);
+		for (size_t i = 0; status == EX_OK && i < o->nfiles &&
+				   step(g, o->files[i], ingest_file) == 0; i++)
 			;
 	}
-	flush(g);
+	drain(g);
+	sx_intake_pool_destroy(g->pool);
+	free(g->q);
 	sx_intake_finish(&g->ic);
 	sx_ctl_audit_done(g->s, status ? status : g->worst);
 	sx_store_close(g->s);
@@ -715,6 +870,10 @@ static int cmd_ingest(const struct sx_ctl *ctl, int argc, char **argv)
 	struct rlimit nocore = { 0, 0 };
 	setrlimit(RLIMIT_CORE, &nocore);
 
+	if (o.jobs == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.jobs = n < 1 ? 1 : n > SX_INTAKE_POOL_MAX ? SX_INTAKE_POOL_MAX : (unsigned)n;
+	}
 	g->ctl = ctl;
 	g->pipe = o.nfiles == 1 && strcmp(o.files[0], "-") == 0;
 	g->in.source = source;

@@ -4,6 +4,7 @@
  */
 #include "intake.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,26 @@
  * field may grow sixfold by escaping ("\u0001"), which the bounds cover. */
 #define SX_INTAKE_EVIDENCE_JSON_MAX ((size_t)64 << 10)
 #define SX_INTAKE_MANIFEST_JSON_MAX ((size_t)1 << 20)
+
+struct sx_isp_table {
+	atomic_uint refs;
+	struct sx_lpm *t;
+};
+
+static struct sx_isp_table *table_ref(struct sx_isp_table *tab)
+{
+	if (tab != NULL)
+		atomic_fetch_add_explicit(&tab->refs, 1, memory_order_relaxed);
+	return tab;
+}
+
+static void table_unref(struct sx_isp_table *tab)
+{
+	if (tab != NULL && atomic_fetch_sub_explicit(&tab->refs, 1, memory_order_acq_rel) == 1) {
+		sx_lpm_destroy(tab->t);
+		free(tab);
+	}
+}
 
 /* Prefixes read from the store before they become an LPM table. */
 struct prefix_list {
@@ -52,15 +73,20 @@ int sx_intake_reload_isps(struct sx_intake_ctx *c, struct sx_store *s)
 {
 	struct prefix_list l = { .p = NULL };
 	struct sx_lpm *t = NULL;
-	int err = sx_store_prefix_each(s, collect_prefix, &l);
+	struct sx_isp_table *tab = malloc(sizeof *tab);
+	int err = tab == NULL ? SX_ENOMEM : sx_store_prefix_each(s, collect_prefix, &l);
 	if (err == 0)
 		err = sx_lpm_build(l.p, l.v, l.n, &t);
 	free(l.p);
 	free(l.v);
-	if (err)
+	if (err) {
+		free(tab);
 		return err;
-	sx_lpm_destroy(c->isps);
-	c->isps = t;
+	}
+	atomic_init(&tab->refs, 1);
+	tab->t = t;
+	table_unref(c->tab);
+	c->tab = tab;
 	c->pc.isps = t;
 	return 0;
 }
@@ -89,8 +115,8 @@ int sx_intake_init(struct sx_intake_ctx *c, struct sx_store *s, const struct sx_
 
 void sx_intake_finish(struct sx_intake_ctx *c)
 {
-	sx_lpm_destroy(c->isps);
-	c->isps = NULL;
+	table_unref(c->tab);
+	c->tab = NULL;
 	c->pc.isps = NULL;
 }
 
@@ -254,13 +280,9 @@ out:
 	return rc;
 }
 
-int sx_intake_submit(struct sx_intake_ctx *c, struct sx_store *s, const struct sx_intake *in,
-		     int64_t submitter, const char *client_msg_id, struct sx_intake_result *out,
-		     char *err, size_t errlen)
+/* The key's shape, for both ways in: SX_EINVAL with err when it is unusable. */
+static int check_key(int64_t submitter, const char *client_msg_id, char *err, size_t errlen)
 {
-	memset(out, 0, sizeof *out);
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
 	if (client_msg_id != NULL &&
 	    (client_msg_id[0] == '\0' || strlen(client_msg_id) > SX_CLIENT_ID_MAX)) {
 		snprintf(err, errlen, "client message id empty or longer than %d bytes",
@@ -271,32 +293,91 @@ int sx_intake_submit(struct sx_intake_ctx *c, struct sx_store *s, const struct s
 		snprintf(err, errlen, "a client message id needs a submitter");
 		return SX_EINVAL;
 	}
-	if (in->len == 0) {
-		snprintf(err, errlen, "empty message");
-		return SX_EINVAL;
-	}
+	return 0;
+}
 
-	/* Idempotency first: a resubmission costs one lookup, not a pipeline run. */
-	if (client_msg_id != NULL) {
-		struct sx_report_row row;
-		int rc = sx_store_report_by_client(s, submitter, client_msg_id, &row);
-		if (rc == 0) {
-			result_of_row(&row, out);
-			return 0;
-		}
-		if (rc != SX_ENOTFOUND)
-			return store_err(s, rc, "cannot look the client message id up", err,
-					 errlen);
+int sx_intake_lookup(struct sx_store *s, int64_t submitter, const char *client_msg_id,
+		     struct sx_intake_result *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	int rc = check_key(submitter, client_msg_id, err, errlen);
+	if (rc != 0 || client_msg_id == NULL)
+		return rc != 0 ? rc : SX_ENOTFOUND;
+	struct sx_report_row row;
+	rc = sx_store_report_by_client(s, submitter, client_msg_id, &row);
+	if (rc == 0) {
+		result_of_row(&row, out);
+		return 0;
 	}
+	if (rc != SX_ENOTFOUND)
+		return store_err(s, rc, "cannot look the client message id up", err, errlen);
+	return rc;
+}
 
-	struct sx_report rep;
-	int rc = sx_pipeline_run(&c->pc, in, &rep, err, errlen);
-	if (rc != 0 && err != NULL && errlen > 0 && err[0] == '\0')
-		snprintf(err, errlen, "%s", sx_strerror(rc));
-	if (rc == 0)
-		rc = store(s, in, submitter, client_msg_id, &rep, out, err, errlen);
-	sx_report_finish(&rep);
+void sx_intake_job_init(struct sx_intake_job *j, const struct sx_intake_ctx *c,
+			const struct sx_intake *in)
+{
+	memset(j, 0, sizeof *j);
+	j->pc = c->pc;
+	j->tab = table_ref(c->tab);
+	j->in = *in;
+}
+
+void sx_intake_job_run(struct sx_intake_job *j)
+{
+	j->err[0] = '\0';
+	if (j->in.len == 0) {
+		snprintf(j->err, sizeof j->err, "empty message");
+		j->rc = SX_EINVAL;
+		return;
+	}
+	j->rc = sx_pipeline_run(&j->pc, &j->in, &j->rep, j->err, sizeof j->err);
+	if (j->rc != 0 && j->err[0] == '\0')
+		snprintf(j->err, sizeof j->err, "%s", sx_strerror(j->rc));
+}
+
+int sx_intake_job_store(struct sx_intake_job *j, struct sx_store *s, int64_t submitter,
+			const char *client_msg_id, struct sx_intake_result *out, char *err,
+			size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	int rc = check_key(submitter, client_msg_id, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (j->rc != 0) {
+		snprintf(err, errlen, "%s", j->err);
+		return j->rc;
+	}
+	rc = store(s, &j->in, submitter, client_msg_id, &j->rep, out, err, errlen);
 	if (rc != 0)
 		memset(out, 0, sizeof *out);
+	return rc;
+}
+
+void sx_intake_job_finish(struct sx_intake_job *j)
+{
+	sx_report_finish(&j->rep);
+	table_unref(j->tab);
+	j->tab = NULL;
+}
+
+int sx_intake_submit(struct sx_intake_ctx *c, struct sx_store *s, const struct sx_intake *in,
+		     int64_t submitter, const char *client_msg_id, struct sx_intake_result *out,
+		     char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	/* Idempotency first: a resubmission costs one lookup, not a pipeline run. */
+	int rc = sx_intake_lookup(s, submitter, client_msg_id, out, err, errlen);
+	if (rc != SX_ENOTFOUND)
+		return rc;
+	struct sx_intake_job j;
+	sx_intake_job_init(&j, c, in);
+	sx_intake_job_run(&j);
+	rc = sx_intake_job_store(&j, s, submitter, client_msg_id, out, err, errlen);
+	sx_intake_job_finish(&j);
 	return rc;
 }

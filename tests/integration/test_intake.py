@@ -174,6 +174,38 @@ class Intake(World):
         r = self.ingest("--source", "monitor", good, empty, check=False)
         self.assertEqual(r.returncode, 65)
 
+    def test_jobs_keep_order(self):
+        """With pipeline threads the lines, the sequence numbers and the
+        stored reports come in the order the files were given, and each
+        outcome is what one thread makes of the same file."""
+        kinds = [("monitor.eml", "monitor"), ("forwarded.eml", "forwarded"),
+                 ("anonymous.eml", "anonymous"), ("empty.eml", None)]
+        files = []
+        for i in range(32):
+            name, what = kinds[i % len(kinds)]
+            files.append(self.put("m%02d.eml" % i, sample(name) if what else b""))
+        r = self.ingest("--source", "public", "--jobs", "4", *files, check=False)
+        self.assertEqual(r.returncode, 65, r.stderr)   # the empty ones
+        lines = r.stdout.splitlines()
+        self.assertEqual([l.split(": ", 1)[0] for l in lines], files)
+        seqs = []
+        for i, line in enumerate(lines):
+            name, what = kinds[i % len(kinds)]
+            if what is None:
+                self.assertEqual(line, files[i] + ": refused: empty message")
+                continue
+            m = LINE.match(line)
+            self.assertIsNotNone(m, line)
+            self.assertEqual(m.group("what"),
+                             "quarantined" if what == "anonymous" else "stored", line)
+            seqs.append(int(m.group("seq")))
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(len(set(seqs)), 24)
+        # The same files one at a time: the same outcomes.
+        one = self.ingest("--source", "public", "--jobs", "1", *files, check=False)
+        strip = lambda t: [re.sub(r" r[a-z2-7]{25} seq \d+", "", l) for l in t.splitlines()]
+        self.assertEqual(strip(one.stdout), strip(r.stdout))
+
     def test_quarantine(self):
         anon = self.put("anon.eml", sample("anonymous.eml"))
         r = self.ingest("--source", "public", anon)
@@ -379,6 +411,10 @@ class Intake(World):
             (["--source", "monitor"], "nothing to ingest"),
             (["--source", "monitor", "-", f], "alone"),
             (["--source", "monitor", "--maildir", self.inbox, f], "not several"),
+            (["--source", "monitor", "--jobs", "0", f], "--jobs needs a number from 1 to 64"),
+            (["--source", "monitor", "--jobs", "65", f], "--jobs needs a number"),
+            (["--source", "monitor", "--jobs", "2x", f], "not '2x'"),
+            (["--source", "monitor", "--jobs", "-1", f], "--jobs needs a number"),
         ]
         for args, needle in cases:
             with self.subTest(args=args):
