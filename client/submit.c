@@ -3,6 +3,7 @@
  * reports. Each file is one Submit; the answer comes only after the server
  * committed it, and a resubmitted file is recognised by its client id (by
  * default the SHA-256 of its bytes), so retrying after a failure is safe.
+ * Up to --window Submits are out at once; the lines come in file order.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,12 +20,21 @@
 #include "tlsctx.h"
 
 #define SUBMIT_REPORTERS_MAX 16
+/* Submits sent ahead of their answers, by default and at most: the server
+ * runs their pipelines side by side and commits them together. */
+#define SUBMIT_WINDOW 8
+#define SUBMIT_WINDOW_MAX 64
 
 struct submit {
 	uv_loop_t *loop;
 	char **files;
 	size_t nfiles;
-	size_t next;               /* file being submitted */
+	size_t sent;               /* files taken on (sent, or failed to read) */
+	size_t printed;            /* files whose line is out, in order */
+	size_t inflight;           /* sent, not answered */
+	unsigned window;
+	char **line;               /* per file: its line once answered */
+	unsigned char *answered;   /* per file */
 	const char *client_id;     /* --id, single file only */
 	Sprex__Source source;
 	uint32_t consent;
@@ -97,17 +107,31 @@ static int read_file(const char *path, uint64_t max, uint8_t **out, size_t *len)
 	return 0;
 }
 
-static void send_next(struct sx_agentconn *ac)
+/* Prints the lines of the answered files at the head of the list, in the
+ * order the files were given. */
+static void print_lines(struct submit *s)
+{
+	for (; s->printed < s->sent && s->answered[s->printed]; s->printed++) {
+		if (s->line[s->printed])
+			fputs(s->line[s->printed], stdout);
+		free(s->line[s->printed]);
+		s->line[s->printed] = NULL;
+	}
+	fflush(stdout);
+}
+
+static void send_more(struct sx_agentconn *ac)
 {
 	struct submit *s = sx_agentconn_udata(ac);
-	while (s->next < s->nfiles) {
-		const char *path = s->files[s->next];
+	while (s->sent < s->nfiles && s->inflight < s->window) {
+		size_t k = s->sent++;
+		const char *path = s->files[k];
 		uint8_t *mail;
 		size_t len;
 		int st = read_file(path, s->max_bytes, &mail, &len);
 		if (st) {
 			worst(s, st);
-			s->next++;
+			s->answered[k] = 1; /* said on stderr; no line */
 			continue;
 		}
 		char id[SX_SPKI_HEX + 8];
@@ -128,19 +152,24 @@ static void send_next(struct sx_agentconn *ac)
 		sub.n_reporter = s->nreporters;
 		sub.reporter = s->reporters;
 		Sprex__Frame f = SPREX__FRAME__INIT;
-		f.id = s->next + 1;
+		f.id = k + 1;
 		f.msg_case = SPREX__FRAME__MSG_SUBMIT;
 		f.submit = &sub;
 		int rc = sx_agentconn_send(ac, &f);
 		free(mail);
-		if (rc == 0)
-			return; /* wait for the answer */
+		if (rc == 0) {
+			s->inflight++;
+			continue;
+		}
 		fprintf(stderr, "%s: cannot send: %s\n", path, sx_strerror(rc));
 		worst(s, rc == SX_ETOOBIG ? EX_DATAERR : EX_TEMPFAIL);
-		s->next++;
+		s->answered[k] = 1;
 	}
-	s->done = 1;
-	sx_agentconn_stop(ac, "submissions done");
+	print_lines(s);
+	if (s->sent == s->nfiles && s->inflight == 0 && !s->done) {
+		s->done = 1;
+		sx_agentconn_stop(ac, "submissions done");
+	}
 }
 
 static void on_ready(struct sx_agentconn *ac, const Sprex__Welcome *w)
@@ -148,29 +177,34 @@ static void on_ready(struct sx_agentconn *ac, const Sprex__Welcome *w)
 	struct submit *s = sx_agentconn_udata(ac);
 	/* Room for the Submit's own fields next to the mail. */
 	s->max_bytes = w->max_frame > 64 * 1024 ? w->max_frame - 64 * 1024 : w->max_frame / 2;
-	send_next(ac);
+	send_more(ac);
 }
 
 static void on_frame(struct sx_agentconn *ac, const Sprex__Frame *f)
 {
 	struct submit *s = sx_agentconn_udata(ac);
-	if (s->next >= s->nfiles || f->id != s->next + 1) {
+	size_t k = (size_t)f->id - 1;
+	if (f->id == 0 || k >= s->sent || s->answered[k]) {
 		sx_log_warn("ignoring an answer to request %llu", (unsigned long long)f->id);
 		return;
 	}
-	const char *path = s->files[s->next];
+	const char *path = s->files[k];
+	char *line = NULL;
+	int n;
 	if (f->msg_case == SPREX__FRAME__MSG_SUBMITTED) {
 		const Sprex__Submitted *r = f->submitted;
 		if (r->quarantined)
-			printf("%s: quarantined %s seq %llu%s: %s\n", path, r->report_id,
-			       (unsigned long long)r->seq, r->duplicate ? " (duplicate)" : "",
-			       r->reason);
+			n = asprintf(&line, "%s: quarantined %s seq %llu%s: %s\n", path,
+				     r->report_id, (unsigned long long)r->seq,
+				     r->duplicate ? " (duplicate)" : "", r->reason);
 		else
-			printf("%s: %s %s seq %llu\n", path, r->duplicate ? "duplicate" : "stored",
-			       r->report_id, (unsigned long long)r->seq);
+			n = asprintf(&line, "%s: %s %s seq %llu\n", path,
+				     r->duplicate ? "duplicate" : "stored", r->report_id,
+				     (unsigned long long)r->seq);
 	} else if (f->msg_case == SPREX__FRAME__MSG_ERROR) {
 		const Sprex__Error *e = f->error;
-		printf("%s: refused: %s: %s\n", path, sx_error_name(e->code), e->message);
+		n = asprintf(&line, "%s: refused: %s: %s\n", path, sx_error_name(e->code),
+			     e->message);
 		worst(s, e->code == SPREX__ERROR_CODE__ERROR_BUSY       ? EX_TEMPFAIL
 			 : e->code == SPREX__ERROR_CODE__ERROR_FORBIDDEN ? EX_NOPERM
 			 : e->code == SPREX__ERROR_CODE__ERROR_INTERNAL  ? EX_TEMPFAIL
@@ -178,9 +212,16 @@ static void on_frame(struct sx_agentconn *ac, const Sprex__Frame *f)
 	} else {
 		return;
 	}
-	fflush(stdout);
-	s->next++;
-	send_next(ac);
+	if (n < 0) {
+		/* the answer stands; only its line is lost */
+		fprintf(stderr, "%s: answered, but out of memory for its line\n", path);
+		line = NULL;
+		worst(s, EX_OSERR);
+	}
+	s->line[k] = line;
+	s->answered[k] = 1;
+	s->inflight--;
+	send_more(ac);
 }
 
 static void on_close(struct sx_agentconn *ac, int ready, int refused, uint32_t retry_after_ms,
@@ -192,8 +233,17 @@ static void on_close(struct sx_agentconn *ac, int ready, int refused, uint32_t r
 	if (!s->done) {
 		/* Files not answered were not stored, or their answer was lost:
 		 * both are safe to submit again. */
-		for (size_t i = s->next; i < s->nfiles; i++)
-			printf("%s: not submitted: %s\n", s->files[i], why);
+		print_lines(s);
+		for (size_t i = s->printed; i < s->nfiles; i++) {
+			if (i < s->sent && s->answered[i]) {
+				if (s->line[i])
+					fputs(s->line[i], stdout);
+			} else {
+				printf("%s: not submitted: %s\n", s->files[i], why);
+			}
+		}
+		s->printed = s->nfiles;
+		fflush(stdout);
 		worst(s, refused ? EX_NOPERM : EX_TEMPFAIL);
 	}
 }
@@ -233,13 +283,26 @@ int sx_agent_cmd_submit(struct sx_agent_opts *o, int argc, char **argv)
 		{ "consent", required_argument, NULL, 'C' },
 		{ "reporter", required_argument, NULL, 'r' },
 		{ "id", required_argument, NULL, 'i' },
+		{ "window", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct submit s = { .status = 0 };
+	struct submit s = { .status = 0, .window = SUBMIT_WINDOW };
 	const char *source = NULL, *consent = NULL;
 	int ch;
-	while ((ch = sx_agent_getopt(o, argc, argv, "s:C:r:i:", opts)) != -1) {
+	while ((ch = sx_agent_getopt(o, argc, argv, "s:C:r:i:w:", opts)) != -1) {
 		switch (ch) {
+		case 'w': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || v < 1 ||
+			    v > SUBMIT_WINDOW_MAX) {
+				fprintf(stderr, "sprex-agent: --window needs a number from 1 to %d, "
+						"not '%s'\n", SUBMIT_WINDOW_MAX, optarg);
+				return EX_USAGE;
+			}
+			s.window = (unsigned)v;
+			break;
+		}
 		case 's': source = optarg; break;
 		case 'C': consent = optarg; break;
 		case 'i': s.client_id = optarg; break;
@@ -279,11 +342,22 @@ int sx_agent_cmd_submit(struct sx_agent_opts *o, int argc, char **argv)
 		fprintf(stderr, "sprex-agent: --id names one FILE\n");
 		return EX_USAGE;
 	}
+	s.line = calloc(s.nfiles, sizeof *s.line);
+	s.answered = calloc(s.nfiles, 1);
+	if (!s.line || !s.answered) {
+		free(s.line);
+		free(s.answered);
+		fprintf(stderr, "sprex-agent: out of memory\n");
+		return EX_OSERR;
+	}
 	struct sx_agentconf conf;
 	SSL_CTX *tls;
 	int st = sx_agent_setup(o, &conf, &tls);
-	if (st)
+	if (st) {
+		free(s.line);
+		free(s.answered);
 		return st;
+	}
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	s.loop = &loop;
@@ -296,5 +370,9 @@ int sx_agent_cmd_submit(struct sx_agent_opts *o, int argc, char **argv)
 	}
 	uv_loop_close(&loop);
 	sx_agent_teardown(&conf, tls);
+	for (size_t i = 0; i < s.nfiles; i++)
+		free(s.line[i]);
+	free(s.line);
+	free(s.answered);
 	return s.status;
 }

@@ -352,6 +352,7 @@ static void maybe_done(struct sx_server *s)
 	close_handle(s, (uv_handle_t *)&s->sig_int);
 	close_handle(s, (uv_handle_t *)&s->sig_hup);
 	close_handle(s, (uv_handle_t *)&s->checkpoint_timer);
+	sx_submits_close(&s->submits, close_handle);
 	sx_feed_stop(&s->feed);
 	checkpoint_now(s); /* the last records of this run are signed */
 }
@@ -417,6 +418,7 @@ int sx_server_start(struct sx_server *s)
 	uv_signal_start(&s->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&s->sig_hup, signal_cb, SIGHUP);
 	sx_feed_start(&s->feed);
+	sx_submits_start(&s->submits, s);
 	return 0;
 }
 

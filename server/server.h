@@ -17,6 +17,7 @@
 #include "members.h"
 #include "srvconf.h"
 #include "store.h"
+#include "submit.h"
 #include "tlsctx.h"
 
 #define SX_LISTENERS_MAX (SX_LISTEN_MAX * 4) /* a name may resolve to several addresses */
@@ -35,6 +36,7 @@ struct sx_server {
 	struct sx_intake_ctx intake;  /* pipeline settings and the ISP prefix table */
 	int intake_ready;
 	struct sx_feeds feed;          /* subscriptions and delivery */
+	struct sx_submits submits;     /* Submit frames in progress */
 	int feed_ready;
 	uint64_t data_version;
 	uv_tcp_t listeners[SX_LISTENERS_MAX];

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "notice.h"
 #include "server.h"
+#include "submit.h"
 
 static void session_open(struct sx_peer *p);
 static void session_frame(struct sx_peer *p, const Sprex__Frame *f);
@@ -257,104 +258,6 @@ void sx_session_audit(struct sx_session *ss, const char *event, const char *outc
 	sx_feed_audit(&ss->srv->feed, &r);
 }
 
-/* Checks the fields of a Submit; returns NULL or what is wrong. */
-static const char *submit_invalid(const Sprex__Submit *m)
-{
-	size_t n = m->client_msg_id ? strlen(m->client_msg_id) : 0;
-	if (n == 0 || n > SX_CLIENT_ID_MAX)
-		return "client_msg_id must be 1 to 128 bytes";
-	for (size_t i = 0; i < n; i++)
-		if (m->client_msg_id[i] <= ' ' || m->client_msg_id[i] > '~')
-			return "client_msg_id must be printable ASCII without blanks";
-	if (m->source < SPREX__SOURCE__SOURCE_PUBLIC || m->source > SPREX__SOURCE__SOURCE_CHAIN)
-		return "source must be public, monitor or chain";
-	if (m->consent & ~7u)
-		return "consent holds unknown bits";
-	if (m->consent && m->source != SPREX__SOURCE__SOURCE_PUBLIC)
-		return "consent applies to public reports only";
-	if (m->raw_mail.len == 0)
-		return "raw_mail is empty";
-	if (m->n_reporter > 16)
-		return "more than 16 reporter identifiers";
-	return NULL;
-}
-
-/* Intake over the wire. The answer goes out only after the report (or its
- * quarantine) is committed, so a submitter that saw Submitted may forget it. */
-static void handle_submit(struct sx_session *ss, uint64_t id, const Sprex__Submit *m)
-{
-	struct sx_server *srv = ss->srv;
-	const char *bad = submit_invalid(m);
-	if (bad) {
-		sx_session_error(ss, id, SPREX__ERROR_CODE__ERROR_INVALID, "%s", bad);
-		return;
-	}
-	struct sx_intake in = {
-		.raw = m->raw_mail.data,
-		.len = m->raw_mail.len,
-		.source = (enum sx_source_kind)m->source,
-		.consent = m->consent,
-		.reporters = (const char *const *)m->reporter,
-		.nreporters = m->n_reporter,
-	};
-	struct sx_intake_result res;
-	char err[256] = "";
-	/* The report and its audit records share one transaction (synchronous
-	 * FULL): the deliveries' write-behind is committed first. */
-	sx_feed_flush(&srv->feed);
-	int rc = sx_store_batch_begin(srv->store);
-	if (rc == 0)
-		rc = sx_intake_submit(&srv->intake, srv->store, &in, ss->member.id,
-				      m->client_msg_id, &res, err, sizeof err);
-	if (rc == 0) {
-		struct sx_audit_rec r;
-		sx_session_audit_rec(ss, &r, "submit", res.duplicate ? "duplicate" : "stored",
-				     "report=%s seq=%lld client_id=%.80s", res.id, (long long)res.seq,
-				     m->client_msg_id);
-		rc = sx_store_audit_append(srv->store, &r);
-		if (rc == 0 && res.quarantined && !res.duplicate) {
-			sx_session_audit_rec(ss, &r, "quarantine", "quarantined",
-					     "report=%s seq=%lld", res.id, (long long)res.seq);
-			rc = sx_store_audit_append(srv->store, &r);
-		}
-		if (rc == 0)
-			rc = sx_store_batch_commit(srv->store);
-		if (rc < 0)
-			snprintf(err, sizeof err, "%s", sx_store_errmsg(srv->store));
-	}
-	if (rc < 0)
-		sx_store_batch_rollback(srv->store);
-	if (rc < 0) {
-		Sprex__ErrorCode code = rc == SX_EBUSY ? SPREX__ERROR_CODE__ERROR_BUSY
-				       : rc == SX_ETOOBIG || rc == SX_ELIMIT || rc == SX_EINVAL
-					       ? SPREX__ERROR_CODE__ERROR_INVALID
-					       : SPREX__ERROR_CODE__ERROR_INTERNAL;
-		sx_log_warn("session %llu: member %s: submit %.128s refused: %s",
-			    (unsigned long long)ss->id, ss->member.name, m->client_msg_id,
-			    err[0] ? err : sx_strerror(rc));
-		sx_session_audit(ss, "submit", "refused", "client_id=%.80s", m->client_msg_id);
-		sx_session_error(ss, id, code, "%s", err[0] ? err : sx_strerror(rc));
-		return;
-	}
-	Sprex__Submitted ok = SPREX__SUBMITTED__INIT;
-	ok.client_msg_id = m->client_msg_id;
-	ok.report_id = res.id;
-	ok.seq = (uint64_t)res.seq;
-	ok.duplicate = res.duplicate;
-	ok.quarantined = res.quarantined;
-	ok.reason = res.reason;
-	Sprex__Frame f = SPREX__FRAME__INIT;
-	f.id = id;
-	f.msg_case = SPREX__FRAME__MSG_SUBMITTED;
-	f.submitted = &ok;
-	sx_peer_send(ss->peer, &f);
-	if (!res.duplicate && !res.quarantined)
-		sx_feed_wake(&srv->feed);
-	sx_log_info("session %llu: member %s submitted %s seq %lld%s%s", (unsigned long long)ss->id,
-		    ss->member.name, res.id, (long long)res.seq, res.duplicate ? " (duplicate)" : "",
-		    res.quarantined ? " (quarantined)" : "");
-}
-
 static const char *frame_name(const Sprex__Frame *f)
 {
 	const ProtobufCFieldDescriptor *fd =
@@ -390,7 +293,7 @@ static void session_frame(struct sx_peer *p, const Sprex__Frame *f)
 	}
 	switch (f->msg_case) {
 	case SPREX__FRAME__MSG_SUBMIT:
-		handle_submit(ss, f->id, f->submit);
+		sx_submit_handle(ss, f->id, f->submit);
 		return;
 	case SPREX__FRAME__MSG_SUBSCRIBE:
 		sx_feed_subscribe(&ss->srv->feed, ss, f->id, f->subscribe);
@@ -450,6 +353,7 @@ static void session_close(struct sx_peer *p, int reason, const char *why)
 		sx_log_info("session %llu: %s %s closed (%s): %s", (unsigned long long)ss->id, who,
 			    ss->peer_addr, sx_strerror(reason), why);
 	sx_feed_session_closed(&ss->srv->feed, ss);
+	sx_submits_detach(&ss->srv->submits, ss);
 	sx_server_session_remove(ss->srv, ss);
 	free(ss);
 }

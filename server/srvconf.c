@@ -94,6 +94,7 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "delivery_commit_interval", SX_CONF_DURATION, OFF(commit_ms), 1, 10000, 0, 0, NULL },
 	{ "retention_days", SX_CONF_U32, OFF(retention_days), 0, 36500, 0, 0, NULL },
 	{ "trusted_relay", SX_CONF_CUSTOM, 0, 0, 0, 0, 1, parse_relay },
+	{ "max_submits_inflight", SX_CONF_U32, OFF(max_submits), 1, 4096, 0, 0, NULL },
 	{ "max_message_size", SX_CONF_SIZE, OFF(limits.max_size), 1024, 64u << 20, 0, 0, NULL },
 	{ "max_mime_depth", SX_CONF_U32, OFF(limits.max_depth), 1, 64, 0, 0, NULL },
 	{ "max_mime_parts", SX_CONF_U32, OFF(limits.max_parts), 1, 100000, 0, 0, NULL },
@@ -128,6 +129,7 @@ int sx_srvconf_load(struct sx_srvconf *conf, const char *path, char *err, size_t
 	conf->cache_reports = 16384;
 	conf->cache_bytes = 64u << 20;
 	conf->commit_ms = 100;
+	conf->max_submits = 16;
 	sx_mail_limits_default(&conf->limits);
 	conf->audit_checkpoint_ms = 60000;
 	int rc = sx_conf_load(path, srv_keys, NULL, conf, err, errlen);

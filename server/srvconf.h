@@ -51,6 +51,7 @@ struct sx_srvconf {
 	uint32_t retention_days;     /* 0: keep forever */
 	uint64_t commit_ms;          /* delivery_commit_interval: write-behind period */
 	/* Intake (also read by sprexctl ingest --config). */
+	uint32_t max_submits;        /* Submits in progress (pipeline or commit) at once */
 	struct sx_mail_limits limits;
 	struct sx_prefix relay_prefixes[SX_RELAYS_MAX]; /* trusted_relay CIDRs */
 	size_t nrelay_prefixes;

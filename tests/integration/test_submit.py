@@ -93,6 +93,116 @@ class Submit(World):
         c.send(ping)
         self.assertEqual(c.recv_kind("pong").pong.nonce, 3)
 
+    def variants(self, n):
+        """n distinct captures (their own Message-ID and line), so each has
+        its own client id."""
+        base = open(SAMPLE, "rb").read()
+        paths = []
+        for i in range(n):
+            data = base.replace(b"20261128091240.1234@", b"20261128091240.%d@" % (5000 + i))
+            data += b"offer %d\n" % i
+            path = os.path.join(self.dir, "cap%02d.eml" % i)
+            with open(path, "wb") as f:
+                f.write(data)
+            paths.append(path)
+        return paths
+
+    def test_window_answers_in_file_order(self):
+        """With Submits sent ahead, the lines still come in file order, every
+        capture is stored once, and a bad file in the middle is refused alone."""
+        files = self.variants(24)
+        empty = os.path.join(self.dir, "empty.eml")
+        open(empty, "w").close()
+        files.insert(11, empty)
+        r = self.submit("monitor1", "--source", "monitor", "--window", "8", *files)
+        self.assertEqual(r.returncode, 65, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual([l.split(": ", 1)[0] for l in lines],
+                         [f for f in files if f != empty])
+        self.assertIn(empty + ": empty", r.stderr)
+        ids = [l.split()[2] for l in lines]
+        for l in lines:
+            self.assertRegex(l, r": (stored|quarantined) r[a-z2-7]{25} seq \d+")
+        self.assertEqual(len(set(ids)), 24)
+        for rid in ids:
+            self.ctl("report", "show", rid)
+        again = self.submit("monitor1", "--source", "monitor", "--window", "3", *files[:5])
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertEqual([l.split()[2] for l in again.stdout.splitlines()], ids[:5])
+        self.assertEqual(again.stdout.count("duplicate"), 5)
+        bad = self.submit("monitor1", "--source", "monitor", "--window", "0", SAMPLE)
+        self.assertEqual(bad.returncode, 64)
+        self.assertIn("--window needs a number from 1 to 64", bad.stderr)
+
+    def raw_submit(self, c, fid, path, cid):
+        f = pb.Frame()
+        f.id = fid
+        f.submit.client_msg_id = cid
+        f.submit.source = pb.SOURCE_MONITOR
+        f.submit.raw_mail = open(path, "rb").read()
+        c.send(f)
+
+    def test_inflight_limit_answers_busy(self):
+        """Past max_submits_inflight a Submit is answered BUSY at once (the
+        submitter tries again); the others are stored and answered."""
+        self.stop_server()
+        self.start_server(max_submits_inflight=1)
+        files = self.variants(12)
+        c = self.connect("monitor1")
+        c.hello()
+        c.recv_kind("welcome")
+        for i, path in enumerate(files):
+            self.raw_submit(c, 100 + i, path, "cap-%d" % i)
+        answers = {}
+        while len(answers) < len(files):
+            f = c.recv(10)
+            self.assertIsNotNone(f, "closed with %d answers" % len(answers))
+            if f.WhichOneof("msg") in ("submitted", "error"):
+                answers[f.id] = f
+        busy = [a for a in answers.values() if a.WhichOneof("msg") == "error"]
+        done = [a for a in answers.values() if a.WhichOneof("msg") == "submitted"]
+        self.assertGreaterEqual(len(busy), 1)
+        self.assertGreaterEqual(len(done), 1)
+        for a in busy:
+            self.assertEqual(a.error.code, pb.ERROR_BUSY, a)
+            self.assertIn("max_submits_inflight", a.error.message)
+        for a in done:
+            self.assertEqual(a.submitted.client_msg_id, "cap-%d" % (a.id - 100))
+            self.ctl("report", "show", a.submitted.report_id)
+
+    def test_session_closed_mid_submit(self):
+        """A session that closes while its Submits run loses only their
+        answers: nothing half stored, the server goes on, and sending them
+        again stores each once."""
+        files = self.variants(6)
+        c = self.connect("monitor1")
+        c.hello()
+        c.recv_kind("welcome")
+        for i, path in enumerate(files):
+            self.raw_submit(c, 1 + i, path, "gone-%d" % i)
+        c.close()
+        self.server.wait_for(r"monitor1 .*closed")
+        first = {}
+        for rnd in range(2):
+            c2 = self.connect("monitor1")
+            c2.hello()
+            c2.recv_kind("welcome")
+            for i, path in enumerate(files):
+                self.raw_submit(c2, 50 + i, path, "gone-%d" % i)
+            got = [c2.recv_kind("submitted") for _ in files]
+            c2.close()
+            ids = {g.submitted.client_msg_id: g.submitted.report_id for g in got}
+            self.assertEqual(sorted(ids), sorted("gone-%d" % i for i in range(6)))
+            self.assertEqual(len(set(ids.values())), 6)
+            if rnd == 0:
+                first = ids
+            else:
+                # each client id names one report, stored once
+                self.assertEqual(ids, first)
+                self.assertTrue(all(g.submitted.duplicate for g in got))
+        # the server is still serving
+        r = self.submit("monitor1", "--source", "monitor", SAMPLE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 if __name__ == "__main__":
     import unittest
