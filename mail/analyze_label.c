@@ -32,22 +32,37 @@ struct points {
 
 static int url_char(uint8_t c)
 {
-	return c > 0x20 && c < 0x7f && !strchr("<>\"'()[]{}|\\^`", c);
+	/* A switch, not strchr: this runs for every byte of every URL. */
+	switch (c) {
+	case '<': case '>': case '"': case '\'': case '(': case ')': case '[': case ']':
+	case '{': case '}': case '|': case '\\': case '^': case '`':
+		return 0;
+	default:
+		return c > 0x20 && c < 0x7f;
+	}
 }
 
 /* The next http(s) URL at or after from: also the "ttp://" spelling spam
  * uses to slip past link filters. Returns 0 and its span, or -1. */
 static int next_url(const uint8_t *s, size_t n, size_t from, struct span *u)
 {
-	for (size_t p = from; p + 6 <= n; p++) {
-		if (lower(s[p]) != 't' || lower(s[p + 1]) != 't' || lower(s[p + 2]) != 'p')
+	/* Found from its "://" (memmem is fast), then checked for the "ttp" or
+	 * "ttps" before it: the earliest "://" with one gives the earliest URL. */
+	for (size_t c = from; c + 3 <= n; c++) {
+		const uint8_t *q = memmem(s + c, n - c, "://", 3);
+		if (!q)
+			break;
+		c = (size_t)(q - s);
+		size_t p;
+		if (c >= from + 4 && lower(s[c - 4]) == 't' && lower(s[c - 3]) == 't' &&
+		    lower(s[c - 2]) == 'p' && lower(s[c - 1]) == 's')
+			p = c - 4;
+		else if (c >= from + 3 && lower(s[c - 3]) == 't' && lower(s[c - 2]) == 't' &&
+			 lower(s[c - 1]) == 'p')
+			p = c - 3;
+		else
 			continue;
-		size_t e = p + 3;
-		if (lower(s[e]) == 's')
-			e++;
-		if (e + 3 > n || memcmp(s + e, "://", 3) != 0)
-			continue;
-		e += 3;
+		size_t e = c + 3;
 		size_t host = e;
 		while (e < n && url_char(s[e]))
 			e++;
@@ -72,7 +87,7 @@ static void url_host(const uint8_t *s, const struct span *u, char *out, size_t o
 
 static int local_char(uint8_t c)
 {
-	return is_alnum(c) || (c && strchr("._%+-", c));
+	return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
 
 static int domain_char(uint8_t c)
@@ -83,9 +98,25 @@ static int domain_char(uint8_t c)
 /* Mail addresses: "@" or the full-width "＠" Japanese spam writes to
  * dodge harvesters. Addresses at .invalid (redacted recipients) are not a
  * sender's. */
+static size_t next_of(const uint8_t *s, size_t n, size_t from, const char *pat, size_t l)
+{
+	const uint8_t *q = memmem(s + from, n - from, pat, l);
+	return q ? (size_t)(q - s) : n;
+}
+
 static void find_addresses(const uint8_t *s, size_t n, struct points *pt)
 {
+	/* The next "@" and "＠" at or after i, found with memmem rather than
+	 * byte by byte, and looked for again only once i has passed them. */
+	size_t at = next_of(s, n, 0, "@", 1), fw = next_of(s, n, 0, "\xef\xbc\xa0", 3);
 	for (size_t i = 0; i < n && pt->nmail < SX_LABEL_POINTS_MAX; i++) {
+		if (at < i)
+			at = next_of(s, n, i, "@", 1);
+		if (fw < i)
+			fw = next_of(s, n, i, "\xef\xbc\xa0", 3);
+		i = at < fw ? at : fw;
+		if (i >= n)
+			break;
 		size_t at_len = 0;
 		if (s[i] == '@')
 			at_len = 1;
@@ -134,6 +165,13 @@ static void find_phones(const uint8_t *s, size_t n, struct points *pt)
 {
 	size_t i = 0;
 	while (i < n && pt->nphone < SX_LABEL_POINTS_MAX) {
+		/* Only an ASCII digit or "+", or a full-width one (EF BC xx), can
+		 * start a number: other bytes are stepped over one by one, which
+		 * reaches every character start decoding would. */
+		if (s[i] < 0x80 ? (s[i] < '0' || s[i] > '9') && s[i] != '+' : s[i] != 0xef) {
+			i++;
+			continue;
+		}
 		size_t st = i;
 		uint32_t c = sx_analyze_text_next(s, n, &i);
 		int plus = c == '+' || c == 0xff0b;
