@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analyze_label.h"
@@ -246,12 +247,11 @@ static int from_name(const struct sx_mail *m, struct sx_buf *v, struct sx_buf *d
 	return 0;
 }
 
-static int labeling(const struct sx_mail *m, int monitor, const struct sx_analyze_text *t,
+static int labeling(const struct sx_mail *m, int monitor, struct sx_label_words *words,
 		    struct sx_analysis *a, struct sx_buf *v, struct sx_buf *dec)
 {
 	struct sx_ad ad;
-	sx_label_advertising(sx_buf_head(&t->subject), sx_buf_used(&t->subject),
-			     sx_buf_head(&t->body), sx_buf_used(&t->body), &ad);
+	sx_label_advertising(words, &ad);
 	a->advertising = ad.url || ad.keyword;
 	if (!a->advertising)
 		return 0;
@@ -268,7 +268,7 @@ static int labeling(const struct sx_mail *m, int monitor, const struct sx_analyz
 
 	struct sx_labels labels;
 	struct sx_labels *l = &labels;
-	sx_label_scan(sx_buf_head(&t->body), sx_buf_used(&t->body), l);
+	sx_label_scan(words, l);
 	char name[SX_LABEL_WORD * 2];
 	int rc = from_name(m, v, dec, name, sizeof name);
 	if (rc < 0)
@@ -450,10 +450,17 @@ int sx_analyze(const struct sx_mail *m, int monitor, const struct sx_source *src
 	sx_buf_init(&dec, SX_ANALYZE_FIELD_MAX);
 	sx_buf_init(&name, SX_ANALYZE_FIELD_MAX);
 	int rc = sx_analyze_text_collect(m, &t);
+	/* On the heap: the record of word occurrences is some 15 KB. */
+	struct sx_label_words *words = rc == 0 ? malloc(sizeof *words) : NULL;
+	if (rc == 0 && !words)
+		rc = SX_ENOMEM;
+	if (rc == 0)
+		rc = sx_label_words_init(words, sx_buf_head(&t.subject), sx_buf_used(&t.subject),
+					 sx_buf_head(&t.body), sx_buf_used(&t.body));
 	if (rc == 0)
 		rc = spoofing(m, src, out, &v, &dec);
 	if (rc == 0)
-		rc = labeling(m, monitor, &t, out, &v, &dec);
+		rc = labeling(m, monitor, words, out, &v, &dec);
 	if (rc == 0) {
 		if (m->no_header || m->nparts == 0 || m->parts[0].hcount == 0) {
 			out->categories |= SX_CAT_INSUFFICIENT;
@@ -469,6 +476,7 @@ int sx_analyze(const struct sx_mail *m, int monitor, const struct sx_source *src
 	}
 	if (rc == 0)
 		text_categories(&t, out);
+	free(words);
 	sx_analyze_text_finish(&t);
 	sx_buf_finish(&v);
 	sx_buf_finish(&dec);

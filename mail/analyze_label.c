@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "analyze_text.h"
+#include "analyze_words.h"
 
 static int lower(int c)
 {
@@ -15,47 +16,8 @@ static int is_alnum(int c)
 	return (c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'z');
 }
 
-/*
- * Finds word in s from offset from. Japanese words match as bytes (UTF-8
- * cannot match inside another character); words starting or ending with an
- * ASCII letter or digit match case-insensitively and only as whole words, so
- * "free" is not found in "freedom". Returns the offset or n.
- */
-static size_t find_word(const uint8_t *s, size_t n, size_t from, const char *word)
-{
-	size_t l = strlen(word);
-	int bound_l = is_alnum((unsigned char)word[0]);
-	int bound_r = is_alnum((unsigned char)word[l - 1]);
-	/* Only a position whose byte matches the word's first can start it:
-	 * memchr (or a two-byte scan for a letter's two cases) finds the next. */
-	uint8_t c0 = (uint8_t)lower((unsigned char)word[0]);
-	uint8_t c1 = c0 >= 'a' && c0 <= 'z' ? (uint8_t)(c0 - 32) : c0;
-	for (size_t i = from; i + l <= n; i++) {
-		size_t last = n - l; /* the last position the word can start at */
-		if (c0 == c1) {
-			const uint8_t *q = memchr(s + i, c0, last - i + 1);
-			if (!q)
-				break;
-			i = (size_t)(q - s);
-		} else {
-			while (i <= last && s[i] != c0 && s[i] != c1)
-				i++;
-			if (i > last)
-				break;
-		}
-		size_t k = 0;
-		while (k < l && lower(s[i + k]) == lower((unsigned char)word[k]))
-			k++;
-		if (k < l)
-			continue;
-		if (bound_l && i > 0 && is_alnum(s[i - 1]))
-			continue;
-		if (bound_r && i + l < n && is_alnum(s[i + l]))
-			continue;
-		return i;
-	}
-	return n;
-}
+/* The word lists, in the order sx_label_words_init gives them to the set. */
+enum { LIST_AD, LIST_NAME, LIST_OPTOUT, LIST_CONTACT, LIST_PREFECTURE, LIST_STREET, LIST_MARK };
 
 struct span {
 	size_t s, e;
@@ -70,22 +32,37 @@ struct points {
 
 static int url_char(uint8_t c)
 {
-	return c > 0x20 && c < 0x7f && !strchr("<>\"'()[]{}|\\^`", c);
+	/* A switch, not strchr: this runs for every byte of every URL. */
+	switch (c) {
+	case '<': case '>': case '"': case '\'': case '(': case ')': case '[': case ']':
+	case '{': case '}': case '|': case '\\': case '^': case '`':
+		return 0;
+	default:
+		return c > 0x20 && c < 0x7f;
+	}
 }
 
 /* The next http(s) URL at or after from: also the "ttp://" spelling spam
  * uses to slip past link filters. Returns 0 and its span, or -1. */
 static int next_url(const uint8_t *s, size_t n, size_t from, struct span *u)
 {
-	for (size_t p = from; p + 6 <= n; p++) {
-		if (lower(s[p]) != 't' || lower(s[p + 1]) != 't' || lower(s[p + 2]) != 'p')
+	/* Found from its "://" (memmem is fast), then checked for the "ttp" or
+	 * "ttps" before it: the earliest "://" with one gives the earliest URL. */
+	for (size_t c = from; c + 3 <= n; c++) {
+		const uint8_t *q = memmem(s + c, n - c, "://", 3);
+		if (!q)
+			break;
+		c = (size_t)(q - s);
+		size_t p;
+		if (c >= from + 4 && lower(s[c - 4]) == 't' && lower(s[c - 3]) == 't' &&
+		    lower(s[c - 2]) == 'p' && lower(s[c - 1]) == 's')
+			p = c - 4;
+		else if (c >= from + 3 && lower(s[c - 3]) == 't' && lower(s[c - 2]) == 't' &&
+			 lower(s[c - 1]) == 'p')
+			p = c - 3;
+		else
 			continue;
-		size_t e = p + 3;
-		if (lower(s[e]) == 's')
-			e++;
-		if (e + 3 > n || memcmp(s + e, "://", 3) != 0)
-			continue;
-		e += 3;
+		size_t e = c + 3;
 		size_t host = e;
 		while (e < n && url_char(s[e]))
 			e++;
@@ -110,7 +87,7 @@ static void url_host(const uint8_t *s, const struct span *u, char *out, size_t o
 
 static int local_char(uint8_t c)
 {
-	return is_alnum(c) || (c && strchr("._%+-", c));
+	return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
 
 static int domain_char(uint8_t c)
@@ -121,9 +98,25 @@ static int domain_char(uint8_t c)
 /* Mail addresses: "@" or the full-width "＠" Japanese spam writes to
  * dodge harvesters. Addresses at .invalid (redacted recipients) are not a
  * sender's. */
+static size_t next_of(const uint8_t *s, size_t n, size_t from, const char *pat, size_t l)
+{
+	const uint8_t *q = memmem(s + from, n - from, pat, l);
+	return q ? (size_t)(q - s) : n;
+}
+
 static void find_addresses(const uint8_t *s, size_t n, struct points *pt)
 {
+	/* The next "@" and "＠" at or after i, found with memmem rather than
+	 * byte by byte, and looked for again only once i has passed them. */
+	size_t at = next_of(s, n, 0, "@", 1), fw = next_of(s, n, 0, "\xef\xbc\xa0", 3);
 	for (size_t i = 0; i < n && pt->nmail < SX_LABEL_POINTS_MAX; i++) {
+		if (at < i)
+			at = next_of(s, n, i, "@", 1);
+		if (fw < i)
+			fw = next_of(s, n, i, "\xef\xbc\xa0", 3);
+		i = at < fw ? at : fw;
+		if (i >= n)
+			break;
 		size_t at_len = 0;
 		if (s[i] == '@')
 			at_len = 1;
@@ -148,7 +141,7 @@ static void find_addresses(const uint8_t *s, size_t n, struct points *pt)
 		int alpha = tld >= 2;
 		for (const uint8_t *c = dot + 1; c < s + e; c++)
 			alpha &= lower(*c) >= 'a' && lower(*c) <= 'z';
-		if (!alpha || (dl >= 8 && find_word(dom, dl, dl - 8, ".invalid") < dl))
+		if (!alpha || (dl >= 8 && sx_words_find_one(dom, dl, dl - 8, ".invalid") < dl))
 			continue;
 		pt->mail[pt->nmail++] = (struct span){ a, e };
 		i = e - 1;
@@ -172,6 +165,13 @@ static void find_phones(const uint8_t *s, size_t n, struct points *pt)
 {
 	size_t i = 0;
 	while (i < n && pt->nphone < SX_LABEL_POINTS_MAX) {
+		/* Only an ASCII digit or "+", or a full-width one (EF BC xx), can
+		 * start a number: other bytes are stepped over one by one, which
+		 * reaches every character start decoding would. */
+		if (s[i] < 0x80 ? (s[i] < '0' || s[i] > '9') && s[i] != '+' : s[i] != 0xef) {
+			i++;
+			continue;
+		}
 		size_t st = i;
 		uint32_t c = sx_analyze_text_next(s, n, &i);
 		int plus = c == '+' || c == 0xff0b;
@@ -251,16 +251,16 @@ static int inside(const struct span *list, size_t count, size_t pos)
 
 /* A keyword occurrence outside URLs and addresses ("/unsubscribe" in a link
  * is not a statement to the reader). */
-static size_t find_text_word(const uint8_t *s, size_t n, size_t from, const char *w,
+static size_t find_text_word(struct sx_wordhits *h, unsigned list, unsigned k, size_t from,
 			     const struct points *pt)
 {
 	size_t p = from;
-	while ((p = find_word(s, n, p, w)) < n) {
+	while ((p = sx_words_find(h, list, k, p)) < h->n) {
 		if (!inside(pt->url, pt->nurl, p) && !inside(pt->mail, pt->nmail, p))
 			return p;
 		p++;
 	}
-	return n;
+	return h->n;
 }
 
 static void copy_span(char *out, size_t outlen, const uint8_t *s, const struct span *sp)
@@ -283,12 +283,14 @@ static const char *const ad_words[] = {
 	"limited time", "act now", "promotion", "% off",
 };
 
-static int first_word(const uint8_t *s, size_t n, const char *const *words, size_t count,
-		      char *out, size_t outlen)
+/* The word of list occurring first in h's text (on a tie the one listed
+ * first) into out. Returns 1, or 0 when none occurs. */
+static int first_word(struct sx_wordhits *h, unsigned list, const char *const *words,
+		      size_t count, char *out, size_t outlen)
 {
-	size_t best = n, which = 0;
+	size_t n = h->n, best = n, which = 0;
 	for (size_t k = 0; k < count; k++) {
-		size_t p = find_word(s, n, 0, words[k]);
+		size_t p = sx_words_find(h, list, (unsigned)k, 0);
 		if (p < best) {
 			best = p;
 			which = k;
@@ -300,9 +302,10 @@ static int first_word(const uint8_t *s, size_t n, const char *const *words, size
 	return 1;
 }
 
-void sx_label_advertising(const uint8_t *subject, size_t sn, const uint8_t *body, size_t bn,
-			  struct sx_ad *out)
+void sx_label_advertising(struct sx_label_words *w, struct sx_ad *out)
 {
+	const uint8_t *subject = w->subject.s, *body = w->body.s;
+	size_t sn = w->subject.n, bn = w->body.n;
 	memset(out, 0, sizeof *out);
 	struct span u;
 	if (next_url(subject, sn, 0, &u) == 0) {
@@ -315,10 +318,11 @@ void sx_label_advertising(const uint8_t *subject, size_t sn, const uint8_t *body
 		url_host(body, &u, out->url_host, sizeof out->url_host);
 	}
 	const size_t nw = sizeof ad_words / sizeof ad_words[0];
-	if (first_word(subject, sn, ad_words, nw, out->keyword_text, sizeof out->keyword_text)) {
+	if (first_word(&w->subject, LIST_AD, ad_words, nw, out->keyword_text,
+		       sizeof out->keyword_text)) {
 		out->keyword = 1;
 		out->keyword_where = "Subject";
-	} else if (first_word(body, bn, ad_words, nw, out->keyword_text,
+	} else if (first_word(&w->body, LIST_AD, ad_words, nw, out->keyword_text,
 			      sizeof out->keyword_text)) {
 		out->keyword = 1;
 		out->keyword_where = "body";
@@ -355,11 +359,35 @@ static const char *const street_words[] = {
 	"floor", "building", "bldg", "lane", "drive", "-ku", "-shi", "chome",
 };
 
-/* NNN-NNNN after "〒" (ASCII or full-width digits, any dash). */
-static int postal_mark(const uint8_t *s, size_t n, char *out, size_t outlen)
+static const char *const mark_words[] = { "〒" };
+
+#define COUNT(a) (sizeof a / sizeof a[0])
+
+int sx_label_words_init(struct sx_label_words *w, const uint8_t *subject, size_t sn,
+			const uint8_t *body, size_t bn)
 {
-	size_t p = 0;
-	while ((p = find_word(s, n, p, "〒")) < n) {
+	static const char *const *const lists[] = {
+		ad_words, name_words, optout_words, contact_words, prefectures, street_words,
+		mark_words,
+	};
+	static const size_t counts[] = {
+		COUNT(ad_words), COUNT(name_words), COUNT(optout_words), COUNT(contact_words),
+		COUNT(prefectures), COUNT(street_words), COUNT(mark_words),
+	};
+	int rc = sx_words_build(&w->set, lists, counts, COUNT(lists));
+	if (rc < 0)
+		return rc;
+	sx_words_scan(&w->subject, &w->set, subject, sn);
+	sx_words_scan(&w->body, &w->set, body, bn);
+	return 0;
+}
+
+/* NNN-NNNN after "〒" (ASCII or full-width digits, any dash). */
+static int postal_mark(struct sx_wordhits *h, char *out, size_t outlen)
+{
+	const uint8_t *s = h->s;
+	size_t n = h->n, p = 0;
+	while ((p = sx_words_find(h, LIST_MARK, 0, p)) < n) {
 		size_t i = p + 3;
 		unsigned digits = 0;
 		char code[16];
@@ -388,12 +416,14 @@ static int postal_mark(const uint8_t *s, size_t n, char *out, size_t outlen)
 }
 
 /* A prefecture followed closely by a city, ward, town, village or county. */
-static int postal_prefecture(const uint8_t *s, size_t n, char *out, size_t outlen)
+static int postal_prefecture(struct sx_wordhits *h, char *out, size_t outlen)
 {
+	const uint8_t *s = h->s;
+	size_t n = h->n;
 	static const char *const city[] = { "市", "区", "町", "村", "郡" };
 	for (size_t k = 0; k < sizeof prefectures / sizeof prefectures[0]; k++) {
 		size_t p = 0;
-		while ((p = find_word(s, n, p, prefectures[k])) < n) {
+		while ((p = sx_words_find(h, LIST_PREFECTURE, (unsigned)k, p)) < n) {
 			size_t i = p + strlen(prefectures[k]);
 			for (unsigned cp = 0; cp < 12 && i < n; cp++) {
 				for (size_t c = 0; c < sizeof city / sizeof city[0]; c++) {
@@ -414,11 +444,13 @@ static int postal_prefecture(const uint8_t *s, size_t n, char *out, size_t outle
 /* "123 Example Street, Springfield, ST 12345": a street word with a number
  * before it on the line and a postal code (NNNNN, NNNNN-NNNN, NNN-NNNN)
  * after it. */
-static int postal_english(const uint8_t *s, size_t n, char *out, size_t outlen)
+static int postal_english(struct sx_wordhits *h, char *out, size_t outlen)
 {
+	const uint8_t *s = h->s;
+	size_t n = h->n;
 	for (size_t k = 0; k < sizeof street_words / sizeof street_words[0]; k++) {
 		size_t p = 0;
-		while ((p = find_word(s, n, p, street_words[k])) < n) {
+		while ((p = sx_words_find(h, LIST_STREET, (unsigned)k, p)) < n) {
 			int number = 0;
 			for (size_t b = p; b > 0 && p - b < 40 && s[b - 1] != '\n'; b--)
 				number |= s[b - 1] >= '0' && s[b - 1] <= '9';
@@ -453,8 +485,11 @@ static int postal_english(const uint8_t *s, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
-void sx_label_scan(const uint8_t *s, size_t n, struct sx_labels *out)
+void sx_label_scan(struct sx_label_words *w, struct sx_labels *out)
 {
+	struct sx_wordhits *h = &w->body;
+	const uint8_t *s = h->s;
+	size_t n = h->n;
 	memset(out, 0, sizeof *out);
 	struct points pt;
 	find_points(s, n, &pt);
@@ -463,44 +498,45 @@ void sx_label_scan(const uint8_t *s, size_t n, struct sx_labels *out)
 	out->phones = (unsigned)pt.nphone;
 
 	for (size_t k = 0; k < sizeof name_words / sizeof name_words[0] && !out->name[0]; k++)
-		if (find_text_word(s, n, 0, name_words[k], &pt) < n)
+		if (find_text_word(h, LIST_NAME, (unsigned)k, 0, &pt) < n)
 			snprintf(out->name, sizeof out->name, "%s", name_words[k]);
 
 	for (size_t k = 0; k < sizeof optout_words / sizeof optout_words[0] && !out->optout; k++) {
-		const char *w = optout_words[k];
+		const char *wd = optout_words[k];
 		size_t p = 0;
-		while (!out->optout && (p = find_text_word(s, n, p, w, &pt)) < n) {
+		while (!out->optout && (p = find_text_word(h, LIST_OPTOUT, (unsigned)k, p, &pt)) < n) {
 			if (!out->optout_stmt[0])
-				snprintf(out->optout_stmt, sizeof out->optout_stmt, "%s", w);
-			const struct span *u = near(pt.url, pt.nurl, p, p + strlen(w));
-			const struct span *a = near(pt.mail, pt.nmail, p, p + strlen(w));
+				snprintf(out->optout_stmt, sizeof out->optout_stmt, "%s", wd);
+			const struct span *u = near(pt.url, pt.nurl, p, p + strlen(wd));
+			const struct span *a = near(pt.mail, pt.nmail, p, p + strlen(wd));
 			const struct span *best = !u ? a : !a ? u
-				: gap(p, p + strlen(w), a) < gap(p, p + strlen(w), u) ? a : u;
+				: gap(p, p + strlen(wd), a) < gap(p, p + strlen(wd), u) ? a : u;
 			if (best) {
 				out->optout = 1;
-				snprintf(out->optout_stmt, sizeof out->optout_stmt, "%s", w);
+				snprintf(out->optout_stmt, sizeof out->optout_stmt, "%s", wd);
 				copy_span(out->optout_where, sizeof out->optout_where, s, best);
 			}
 			p++;
 		}
 	}
 
-	if (!postal_mark(s, n, out->postal, sizeof out->postal) &&
-	    !postal_prefecture(s, n, out->postal, sizeof out->postal))
-		postal_english(s, n, out->postal, sizeof out->postal);
+	if (!postal_mark(h, out->postal, sizeof out->postal) &&
+	    !postal_prefecture(h, out->postal, sizeof out->postal))
+		postal_english(h, out->postal, sizeof out->postal);
 
 	for (size_t k = 0; k < sizeof contact_words / sizeof contact_words[0] && !out->contact;
 	     k++) {
-		const char *w = contact_words[k];
+		const char *wd = contact_words[k];
 		size_t p = 0;
-		while (!out->contact && (p = find_text_word(s, n, p, w, &pt)) < n) {
+		while (!out->contact &&
+		       (p = find_text_word(h, LIST_CONTACT, (unsigned)k, p, &pt)) < n) {
 			if (!out->contact_word[0])
-				snprintf(out->contact_word, sizeof out->contact_word, "%s", w);
-			size_t e = p + strlen(w);
+				snprintf(out->contact_word, sizeof out->contact_word, "%s", wd);
+			size_t e = p + strlen(wd);
 			if (near(pt.url, pt.nurl, p, e) || near(pt.mail, pt.nmail, p, e) ||
 			    near(pt.phone, pt.nphone, p, e)) {
 				out->contact = 1;
-				snprintf(out->contact_word, sizeof out->contact_word, "%s", w);
+				snprintf(out->contact_word, sizeof out->contact_word, "%s", wd);
 			}
 			p++;
 		}

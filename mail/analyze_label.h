@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analyze_words.h"
+
 /* An opt-out statement or complaint keyword counts when an address or URL
  * (or, for complaints, a phone number) lies within this many bytes. */
 #define SX_LABEL_NEAR 200
@@ -17,6 +19,21 @@
 #define SX_LABEL_POINTS_MAX 256
 
 #define SX_LABEL_WORD 48
+
+/* Where the label word lists (offer words, sender names, opt-out and
+ * complaint words, prefectures, street words, "〒") occur in the decoded
+ * subject and body: found in one pass over each text, then read by every
+ * check below instead of searching the text once per word. */
+struct sx_label_words {
+	struct sx_wordset set;
+	struct sx_wordhits subject, body;
+};
+
+/* Records the occurrences of the word lists in subject and body, which must
+ * outlive w. Returns 0, or SX_EINVAL when a list does not fit the matcher
+ * (a programming error, caught by the tests). */
+int sx_label_words_init(struct sx_label_words *w, const uint8_t *subject, size_t sn,
+			const uint8_t *body, size_t bn);
 
 struct sx_ad {
 	int url;                       /* an http(s) URL was seen */
@@ -27,9 +44,8 @@ struct sx_ad {
 	const char *keyword_where;
 };
 
-/* Looks for advertising signals in the decoded subject and body. */
-void sx_label_advertising(const uint8_t *subject, size_t sn, const uint8_t *body, size_t bn,
-			  struct sx_ad *out);
+/* Looks for advertising signals in the decoded subject and body of w. */
+void sx_label_advertising(struct sx_label_words *w, struct sx_ad *out);
 
 struct sx_labels {
 	char name[SX_LABEL_WORD];       /* sender-name indication in the body, "" if none */
@@ -42,7 +58,7 @@ struct sx_labels {
 	unsigned urls, addresses, phones;
 };
 
-/* Looks for the labeling indications in the decoded body. */
-void sx_label_scan(const uint8_t *body, size_t n, struct sx_labels *out);
+/* Looks for the labeling indications in the decoded body of w. */
+void sx_label_scan(struct sx_label_words *w, struct sx_labels *out);
 
 #endif

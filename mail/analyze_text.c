@@ -45,7 +45,8 @@ static size_t find_ci(const uint8_t *s, size_t n, size_t from, const char *needl
 	return n;
 }
 
-uint32_t sx_analyze_text_next(const uint8_t *s, size_t n, size_t *i)
+/* sx_analyze_text_next, inlined in the per-character loops of this file. */
+static inline uint32_t next_cp(const uint8_t *s, size_t n, size_t *i)
 {
 	uint8_t c = s[*i];
 	if (c < 0x80) {
@@ -69,6 +70,11 @@ uint32_t sx_analyze_text_next(const uint8_t *s, size_t n, size_t *i)
 bad:
 	(*i)++;
 	return 0xfffd;
+}
+
+uint32_t sx_analyze_text_next(const uint8_t *s, size_t n, size_t *i)
+{
+	return next_cp(s, n, i);
 }
 
 /* Upper half of Latin-1 and the symbols Windows-1252 puts at 0x80-0x9f:
@@ -95,7 +101,19 @@ void sx_analyze_text_stats(struct sx_text_stats *st, const uint8_t *s, size_t n)
 	size_t run = 0, run_c1 = 0;
 	size_t i = 0;
 	while (i <= n) {
-		uint32_t c = i < n ? sx_analyze_text_next(s, n, &i) : 0;
+		if (i < n && s[i] < 0x80) {
+			/* ASCII, the bulk of most text, without decoding: it ends a
+			 * Latin-1 run, and a NUL last ends the text as below. */
+			uint8_t a = s[i++];
+			st->mojibake += run >= 3 ? run : run_c1;
+			run = run_c1 = 0;
+			if ((a == 0 && i >= n) || a == ' ' || a == '\t' || a == '\r' || a == '\n')
+				continue;
+			st->chars++;
+			st->latin += (a | 0x20) >= 'a' && (a | 0x20) <= 'z';
+			continue;
+		}
+		uint32_t c = i < n ? next_cp(s, n, &i) : 0;
 		int end = i >= n && c == 0;
 		if (!end && latin1_like(c)) {
 			run++;

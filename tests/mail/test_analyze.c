@@ -23,6 +23,7 @@
 #include "mail/analyze.h"
 #include "mail/analyze_label.h"
 #include "mail/analyze_text.h"
+#include "mail/analyze_words.h"
 #include "mail/mime.h"
 #include "mail/received.h"
 
@@ -700,6 +701,131 @@ static void test_empty_values(void **state)
 	unload(&x);
 }
 
+/* The label checks over a text given as subject and body directly. */
+static void label_words(const char *subject, const char *body, struct sx_label_words *w)
+{
+	assert_int_equal(sx_label_words_init(w, (const uint8_t *)subject, strlen(subject),
+					     (const uint8_t *)body, strlen(body)),
+			 0);
+}
+
+/* Offer words: case-insensitive whole words, the earliest occurrence wins
+ * (on a tie at one offset, the word listed first: "loan" before "loans"),
+ * Japanese words match inside Japanese text, the subject before the body. */
+static void test_words_semantics(void **state)
+{
+	static struct sx_label_words w;
+	struct sx_ad ad;
+	label_words("", "Freedom and a FREE gift, Click here", &w);
+	sx_label_advertising(&w, &ad);
+	assert_int_equal(ad.keyword, 1);
+	assert_string_equal(ad.keyword_text, "free");
+	assert_string_equal(ad.keyword_where, "body");
+	label_words("", "freedom clicks, then CLICK", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "click");
+	label_words("", "LOANS today", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "loans"); /* "loan" is not a whole word there */
+	label_words("", "loan loans", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "loan");
+	label_words("", "今なら特典付き、無料です", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "特典");
+	label_words("セール開催", "free", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "セール");
+	assert_string_equal(ad.keyword_where, "Subject");
+	label_words("", "50% OFF now", &w);
+	sx_label_advertising(&w, &ad);
+	assert_string_equal(ad.keyword_text, "% off");
+	label_words("", "nothing here 2free", &w);
+	sx_label_advertising(&w, &ad);
+	assert_int_equal(ad.keyword, 0);
+
+	/* Opt-out words inside a URL or an address do not count; outside they
+	 * do, the list order decides between words. */
+	struct sx_labels l;
+	label_words("", "see https://a.example.com/unsubscribe and stop@example.com", &w);
+	sx_label_scan(&w, &l);
+	assert_int_equal(l.optout, 0);
+	assert_string_equal(l.optout_stmt, "");
+	label_words("", "https://a.example.com/unsubscribe, or else REMOVE: stop@example.com", &w);
+	sx_label_scan(&w, &l);
+	assert_int_equal(l.optout, 1);
+	assert_string_equal(l.optout_stmt, "remove");
+	assert_string_equal(l.optout_where, "stop@example.com");
+	/* Sender names: the first word of the list found, not the earliest. */
+	label_words("", "Example Ltd. and Example Inc.", &w);
+	sx_label_scan(&w, &l);
+	assert_string_equal(l.name, "Inc.");
+	label_words("", "（株）エー 〒１００－０００１ 東京都千代田区 お問い合わせ 03-1234-5678", &w);
+	sx_label_scan(&w, &l);
+	assert_string_equal(l.name, "（株）");
+	assert_string_equal(l.postal, "〒100-0001");
+	assert_int_equal(l.contact, 1);
+	assert_string_equal(l.contact_word, "問い合わせ");
+}
+
+static void check_find_all(const uint8_t *s, size_t n, const char *const *words, size_t count)
+{
+	static struct sx_wordset set;
+	static struct sx_wordhits h;
+	const char *const *lists[] = { words };
+	assert_int_equal(sx_words_build(&set, lists, &count, 1), 0);
+	sx_words_scan(&h, &set, s, n);
+	for (size_t k = 0; k < count; k++) {
+		/* forwards (the cursor) and then from the start again */
+		for (size_t pass = 0; pass < 2; pass++)
+			for (size_t from = 0; from <= n; from += pass ? 7 : 1)
+				assert_int_equal(sx_words_find(&h, 0, (unsigned)k, from),
+						 sx_words_find_one(s, n, from, words[k]));
+	}
+}
+
+/* The one-pass record answers as searching word by word does, also past
+ * SX_WORDS_HITS_MAX occurrences (where it falls back to searching). */
+static void test_words_match_search(void **state)
+{
+	static const char *const words[] = {
+		"free", "Free gift", "無料", "無料配信", "st.", "(株)", "% off", "loan", "loans",
+		"-ku", "〒",
+	};
+	static const char *const parts[] = {
+		"free", "FREE ", "freedom ", "無料", "無料配信", "x", " ", "st.", "ST.x", "(株)",
+		"50% OFF", "loans", "loan", "Shibuya-ku", "〒", "\xe3", "1", "Free gift",
+	};
+	uint8_t buf[8192];
+	uint32_t seed = 12345;
+	for (int round = 0; round < 4; round++) {
+		size_t n = 0;
+		for (;;) {
+			seed = seed * 1103515245u + 12345u;
+			const char *p = parts[(seed >> 16) % (sizeof parts / sizeof parts[0])];
+			size_t l = strlen(p);
+			if (n + l > (round == 3 ? sizeof buf : 600))
+				break;
+			memcpy(buf + n, p, l);
+			n += l;
+		}
+		check_find_all(buf, n, words, sizeof words / sizeof words[0]);
+	}
+	/* more occurrences than recorded */
+	size_t n = 0;
+	while (n + 5 <= sizeof buf) {
+		memcpy(buf + n, "free ", 5);
+		n += 5;
+	}
+	check_find_all(buf, n, words, sizeof words / sizeof words[0]);
+	/* words the matcher cannot take */
+	static struct sx_wordset set;
+	static const char *const shrt[] = { "ab" };
+	const char *const *lists[] = { shrt };
+	size_t one = 1;
+	assert_int_equal(sx_words_build(&set, lists, &one, 1), SX_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -726,6 +852,8 @@ int main(void)
 		cmocka_unit_test(test_subject_cap_edge),
 		cmocka_unit_test(test_points_edge),
 		cmocka_unit_test(test_empty_values),
+		cmocka_unit_test(test_words_semantics),
+		cmocka_unit_test(test_words_match_search),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
