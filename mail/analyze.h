@@ -49,7 +49,8 @@ struct sx_analysis {
  * Analyses the spam m (already de-personalized). monitor is non-zero when
  * the report came from a monitor receiver (so the opt-in flag applies to
  * advertising). src is the result of sx_received_source (may be NULL).
- * Returns 0 or SX_ENOMEM.
+ * Returns 0 or SX_ENOMEM (SX_EINVAL only if a built-in word list no longer
+ * fits the word matcher, a programming error test_analyze catches).
  */
 int sx_analyze(const struct sx_mail *m, int monitor, const struct sx_source *src,
 	       struct sx_analysis *out);
