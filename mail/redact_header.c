@@ -248,6 +248,13 @@ static int raw_jis(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const ui
 		int ascii = k + 2 < le && v[k + 1] == '(' && (v[k + 2] == 'B' || v[k + 2] == 'J');
 		last = ascii ? k + 3 : le;
 	}
+	/* Still in a two-byte set at the end of a folded line: a reader that
+	 * unfolds first reads on across the fold, its pairs shifted by the
+	 * blank that folded, and finds what this line-by-line reading cannot
+	 * vouch for. */
+	if (last == le && le < n)
+		sx_rx_unsure(x, "part %s: raw ISO-2022-JP in a header runs across a fold",
+			     x->path);
 	/* An encoded-word inside the run is decoded by readers all the same:
 	 * the run ends before it, so that it is searched as one, and such a
 	 * field cannot be vouched for. */

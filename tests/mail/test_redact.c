@@ -1147,7 +1147,21 @@ static void test_fuzz_regressions(void **state)
 		"Hello Taro Yamada,\r\n"
 		"this offer is for taro.yamada@example.jp only.\r\n"
 		"Reply to news@bulk.example.net.\r\n";
+	/* raw ISO-2022-JP in a Received field still in its two-byte set at a
+	 * fold: unfolded, the pairs after the fold shift and spell the name */
+	static const uint8_t jis_fold[] =
+		"Received: from bad\037\213xample.net (bad.example.net [203,0.113.66])\r\n"
+		"\011by mx.monitor.e\033$@ple.jp with ESMTP id 9Z\r\n"
+		"\011\377\377`\220\0009'Fp-7731@mon\002\024\023\000\021\016$\030\000\014\000\003\000"
+		"'\004\027\000\014\017\013\004$\011\017\002()ent-Trans\000\000\000\000\000\000\000"
+		"\377\377>; Fri, \004\027\000Subjeclain; chaO\000\000\000\000\000\000\000-2022-JP("
+		"This file must be converted with BinHex;3EDB@O:\033(B \033$u.jp for <taro.yamaAkK"
+		"CwwNDg8QER-I;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;TFBUWFxgZGh"
+		"scHR4fICEiIyQlJic=\r\n"
+		"\r\n"
+		"--m-b--\r\n";
 	fuzz_case(name_b64, sizeof name_b64 - 1, "header field name");
+	fuzz_case(jis_fold, sizeof jis_fold - 1, "raw ISO-2022-JP in a header runs across a fold");
 	fuzz_case(jis_eword, sizeof jis_eword - 1, "inside raw ISO-2022-JP");
 	fuzz_case(bad_eword, sizeof bad_eword - 1, "malformed header encoded-word");
 }
