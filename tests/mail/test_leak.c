@@ -268,6 +268,59 @@ static void test_qp_soft_break(void **state)
 	free(q);
 }
 
+/*
+ * A body labelled 7bit whose quoted-printable decoding differs from it in
+ * one line among many: what that line hides is found in the decoding, in
+ * its readings and in their tokens and folded copies, however few lines
+ * change (the decoding is examined near the lines that differ from the raw
+ * view, and its readings near those of the raw view's readings).
+ */
+static char *filler_around(const char *line, const char *filler, int nfill)
+{
+	size_t fl = strlen(filler), ll = strlen(line);
+	char *s = malloc((size_t)nfill * 2 * fl + ll + 1);
+	assert_non_null(s);
+	size_t o = 0;
+	for (int i = 0; i < nfill; i++, o += fl)
+		memcpy(s + o, filler, fl);
+	memcpy(s + o, line, ll), o += ll;
+	for (int i = 0; i < nfill; i++, o += fl)
+		memcpy(s + o, filler, fl);
+	s[o] = '\0';
+	return s;
+}
+
+static void test_qp_guessed_one_line(void **state)
+{
+	(void)state;
+	const char *ascii = "Please read the notice below about your account today.\r\n";
+	const char *eucjp = "\xa4\xaa\xc3\xce\xa4\xe9\xa4\xbb\xa4\xc7\xa4\xb9\xa1\xa3 notice\r\n";
+	/* a base64 token joined by a soft break */
+	char *b = filler_around("id dGFy=\r\nb0BleGFtcGxlLmpw end\r\n", ascii, 30);
+	EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_FOUND,
+	       "quoted-printable (guessed)", "address");
+	free(b);
+	/* a Shift_JIS name in escapes */
+	b = filler_around("name: =8ER=93c=91=BE=98Y san\r\n", ascii, 30);
+	EXPECT(single("text/plain; charset=shift_jis", "7bit", b), SX_LEAK_FOUND,
+	       "quoted-printable (guessed)", "name");
+	free(b);
+	/* a full-width address in escaped UTF-8, among ASCII lines */
+	b = filler_around("to =EF=BD=94=EF=BD=81=EF=BD=92=EF=BD=8F=EF=BC=A0=EF=BD=85=EF=BD=98"
+			  "=EF=BD=81=EF=BD=8D=EF=BD=90=EF=BD=8C=EF=BD=85=EF=BC=8E=EF=BD=8A=EF=BD=90"
+			  " ok\r\n", ascii, 30);
+	EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_FOUND,
+	       "quoted-printable (guessed)", "address");
+	free(b);
+	/* a full-width address in escaped EUC-JP, among EUC-JP lines: found
+	 * in the euc-jp reading only, folded */
+	b = filler_around("to =A3=F4=A3=E1=A3=F2=A3=EF=A1=F7=A3=E5=A3=F8=A3=E1=A3=ED=A3=F0=A3=EC"
+			  "=A3=E5=A1=A5=A3=EA=A3=F0 ok\r\n", eucjp, 30);
+	EXPECT(single("text/plain; charset=euc-jp", "8bit", b), SX_LEAK_FOUND,
+	       "quoted-printable (guessed)", "address");
+	free(b);
+}
+
 static void test_base64_body(void **state)
 {
 	(void)state;
@@ -1471,6 +1524,7 @@ int main(void)
 		cmocka_unit_test(test_rfc2047),
 		cmocka_unit_test(test_raw_8bit_header),
 		cmocka_unit_test(test_qp_soft_break),
+		cmocka_unit_test(test_qp_guessed_one_line),
 		cmocka_unit_test(test_base64_body),
 		cmocka_unit_test(test_url_escapes),
 		cmocka_unit_test(test_html_references),
