@@ -134,6 +134,16 @@ class Submit(World):
         self.assertEqual(bad.returncode, 64)
         self.assertIn("--window needs a number from 1 to 64", bad.stderr)
 
+    def send_all(self, files, first_id, cid):
+        """A new session of monitor1 with one Submit per file sent at once:
+        frame ids from first_id, client ids cid % index."""
+        c = self.connect("monitor1")
+        c.hello()
+        c.recv_kind("welcome")
+        for i, path in enumerate(files):
+            self.raw_submit(c, first_id + i, path, cid % i)
+        return c
+
     def raw_submit(self, c, fid, path, cid):
         f = pb.Frame()
         f.id = fid
@@ -148,11 +158,7 @@ class Submit(World):
         self.stop_server()
         self.start_server(max_submits_inflight=1)
         files = self.variants(12)
-        c = self.connect("monitor1")
-        c.hello()
-        c.recv_kind("welcome")
-        for i, path in enumerate(files):
-            self.raw_submit(c, 100 + i, path, "cap-%d" % i)
+        c = self.send_all(files, 100, "cap-%d")
         answers = {}
         while len(answers) < len(files):
             f = c.recv(10)
@@ -175,20 +181,11 @@ class Submit(World):
         answers: nothing half stored, the server goes on, and sending them
         again stores each once."""
         files = self.variants(6)
-        c = self.connect("monitor1")
-        c.hello()
-        c.recv_kind("welcome")
-        for i, path in enumerate(files):
-            self.raw_submit(c, 1 + i, path, "gone-%d" % i)
-        c.close()
+        self.send_all(files, 1, "gone-%d").close()
         self.server.wait_for(r"monitor1 .*closed")
         first = {}
         for rnd in range(2):
-            c2 = self.connect("monitor1")
-            c2.hello()
-            c2.recv_kind("welcome")
-            for i, path in enumerate(files):
-                self.raw_submit(c2, 50 + i, path, "gone-%d" % i)
+            c2 = self.send_all(files, 50, "gone-%d")
             got = [c2.recv_kind("submitted") for _ in files]
             c2.close()
             ids = {g.submitted.client_msg_id: g.submitted.report_id for g in got}
