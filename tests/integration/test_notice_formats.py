@@ -153,7 +153,9 @@ class Notices(Base):
         out = os.path.join(self.dir, "tickets")
         os.mkdir(out)
         ids = self.ingest(1)
-        cmd = "cat > %s/$SPREX_REPORT_ID.eml" % out
+        # written aside and renamed, so the file appears whole
+        cmd = "cat > %s/.$SPREX_REPORT_ID && mv %s/.$SPREX_REPORT_ID %s/$SPREX_REPORT_ID.eml" % (
+            out, out, out)
         self.start_agent("isp-a", self.sub("n", "arf-exec", command=cmd))
         path = os.path.join(out, ids[0] + ".eml")
         wait_until(lambda: os.path.exists(path) and self.pending() == 0, what="ticket")
