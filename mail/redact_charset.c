@@ -116,6 +116,11 @@ int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 	 * the result unsure).
 	 */
 	reading(labels, &k, max, "");
+	/* us-ascii with 8-bit bytes is windows-1252 to browsers, Thunderbird
+	 * and the leak check: a soft hyphen (0xAD) there is invisible and joins
+	 * what stands on either side of it. */
+	if (eight && (strcasecmp(p->charset, "us-ascii") == 0 || strcasecmp(p->charset, "ascii") == 0))
+		reading(labels, &k, max, p->charset);
 	if (esc)
 		reading(labels, &k, max, "iso-2022-jp");
 	if (eight && !sx_utf8_valid(d, n)) {

@@ -43,6 +43,9 @@ enum rx_enc {
 #define RX_B64_TOKEN_MIN 12
 /* Whether c is a base64 character, standard or URL-safe alphabet. */
 int sx_rx_b64ch(uint8_t c);
+/* Length of a character readers do not show (soft hyphen, zero widths, word
+ * joiner, BOM) at t[i] (i < n), 0 when none. */
+size_t sx_rx_invisible_at(const uint8_t *t, size_t n, size_t i);
 /* Shortest identifier looked for in the raw text of a base64 block: shorter
  * strings occur in base64 by chance. */
 #define RX_B64_RAW_MIN 8

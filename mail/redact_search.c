@@ -57,6 +57,11 @@ static size_t fold_at(const uint8_t *t, size_t n, size_t i, uint8_t *out)
  * joiner, BOM) at t[i], 0 when none: it can split an identifier unseen. */
 static size_t invisible_at(const uint8_t *t, size_t n, size_t i)
 {
+	return sx_rx_invisible_at(t, n, i);
+}
+
+size_t sx_rx_invisible_at(const uint8_t *t, size_t n, size_t i)
+{
 	if (t[i] == 0xc2 && i + 2 <= n && t[i + 1] == 0xad)
 		return 2;
 	if (i + 3 > n)

@@ -423,10 +423,30 @@ static int fold_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first,
 	return sx_buf_append(out, in, n);
 }
 
+/* The character build_fold changes at t[i]: its length, and in *c the
+ * ASCII it becomes (0: it goes, as an invisible one does); 0 when none. */
+static size_t fold_char(const uint8_t *t, size_t n, size_t i, uint8_t *c)
+{
+	if ((*c = fw_at(t, n, i)) != 0)
+		return 3;
+	return sx_rx_invisible_at(t, n, i);
+}
+
+/* Where the next character build_fold changes may start: its lead bytes are
+ * 0xc2, 0xe2 and 0xef. */
+static size_t next_fold(const uint8_t *t, size_t n, size_t i)
+{
+	for (; i < n; i++)
+		if (t[i] == 0xef || t[i] == 0xe2 || t[i] == 0xc2)
+			return i;
+	return n;
+}
+
 /*
- * The text with full-width ASCII as ASCII, in its own case: the matcher
- * folds full-width characters by itself, but a base64 token spelled partly
- * in them ("ｔａB0YX...") is only a token once they are folded.
+ * The text with full-width ASCII as ASCII, in its own case, and without
+ * the characters readers do not show: the matcher folds and skips them by
+ * itself, but a base64 token spelled partly in full-width ("ｔａB0YX...") or
+ * split by a soft hyphen is only a token once they are folded.
  */
 static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_layer *l)
 {
@@ -434,17 +454,18 @@ static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	int rc = 0;
 	l->encode = fold_encode;
 	l->enc = RX_ENC_RAW;
-	for (size_t i = next_of(t, n, 0, 0xef); i < n && rc == 0; i = next_of(t, n, i, 0xef)) {
-		uint8_t c = fw_at(t, n, i);
-		if (c == 0) {
+	for (size_t i = next_fold(t, n, 0); i < n && rc == 0; i = next_fold(t, n, i)) {
+		uint8_t c;
+		size_t k = fold_char(t, n, i, &c);
+		if (k == 0) {
 			i++;
 			continue;
 		}
 		if (i > run)
 			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
 		if (rc == 0)
-			rc = sx_rx_layer_seg(l, &c, 1, i, 3, 1, 0);
-		i += 3;
+			rc = sx_rx_layer_seg(l, &c, c ? 1 : 0, i, k, 1, 0);
+		i += k;
 		run = i;
 	}
 	if (rc == 0 && n > run)
@@ -872,12 +893,23 @@ static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
 	size_t m = 0;
 	while (ahead ? i < n : i > 0) {
 		if (ahead) {
+			size_t v = sx_rx_invisible_at(t, n, i);
+			if (v) {
+				i += v;
+				continue;
+			}
 			uint8_t c = fw_at(t, n, i);
 			if (!b64ch(c) && !b64ch(t[i]) && t[i] != '\r' && t[i] != '\n')
 				break;
 			m += t[i] != '\r' && t[i] != '\n';
 			i += c ? 3 : 1;
 		} else {
+			size_t v = i >= 3 && sx_rx_invisible_at(t, n, i - 3) == 3 ? 3
+				   : i >= 2 && sx_rx_invisible_at(t, n, i - 2) == 2 ? 2 : 0;
+			if (v) {
+				i -= v;
+				continue;
+			}
 			uint8_t c = i >= 3 ? fw_at(t, n, i - 3) : 0;
 			if (!b64ch(c) && !b64ch(t[i - 1]) && t[i - 1] != '\r' && t[i - 1] != '\n')
 				break;
@@ -888,18 +920,18 @@ static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
 	return m;
 }
 
-/* Whether folding full-width characters makes a run long enough to be a
- * token that holds one of them. */
+/* Whether folding full-width characters, or dropping invisible ones, makes
+ * a run long enough to be a token that holds one of them. */
 static int fold_worth(const uint8_t *t, size_t n)
 {
-	for (const uint8_t *p = memchr(t, 0xef, n); p; p = memchr(p + 1, 0xef, n - (size_t)(p + 1 - t))) {
-		size_t i = (size_t)(p - t);
-		if (!b64ch(fw_at(t, n, i)))
+	for (size_t i = next_fold(t, n, 0); i < n; i = next_fold(t, n, i + 1)) {
+		uint8_t c;
+		size_t k = fold_char(t, n, i, &c);
+		if (k == 0 || (c && !b64ch(c)))
 			continue;
+		/* a folded character, or an invisible one that joins two runs */
 		if (fold_run(t, n, i, 0) + fold_run(t, n, i, 1) >= RX_B64_TOKEN_MIN)
 			return 1;
-		if (i + 1 >= n)
-			break;
 	}
 	return 0;
 }

@@ -812,6 +812,30 @@ static void test_fullwidth_token(void **state)
 	run_finish(r);
 }
 
+static void test_invisible_in_token(void **state)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
+	/* base64 of the address split by a soft hyphen, which readers do not
+	 * show: in UTF-8 text it is rewritten... */
+	struct run *r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=utf-8\n\n"
+				"see dGFyby55YW1h\xc2\xadZGFAZXhhbXBsZS5qcA now\n", ids);
+	char *t = part_text(OUT(r), "");
+	assert_null(strstr(t, "ZGFAZXhhbXBsZS5qcA"));
+	assert_non_null(strstr(t, "see "));
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	free(t);
+	run_finish(r);
+	/* ...and so it is in us-ascii text, where a reader takes the byte 0xAD
+	 * as windows-1252's soft hyphen (a fuzz finding) */
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=us-ascii\n\n"
+		    "see dGFyby55YW1h\xadZGFAZXhhbXBsZS5qcA now\n", ids);
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	assert_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), "ZGFAZXhhbXBsZS5qcA", 18));
+	run_finish(r);
+}
+
 static void test_folded_token(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1177,6 +1201,7 @@ int main(void)
 		cmocka_unit_test(test_base64_layout),
 		cmocka_unit_test(test_matching_rules),
 		cmocka_unit_test(test_fullwidth_token),
+		cmocka_unit_test(test_invisible_in_token),
 		cmocka_unit_test(test_folded_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
