@@ -20,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "err.h"
+#include "tlsctx.h"
 #include "intake.h"
 #include "intake_pool.h"
 #include "srvconf.h"
@@ -33,7 +36,9 @@
 	"                          default), monitor captures or chain mail; --reporter\n" \
 	"                          names a further address or name to redact. One line\n" \
 	"                          a message: 'FILE: stored ID seq N', 'quarantined ID\n" \
-	"                          seq N: why', 'refused: why', 'not stored: why'.\n" \
+	"                          seq N: why', 'duplicate of ID seq N' (the same\n" \
+	"                          message with the same options was ingested before),\n" \
+	"                          'refused: why', 'not stored: why'.\n" \
 	"                          --maildir reads DIR/new and DIR/cur (left in place).\n" \
 	"                          '-' is an MTA pipe: the message on stdin, the line on\n" \
 	"                          stderr, exit 0 stored, 65 unusable message, 75 try\n" \
@@ -78,6 +83,7 @@ struct outcome {
 struct pending {
 	struct outcome o;
 	int read;
+	char key[SX_CLIENT_ID_MAX + 1];  /* the idempotency key (ingest_key) */
 	uint8_t *raw;
 	size_t len, cap;
 	struct sx_intake job;
@@ -324,8 +330,36 @@ static void enqueue_fail(struct ingest *g, const char *name, int status, const c
 	p->o.status = status;
 }
 
+/*
+ * The operator's idempotency key of a message: "ingest:" and the SHA-256 of
+ * the run's source, consent and reporters and the message's bytes, so the
+ * same message ingested again with the same options (an MTA that lost the
+ * exit status and delivers again) is the report stored the first time, and
+ * one ingested again with another --reporter is a new report. Returns 0 or
+ * SX_ENOMEM.
+ */
+static int ingest_key(const struct ingest *g, const uint8_t *raw, size_t len,
+		      char out[SX_CLIENT_ID_MAX + 1])
+{
+	static const char tag[] = "sprex ingest key 1";
+	uint8_t opt[2] = { (uint8_t)g->in.source, (uint8_t)g->in.consent }, md[32];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(c, tag, sizeof tag) && EVP_DigestUpdate(c, opt, sizeof opt);
+	for (size_t i = 0; ok && i < g->in.nreporters; i++)
+		ok = EVP_DigestUpdate(c, g->in.reporters[i], strlen(g->in.reporters[i]) + 1);
+	ok = ok && EVP_DigestUpdate(c, "", 1) && EVP_DigestUpdate(c, raw, len) &&
+	     EVP_DigestFinal_ex(c, md, NULL);
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		return SX_ENOMEM;
+	memcpy(out, "ingest:", 7);
+	sx_hex(md, sizeof md, out + 7);
+	return 0;
+}
+
 /* Takes the message raw (len bytes, cap allocated, wiped when done) and
- * starts its pipeline run. */
+ * starts its pipeline run, unless its key names a stored report. */
 static void enqueue_read(struct ingest *g, const char *name, uint8_t *raw, size_t len, size_t cap)
 {
 	struct pending *p = enqueue(g, name);
@@ -333,6 +367,28 @@ static void enqueue_read(struct ingest *g, const char *name, uint8_t *raw, size_
 		wipe_free(raw, cap);
 		fprintf(stderr, "%s: not stored: out of memory\n", name);
 		note_status(g, g->pipe ? EX_TEMPFAIL : EX_OSERR);
+		return;
+	}
+	struct sx_intake_result res;
+	char err[SX_CTL_ERR_MAX];
+	int rc = ingest_key(g, raw, len, p->key);
+	if (rc == 0)
+		rc = sx_intake_lookup(g->s, 0, p->key, &res, err, sizeof err);
+	else
+		snprintf(err, sizeof err, "out of memory");
+	if (rc != SX_ENOTFOUND) {
+		wipe_free(raw, cap);
+		if (rc == 0) {
+			p->o.kind = OUT_DUPLICATE;
+			p->o.seq = res.seq;
+			memcpy(p->o.id, res.id, sizeof p->o.id);
+		} else {
+			int status = failure_status(g, rc);
+			p->o.kind = OUT_FAILED;
+			p->o.status = status;
+			snprintf(p->o.text, sizeof p->o.text, "not stored: %.460s%s", err,
+				 status == EX_TEMPFAIL ? " (try again later)" : "");
+		}
 		return;
 	}
 	p->read = 1;
@@ -387,7 +443,7 @@ static void store_one(struct ingest *g, struct pending *p)
 	}
 	struct sx_intake_result res;
 	char err[SX_CTL_ERR_MAX];
-	int rc = sx_intake_job_store(&p->run, g->s, 0, NULL, &res, err, sizeof err);
+	int rc = sx_intake_job_store(&p->run, g->s, 0, p->key, &res, err, sizeof err);
 	if (rc == 0) {
 		o->kind = res.duplicate ? OUT_DUPLICATE : res.quarantined ? OUT_QUARANTINED
 									    : OUT_STORED;

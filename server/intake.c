@@ -289,8 +289,8 @@ static int check_key(int64_t submitter, const char *client_msg_id, char *err, si
 			 SX_CLIENT_ID_MAX);
 		return SX_EINVAL;
 	}
-	if (client_msg_id != NULL && submitter <= 0) {
-		snprintf(err, errlen, "a client message id needs a submitter");
+	if (submitter < 0) {
+		snprintf(err, errlen, "a submitter is a member id, or 0 for the operator");
 		return SX_EINVAL;
 	}
 	return 0;

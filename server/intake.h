@@ -96,8 +96,8 @@ int sx_intake_lookup(struct sx_store *s, int64_t submitter, const char *client_m
 /*
  * Runs the pipeline over in and stores the report (quarantined or not).
  * submitter is the member id (0 for sprexctl), client_msg_id its idempotency
- * key (NULL for none; given, it needs a submitter and 1..SX_CLIENT_ID_MAX
- * bytes): a key seen before answers with the stored report and duplicate = 1
+ * key (NULL for none; given, 1..SX_CLIENT_ID_MAX bytes, per submitter, the
+ * operator's apart): a key seen before answers with the stored report and duplicate = 1
  * without running the pipeline. Inside a store batch the report joins the
  * batch (stored once the caller commits). Returns 0; SX_EBUSY (store busy:
  * try again later); SX_ETOOBIG / SX_ELIMIT / SX_EINVAL (the message is not

@@ -121,7 +121,7 @@ struct sx_report_new {
 	int source;                 /* enum sx_source_kind (mail/pipeline.h) */
 	unsigned consent;           /* consent bits */
 	int64_t submitter;          /* member id, 0 for sprexctl ingest */
-	const char *client_msg_id;  /* idempotency key with submitter, or NULL */
+	const char *client_msg_id;  /* idempotency key per submitter (0 too), or NULL */
 	enum sx_report_state state;
 	const char *reason;         /* quarantine reason or NULL */
 	const char *source_ip;      /* text, or NULL when unknown */
@@ -164,8 +164,9 @@ struct sx_report_row {
 /*
  * Stores a report in its own transaction (or the caller's, see
  * sx_store_batch_begin) and assigns the next seq and a new report id. With
- * submitter and client_msg_id set, a second add of the same pair stores
- * nothing and returns the first one's seq and id with *duplicate = 1.
+ * client_msg_id set (submitter 0: the operator's key), a second add of the
+ * same pair stores nothing and returns the first one's seq and id with
+ * *duplicate = 1.
  * A seq is never issued twice, not even after its report was deleted; an id
  * is "r" and 25 lower-case base32 characters (125 bits from RAND_bytes) and
  * never changes. reason is given exactly for quarantined reports, consent
@@ -198,8 +199,9 @@ void sx_store_batch_rollback(struct sx_store *s);
 /* Looks a report up by id. Returns 0, SX_ENOTFOUND, SX_EBUSY or SX_EDB. */
 int sx_store_report_get(struct sx_store *s, const char *id, struct sx_report_row *out);
 /* Looks up the report a submitter stored under its client_msg_id (the
- * idempotency check before the pipeline runs). Returns 0, SX_ENOTFOUND,
- * SX_EINVAL (submitter 0 or no client id), SX_EBUSY or SX_EDB. */
+ * idempotency check before the pipeline runs); submitter 0 is the operator
+ * (sprexctl ingest's keys). Returns 0, SX_ENOTFOUND, SX_EINVAL (a negative
+ * submitter or no client id), SX_EBUSY or SX_EDB. */
 int sx_store_report_by_client(struct sx_store *s, int64_t submitter, const char *client_msg_id,
 			      struct sx_report_row *out);
 /* Copies the stored mail of report id into a malloc'ed buffer (*mail, *len;

@@ -31,7 +31,7 @@ static const char *const report_sql[] = {
 		"?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 	[SX_STMT_REPORT_BY_CLIENT] =
 		"SELECT " REPORT_COLS REPORT_FROM
-		"WHERE r.submitter = ?1 AND r.client_msg_id = ?2",
+		"WHERE r.submitter IS ?1 AND r.client_msg_id = ?2",
 	[SX_STMT_REPORT_GET] = "SELECT " REPORT_COLS REPORT_FROM "WHERE r.id = ?1",
 	[SX_STMT_REPORT_MAIL] = "SELECT mail FROM reports WHERE id = ?1",
 	[SX_STMT_REPORT_JSON] = "SELECT evidence, manifest FROM reports WHERE id = ?1",
@@ -151,6 +151,11 @@ static int one_row(struct sx_store *s, sqlite3_stmt *st, int bindrc, struct sx_r
 	return err;
 }
 
+static int bind_member(sqlite3_stmt *st, int i, int64_t id)
+{
+	return id > 0 ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
+}
+
 static int by_client(struct sx_store *s, int64_t submitter, const char *client_msg_id,
 		     struct sx_report_row *out)
 {
@@ -158,7 +163,7 @@ static int by_client(struct sx_store *s, int64_t submitter, const char *client_m
 	int err = stmt(s, SX_STMT_REPORT_BY_CLIENT, &st);
 	if (err)
 		return err;
-	int rc = sqlite3_bind_int64(st, 1, submitter);
+	int rc = bind_member(st, 1, submitter); /* 0: the operator's, NULL */
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, 2, client_msg_id, -1, SQLITE_STATIC);
 	return one_row(s, st, rc, out, "no report under this client message id");
@@ -167,8 +172,8 @@ static int by_client(struct sx_store *s, int64_t submitter, const char *client_m
 int sx_store_report_by_client(struct sx_store *s, int64_t submitter, const char *client_msg_id,
 			      struct sx_report_row *out)
 {
-	if (submitter <= 0 || client_msg_id == NULL || client_msg_id[0] == '\0')
-		return sx_store_failf(s, SX_EINVAL, "a client message id needs a submitter");
+	if (submitter < 0 || client_msg_id == NULL || client_msg_id[0] == '\0')
+		return sx_store_failf(s, SX_EINVAL, "no client message id to look up");
 	return by_client(s, submitter, client_msg_id, out);
 }
 
@@ -227,11 +232,6 @@ static int bind_opt(sqlite3_stmt *st, int i, const char *t)
 }
 
 /* Binds an optional member id (0: none). */
-static int bind_member(sqlite3_stmt *st, int i, int64_t id)
-{
-	return id > 0 ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
-}
-
 static int insert(struct sx_store *s, const struct sx_report_new *r, const char *id)
 {
 	sqlite3_stmt *st;
@@ -289,7 +289,7 @@ static int add(struct sx_store *s, const struct sx_report_new *r, int64_t *seq,
 	       char id[SX_REPORT_ID_LEN + 1], int *duplicate)
 {
 	int err;
-	if (r->submitter > 0 && r->client_msg_id != NULL) {
+	if (r->client_msg_id != NULL) {
 		struct sx_report_row row;
 		err = by_client(s, r->submitter, r->client_msg_id, &row);
 		if (err == 0) {

@@ -206,6 +206,11 @@ static const struct sx_migration migrations[] = {
 	  "	BEGIN SELECT RAISE(ABORT, 'audit checkpoints cannot be changed'); END;\n"
 	  "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints\n"
 	  "	BEGIN SELECT RAISE(ABORT, 'audit checkpoints cannot be deleted'); END;\n" },
+	/* 5: sprexctl ingest's idempotency key. UNIQUE (submitter,
+	 * client_msg_id) takes NULLs as distinct, so the operator's keys (no
+	 * submitter) get an index of their own. */
+	{ "CREATE UNIQUE INDEX reports_operator_key ON reports (client_msg_id)\n"
+	  "	WHERE submitter IS NULL;\n" },
 };
 
 #define SX_STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

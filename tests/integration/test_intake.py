@@ -183,7 +183,9 @@ class Intake(World):
         files = []
         for i in range(32):
             name, what = kinds[i % len(kinds)]
-            files.append(self.put("m%02d.eml" % i, sample(name) if what else b""))
+            # each its own message (the same bytes again would be a duplicate)
+            data = b"X-Test-Index: %d\r\n" % i + sample(name) if what else b""
+            files.append(self.put("m%02d.eml" % i, data))
         r = self.ingest("--source", "public", "--jobs", "4", *files, check=False)
         self.assertEqual(r.returncode, 65, r.stderr)   # the empty ones
         lines = r.stdout.splitlines()
@@ -201,10 +203,18 @@ class Intake(World):
             seqs.append(int(m.group("seq")))
         self.assertEqual(seqs, sorted(seqs))
         self.assertEqual(len(set(seqs)), 24)
-        # The same files one at a time: the same outcomes.
+        # The same files again, one at a time: each the report stored the
+        # first time (the operator's idempotency key), in the same order.
         one = self.ingest("--source", "public", "--jobs", "1", *files, check=False)
-        strip = lambda t: [re.sub(r" r[a-z2-7]{25} seq \d+", "", l) for l in t.splitlines()]
-        self.assertEqual(strip(one.stdout), strip(r.stdout))
+        self.assertEqual(one.returncode, 65, one.stderr)
+        again = one.stdout.splitlines()
+        for i, line in enumerate(lines):
+            m = LINE.match(line)
+            if m is None:
+                self.assertEqual(again[i], line)   # refused again
+            else:
+                self.assertEqual(again[i], "%s: duplicate of %s seq %s"
+                                 % (files[i], m.group("id"), m.group("seq")))
 
     def test_quarantine(self):
         anon = self.put("anon.eml", sample("anonymous.eml"))
@@ -237,13 +247,18 @@ class Intake(World):
         for sub in ("new", "cur", "tmp"):
             os.makedirs(os.path.join(md, sub))
         a = self.put("1700000002.M1P1.host", sample("monitor.eml"), os.path.join(md, "new"))
-        b = self.put("1700000001.M1P1.host:2,S", sample("monitor.eml"), os.path.join(md, "cur"))
+        b = self.put("1700000001.M1P1.host:2,S", b"X-Seen: 1\r\n" + sample("monitor.eml"),
+                     os.path.join(md, "cur"))
         self.put("1700000000.M1P1.host", b"being written", os.path.join(md, "tmp"))
         self.put(".hidden", b"not a message", os.path.join(md, "new"))
         r = self.ingest("--source", "monitor", "--maildir", md)
         lines = self.parse_lines(r.stdout)
         self.assertEqual([l.group("name") for l in lines], [b, a])   # by name
         self.assertTrue(os.path.exists(a) and os.path.exists(b))     # left in place
+        # Ingested again: the reports stored the first time, nothing new.
+        again = self.ingest("--source", "monitor", "--maildir", md).stdout.splitlines()
+        self.assertEqual(again, ["%s: duplicate of %s seq %s" % (l.group("name"), l.group("id"),
+                                                                 l.group("seq")) for l in lines])
         r = self.ingest("--source", "monitor", "--maildir", os.path.join(self.inbox, "nope"),
                         check=False)
         self.assertEqual(r.returncode, 66, r.stderr)
@@ -259,6 +274,24 @@ class Intake(World):
         self.assertEqual(m.group("what"), "stored")
         self.assert_no_secrets(self.raw(m.group("id")), REPORTER_SECRETS, "stored mail")
         self.assert_disk_clean(REPORTER_SECRETS)
+
+    def test_pipe_redelivery_is_a_duplicate(self):
+        """An MTA that lost the exit status delivers the same message again:
+        exit 0 and the report stored the first time. The same bytes with
+        other options (another --reporter, another consent) are a new report."""
+        args = ("--source", "public", "--consent", "isp", "--reporter", "Hanako Suzuki", "-")
+        first = self.ingest(*args, input=sample("forwarded.eml"))
+        [m] = self.parse_lines(first.stderr.decode())
+        again = self.ingest(*args, input=sample("forwarded.eml"))
+        self.assertEqual(again.returncode, 0)
+        self.assertEqual(again.stderr.decode(), "-: duplicate of %s seq %s\n"
+                         % (m.group("id"), m.group("seq")))
+        for other in (("--source", "public", "--consent", "isp", "-"),
+                      ("--source", "public", "--consent", "association", "--reporter",
+                       "Hanako Suzuki", "-")):
+            r = self.ingest(*other, input=sample("forwarded.eml"))
+            [n] = self.parse_lines(r.stderr.decode())
+            self.assertNotEqual(n.group("id"), m.group("id"))
 
     def test_stdin_quarantined_is_delivered(self):
         r = self.ingest("--source", "public", "-", input=sample("anonymous.eml"))

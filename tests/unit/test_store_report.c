@@ -151,7 +151,7 @@ static void test_seq_and_ids(void **state)
 {
 	struct fixture *f = *state;
 	struct sx_store *s = open_ok(f, SX_STORE_CREATE);
-	assert_int_equal(sx_store_schema_version(s), 4);
+	assert_int_equal(sx_store_schema_version(s), 5);
 	int64_t head = -1;
 	assert_int_equal(sx_store_head_seq(s, &head), 0);
 	assert_int_equal(head, 0);
@@ -224,7 +224,9 @@ static void test_duplicates(void **state)
 	assert_int_equal(row.state, SX_REPORT_READY);
 	assert_int_equal(sx_store_report_by_client(s, sub, "<msg-2@gw1>", &row), SX_ENOTFOUND);
 	assert_int_equal(sx_store_report_by_client(s, sub2, "<msg-1@gw1>", &row), SX_ENOTFOUND);
-	assert_int_equal(sx_store_report_by_client(s, 0, "<msg-1@gw1>", &row), SX_EINVAL);
+	/* the operator's keys (sprexctl ingest) are a space of their own */
+	assert_int_equal(sx_store_report_by_client(s, 0, "<msg-1@gw1>", &row), SX_ENOTFOUND);
+	assert_int_equal(sx_store_report_by_client(s, -1, "<msg-1@gw1>", &row), SX_EINVAL);
 	assert_int_equal(sx_store_report_by_client(s, sub, NULL, &row), SX_EINVAL);
 
 	/* Keys are per submitter. */
@@ -234,7 +236,7 @@ static void test_duplicates(void **state)
 	assert_int_equal(add_ok(s, &r, id2), seq1 + 1);
 	assert_string_not_equal(id2, id1);
 
-	/* Without a submitter (sprexctl) or without a key, nothing is a duplicate. */
+	/* Without a key nothing is a duplicate, with or without a submitter. */
 	r = report();
 	add_ok(s, &r, id2);
 	add_ok(s, &r, id2);
@@ -243,10 +245,28 @@ static void test_duplicates(void **state)
 	add_ok(s, &r, id2);
 	assert_int_equal(count(s, "SELECT count(*) FROM reports"), 6);
 
+	/* The operator's key (no submitter): a second add is the first one,
+	 * and the same key of a submitter is another report. */
+	r = report();
+	r.client_msg_id = "<msg-1@gw1>";
+	int64_t oseq = add_ok(s, &r, id1);
+	dup = -1;
+	assert_int_equal(sx_store_report_add(s, &r, &seq, id2, &dup), 0);
+	assert_int_equal(dup, 1);
+	assert_int_equal(seq, oseq);
+	assert_string_equal(id2, id1);
+	assert_int_equal(sx_store_report_by_client(s, 0, "<msg-1@gw1>", &row), 0);
+	assert_int_equal(row.seq, oseq);
+	assert_string_equal(row.submitter, "");
+	assert_int_equal(sx_store_report_by_client(s, sub, "<msg-1@gw1>", &row), 0);
+	assert_int_not_equal(row.seq, oseq);
+	assert_int_equal(count(s, "SELECT count(*) FROM reports"), 7);
+
 	/* A key at its limit works, one byte more is refused. */
 	char key[SX_CLIENT_ID_MAX + 2];
 	memset(key, 'k', sizeof key);
 	key[SX_CLIENT_ID_MAX] = '\0';
+	r.submitter = sub;
 	r.client_msg_id = key;
 	add_ok(s, &r, id2);
 	assert_int_equal(sx_store_report_by_client(s, sub, key, &row), 0);
@@ -617,7 +637,7 @@ static void test_migrates_v1(void **state)
 	sx_store_close(s);
 
 	s = open_ok(f, 0);
-	assert_int_equal(sx_store_schema_version(s), 4);
+	assert_int_equal(sx_store_schema_version(s), 5);
 	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 			       "('reports', 'reports_received', 'reports_state')"), 3);
 	struct sx_member m;

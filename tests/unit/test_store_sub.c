@@ -641,7 +641,8 @@ static void test_migrates_v2(void **state)
 	assert_int_equal(ts_report(s, TS_NOW, 0, NULL, id), 1);
 	assert_int_equal(ts_report(s, TS_NOW, 0, NULL, NULL), 2);
 	/* Back to exactly what version 2 created. */
-	assert_int_equal(sqlite3_exec(s->db, "DROP TABLE audit_checkpoints; DROP TABLE audit_nodes; DROP TABLE audit; "
+	assert_int_equal(sqlite3_exec(s->db, "DROP INDEX reports_operator_key; "
+				      "DROP TABLE audit_checkpoints; DROP TABLE audit_nodes; DROP TABLE audit; "
 				      "DROP TABLE notice_actions; DROP TABLE notices; "
 				      "DROP TABLE sub_pending; DROP TABLE subscriptions; "
 				      "DELETE FROM meta WHERE key = 'purged_through'; "
@@ -655,8 +656,8 @@ static void test_migrates_v2(void **state)
 	assert_null(ro);
 
 	s = ts_open(f, 0);
-	assert_int_equal(sx_store_schema_version(s), 4);
-	assert_int_equal(ts_count(s, "PRAGMA user_version"), 4);
+	assert_int_equal(sx_store_schema_version(s), 5);
+	assert_int_equal(ts_count(s, "PRAGMA user_version"), 5);
 	assert_int_equal(ts_count(s, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 				  "('subscriptions', 'sub_pending', 'sub_pending_parked', "
 				  "'notices', 'notices_isp', 'notices_open', 'notice_actions', "
