@@ -274,7 +274,7 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 		sx_buf_init(&tmp, out->max);
 		rc = sx_rx_apply(spam, len, &e, &tmp);
 		if (rc == 0)
-			rc = sx_rx_check(&x, sx_buf_head(&tmp), sx_buf_used(&tmp));
+			rc = sx_rx_check(&x, spam, len, sx_buf_head(&tmp), sx_buf_used(&tmp));
 		sx_buf_finish(&tmp);
 	}
 	size_t at = 0, base = sx_buf_used(out);

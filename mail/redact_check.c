@@ -11,6 +11,8 @@
  * here: the views cover them, and a miss there is a bug to find, not to
  * paper over.
  */
+#include <string.h>
+
 #include "codec.h"
 #include "err.h"
 #include "redact_impl.h"
@@ -85,7 +87,51 @@ static int look_views(struct rx_ctx *x, const struct sx_part *p, const uint8_t *
 	return rc;
 }
 
-int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
+/* Whether the parts a and b (of ma and mb) are alike: the same place in
+ * the tree, type, charset, transfer encoding and header field names. */
+static int same_part(const struct sx_mail *ma, const struct sx_part *a, const struct sx_mail *mb,
+		     const struct sx_part *b)
+{
+	if (a->parent != b->parent || a->first_child != b->first_child || a->next != b->next ||
+	    a->is_multipart != b->is_multipart || a->cte != b->cte || a->hcount != b->hcount ||
+	    strcmp(a->type, b->type) != 0 || strcmp(a->subtype, b->subtype) != 0 ||
+	    strcmp(a->charset, b->charset) != 0 || strcmp(a->path, b->path) != 0)
+		return 0;
+	for (unsigned k = 0; k < a->hcount; k++) {
+		const struct sx_hfield *fa = &ma->fields[a->hfirst + k];
+		const struct sx_hfield *fb = &mb->fields[b->hfirst + k];
+		if (fa->name.len != fb->name.len ||
+		    memcmp(ma->buf + fa->name.off, mb->buf + fb->name.off, fa->name.len) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A rewrite must not change how the mail parses: re-encoding a body can turn
+ * bytes that ended a header into a valid field (its 0xD8 becomes "=D8"), and
+ * then a reader sees other parts, charsets and boundaries than the ones the
+ * redaction read. The original orig and the result m, compared part by part.
+ */
+static int same_shape(struct rx_ctx *x, const uint8_t *orig, size_t olen, const struct sx_mail *m)
+{
+	struct sx_mail *o = NULL;
+	char err[128];
+	int rc = sx_mail_parse(orig, olen, x->lim, &o, err, sizeof err);
+	if (rc == SX_ENOMEM)
+		return rc;
+	int same = rc == 0 && o->nparts == m->nparts && o->no_header == m->no_header &&
+		   (o->junk == 0) == (m->junk == 0);
+	for (unsigned i = 0; same && i < o->nparts; i++)
+		same = same_part(o, &o->parts[i], m, &m->parts[i]);
+	sx_mail_destroy(o);
+	if (!same)
+		sx_rx_unsure(x, "the redaction changed how the mail parses");
+	return 0;
+}
+
+int sx_rx_check(struct rx_ctx *x, const uint8_t *orig, size_t olen, const uint8_t *mail,
+		size_t len)
 {
 	struct sx_mail *m = NULL;
 	struct sx_buf d;
@@ -113,8 +159,10 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 		sx_rx_unsure(x, "the redacted mail cannot be parsed again");
 		return 0;
 	}
+	rc = same_shape(x, orig, olen, m);
 	sx_buf_init(&d, x->scratch);
-	rc = look(x, mail, len, "", "the raw bytes");
+	if (rc == 0 && !x->res->unsure)
+		rc = look(x, mail, len, "", "the raw bytes");
 	for (unsigned i = 0; i < m->nfields && rc == 0 && !x->res->unsure; i++) {
 		const struct sx_hfield *f = &m->fields[i];
 		rc = look_raw(x, mail + f->value.off, f->value.len, 0, m->parts[f->part].path,

@@ -372,10 +372,12 @@ int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit);
 
 /* ---- redact_check.c ---- */
 
-/* Looks at the redacted mail once more for identifiers in forms the
- * redactor does not rewrite inside text (another charset than the one
- * declared, UTF-16): unsure when it finds one. */
-int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len);
+/* Looks at the redacted mail once more (mail, made from orig) for a
+ * structure other than orig's and for identifiers in forms the redactor
+ * does not rewrite inside text (another charset than the one declared,
+ * UTF-16): unsure when it finds one. Returns 0 or SX_ENOMEM. */
+int sx_rx_check(struct rx_ctx *x, const uint8_t *orig, size_t olen, const uint8_t *mail,
+		size_t len);
 
 /* ---- redact.c ---- */
 
