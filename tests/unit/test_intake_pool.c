@@ -1,7 +1,7 @@
 /*
  * test_intake_pool: jobs run on pool threads give what the same jobs give
  * run one by one, each waited for in any order; the thread count is
- * bounded; a job's table reference outlives a reload of the context's.
+ * bounded; a job's ISP table outlives a reload of the context's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "server/intake_pool.h"
+#include "teststore.h"
 
 #define JOBS 96
 
@@ -115,11 +116,52 @@ static void test_same_as_one_by_one(void **state)
 	sx_intake_finish(&c);
 }
 
+/* A job keeps the ISP table it started with while the context reloads its
+ * own (sprexd rereads members while Submits run on the thread pool); the
+ * reloaded table routes the next job. ASan would see a freed table read. */
+static void test_table_outlives_reload(void **state)
+{
+	struct ts_fixture *f = *state;
+	struct sx_store *s = ts_open(f, SX_STORE_CREATE);
+	struct sx_intake_ctx c;
+	char err[256];
+	assert_int_equal(sx_intake_init(&c, s, NULL, err, sizeof err), 0);
+	int64_t isp = ts_member(s, "isp1", SX_ROLE_ISP, 1); /* 192.0.2.0/24, not loaded yet */
+
+	static const char mail[] =
+		"Received: from spam.example (spam.example [192.0.2.77]) by mx.example.jp\r\n"
+		"From: deals@spam.example\r\nTo: taro.yamada@example.jp\r\nSubject: offer\r\n\r\n"
+		"Dear taro.yamada@example.jp\r\n";
+	struct sx_intake in = { .raw = (const uint8_t *)mail, .len = sizeof mail - 1,
+				.source = SX_SRC_MONITOR, .reporters = reporters, .nreporters = 1 };
+	struct sx_intake_job before, after;
+	struct sx_intake_pool *p;
+	assert_int_equal(sx_intake_pool_create(2, &p), 0);
+	sx_intake_job_init(&before, &c, &in);
+	assert_int_equal(sx_intake_reload_isps(&c, s), 0); /* the old table's last ref: before */
+	sx_intake_job_init(&after, &c, &in);
+	sx_intake_pool_run(p, &before);
+	sx_intake_pool_run(p, &after);
+	sx_intake_pool_wait(p, &before);
+	sx_intake_pool_wait(p, &after);
+	sx_intake_pool_destroy(p);
+	assert_int_equal(before.rc, 0);
+	assert_int_equal(after.rc, 0);
+	assert_true(before.rep.src.found);
+	assert_int_equal(before.rep.isp, 0);     /* routed by the table it started with */
+	assert_int_equal(after.rep.isp, isp);    /* and the next one by the new table */
+	sx_intake_job_finish(&before);
+	sx_intake_job_finish(&after);
+	sx_intake_finish(&c);
+	sx_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_same_as_one_by_one),
+		cmocka_unit_test_setup_teardown(test_table_outlives_reload, ts_setup, ts_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
