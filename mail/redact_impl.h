@@ -133,6 +133,9 @@ struct rx_needles {
 	uint8_t fpair[8192];
 	uint8_t apair[8192];  /* either */
 	uint8_t one[256];
+	/* lead[k][a]: some bit (a << 8 | b) is set, in apair (k 0), pair (1)
+	 * or fpair (2): the scan passes over the other bytes on one look-up */
+	uint8_t lead[3][256];
 };
 
 /* Base64 runs met before whose decodings held nothing (redact_runs.c). */
