@@ -154,6 +154,25 @@ struct rx_runs {
 	size_t count, bytes;
 };
 
+/* Charset conversions made before (redact_charset.c): a body is read in
+ * the same charset again and again (each round, each transfer encoding
+ * guessed), and its lines and words mostly come back unchanged. */
+#define RX_CONV_SLOTS 2048
+#define RX_CONV_BYTES (512u << 10)
+#define RX_CONV_IN_MAX 4096
+
+struct rx_conv {
+	uint8_t *in;          /* owned: input, then output; NULL: free slot */
+	size_t inn, outn;
+	uint64_t hash;
+	const char *label;    /* the reading's label (compared by content) */
+};
+
+struct rx_convs {
+	struct rx_conv *v;    /* RX_CONV_SLOTS, made on first use */
+	size_t bytes;
+};
+
 struct rx_ctx {
 	struct rx_needles nd;
 	struct sx_redact_result *res;
@@ -170,6 +189,7 @@ struct rx_ctx {
 	size_t settled_n[RX_SETTLED_MAX];
 	size_t nsettled;
 	struct rx_runs runs;
+	struct rx_convs convs;
 	/* A text (this very buffer) whose own search, of needles of clean_min
 	 * bytes or more, found nothing: not searched so again. */
 	const uint8_t *clean_p;
@@ -341,6 +361,9 @@ int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 /* Builds the layer converting d (in ci->label) to UTF-8. */
 int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
 			struct rx_charset *ci);
+
+/* Frees the conversions x keeps. */
+void sx_rx_convs_finish(struct rx_ctx *x);
 
 /* ---- redact_body.c ---- */
 
