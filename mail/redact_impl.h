@@ -157,7 +157,7 @@ struct rx_runs {
 /* Charset conversions made before (redact_charset.c): a body is read in
  * the same charset again and again (each round, each transfer encoding
  * guessed), and its lines and words mostly come back unchanged. */
-#define RX_CONV_SLOTS 2048
+#define RX_CONV_SLOTS 512
 #define RX_CONV_BYTES (512u << 10)
 #define RX_CONV_IN_MAX 4096
 

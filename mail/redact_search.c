@@ -312,10 +312,9 @@ int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 	const uint8_t *tabs[3] = { nd->apair, nd->pair, nd->fpair };
 	for (unsigned k = 0; k < 3; k++)
 		for (unsigned a = 0; a < 256; a++) {
-			uint8_t any = 0;
-			for (unsigned b = 0; b < 32; b++)
-				any |= tabs[k][a << 5 | b];
-			nd->lead[k][a] = any != 0;
+			uint64_t w[4];
+			memcpy(w, tabs[k] + (a << 5), sizeof w);
+			nd->lead[k][a] = (w[0] | w[1] | w[2] | w[3]) != 0;
 		}
 	return 0;
 }
