@@ -313,5 +313,6 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 	sx_rx_needles_finish(&x.nd);
 	sx_rx_settled_finish(&x);
 	sx_rx_runs_finish(&x.runs);
+	sx_rx_convs_finish(&x);
 	return rc;
 }

@@ -130,6 +130,82 @@ int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 	return (int)k;
 }
 
+/* A hash of the label and the bytes, eight at a time (a hit is compared
+ * byte for byte all the same). */
+static uint64_t conv_hash(const char *label, const uint8_t *in, size_t n)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15u;
+	uint64_t h = n * k;
+	for (const char *c = label; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211u;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, in + i, 8);
+		h = (h ^ w) * k;
+		h ^= h >> 29;
+	}
+	uint64_t w = 0;
+	memcpy(&w, in + i, n - i);
+	h = (h ^ w) * k;
+	return h ^ h >> 32;
+}
+
+void sx_rx_convs_finish(struct rx_ctx *x)
+{
+	struct rx_convs *c = &x->convs;
+	for (size_t i = 0; c->v && i < RX_CONV_SLOTS; i++)
+		free(c->v[i].in);
+	free(c->v);
+	c->v = NULL;
+	c->bytes = 0;
+}
+
+/*
+ * Appends to out what sx_charset_to_utf8 makes of in (n bytes) in label:
+ * the same bytes in the same charset convert alike (the converter keeps no
+ * state from one call to the next), so a conversion made before is copied.
+ * Keeping one is best effort: no memory, or the bound, keeps nothing.
+ */
+static int to_utf8(struct rx_ctx *x, const char *label, const uint8_t *in, size_t n,
+		   struct sx_buf *out)
+{
+	struct rx_convs *c = &x->convs;
+	if (n == 0 || n > RX_CONV_IN_MAX)
+		return sx_charset_to_utf8(label, in, n, out, NULL);
+	if (!c->v)
+		c->v = calloc(RX_CONV_SLOTS, sizeof *c->v);
+	uint64_t h = conv_hash(label, in, n);
+	struct rx_conv *e = c->v ? &c->v[h % RX_CONV_SLOTS] : NULL;
+	if (e && e->in && e->hash == h && e->inn == n && strcmp(e->label, label) == 0 &&
+	    memcmp(e->in, in, n) == 0)
+		return sx_buf_append(out, e->in + n, e->outn);
+	size_t start = sx_buf_used(out);
+	int rc = sx_charset_to_utf8(label, in, n, out, NULL);
+	if (rc < 0 || !e)
+		return rc;
+	size_t on = sx_buf_used(out) - start;
+	size_t ll = strlen(label) + 1;
+	if (c->bytes + n + on + ll > RX_CONV_BYTES && !(e->in && e->inn + e->outn + strlen(e->label) + 1 >= n + on + ll))
+		return 0;
+	uint8_t *b = malloc(n + on + ll);
+	if (!b)
+		return 0;
+	memcpy(b, in, n);
+	memcpy(b + n, sx_buf_head(out) + start, on);
+	memcpy(b + n + on, label, ll);
+	if (e->in)
+		c->bytes -= e->inn + e->outn + strlen(e->label) + 1;
+	free(e->in);
+	e->in = b;
+	e->inn = n;
+	e->outn = on;
+	e->hash = h;
+	e->label = (const char *)b + n + on;
+	c->bytes += n + on + ll;
+	return 0;
+}
+
 static int blank(uint8_t c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -156,7 +232,7 @@ static int words(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *
 			rc = sx_rx_layer_seg(l, d + i, j - i, i, j - i, 0, 0);
 		} else {
 			sx_buf_reset(t, SIZE_MAX);
-			rc = sx_charset_to_utf8(ci->label, d + i, j - i, t, NULL);
+			rc = to_utf8(x, ci->label, d + i, j - i, t);
 			if (rc == 0)
 				rc = sx_rx_layer_seg(l, sx_buf_head(t), sx_buf_used(t), i, j - i,
 						     1, 0);
@@ -219,7 +295,7 @@ int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_
 			src = line;
 			sn += el;
 		}
-		rc = sx_charset_to_utf8(ci->label, src, sn, &t, NULL);
+		rc = to_utf8(x, ci->label, src, sn, &t);
 		free(line);
 		if (ci->jis)
 			st = jis_scan(d + ls, next - ls, st);

@@ -361,13 +361,14 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 static int header_pass(struct rx_ctx *x, const uint8_t *v, size_t n, const char *cs, int lf,
 		       struct rx_edits *out)
 {
-	struct hdr *h = calloc(1, sizeof *h);
+	struct hdr *h = malloc(sizeof *h);
 	struct rx_layer l;
 	struct rx_edits te;
 	int rc;
 
 	if (!h)
 		return SX_ENOMEM;
+	h->nruns = 0; /* add_run writes each run it counts */
 	sx_rx_layer_init(&l, v, n, x->scratch);
 	l.encode = hdr_encode;
 	l.arg = h;

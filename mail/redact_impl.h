@@ -136,6 +136,9 @@ struct rx_needles {
 	uint8_t fpair[8192];
 	uint8_t apair[8192];  /* either */
 	uint8_t one[256];
+	/* lead[k][a]: some bit (a << 8 | b) is set, in apair (k 0), pair (1)
+	 * or fpair (2): the scan passes over the other bytes on one look-up */
+	uint8_t lead[3][256];
 };
 
 /* Base64 runs met before whose decodings held nothing (redact_runs.c). */
@@ -154,6 +157,25 @@ struct rx_runs {
 	size_t count, bytes;
 };
 
+/* Charset conversions made before (redact_charset.c): a body is read in
+ * the same charset again and again (each round, each transfer encoding
+ * guessed), and its lines and words mostly come back unchanged. */
+#define RX_CONV_SLOTS 512
+#define RX_CONV_BYTES (512u << 10)
+#define RX_CONV_IN_MAX 4096
+
+struct rx_conv {
+	uint8_t *in;          /* owned: input, then output; NULL: free slot */
+	size_t inn, outn;
+	uint64_t hash;
+	const char *label;    /* the reading's label (compared by content) */
+};
+
+struct rx_convs {
+	struct rx_conv *v;    /* RX_CONV_SLOTS, made on first use */
+	size_t bytes;
+};
+
 struct rx_ctx {
 	struct rx_needles nd;
 	struct sx_redact_result *res;
@@ -170,6 +192,7 @@ struct rx_ctx {
 	size_t settled_n[RX_SETTLED_MAX];
 	size_t nsettled;
 	struct rx_runs runs;
+	struct rx_convs convs;
 	/* A text (this very buffer) whose own search, of needles of clean_min
 	 * bytes or more, found nothing: not searched so again. */
 	const uint8_t *clean_p;
@@ -341,6 +364,9 @@ int sx_rx_charset_readings(struct rx_ctx *x, const struct sx_part *p, const uint
 /* Builds the layer converting d (in ci->label) to UTF-8. */
 int sx_rx_charset_layer(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *l,
 			struct rx_charset *ci);
+
+/* Frees the conversions x keeps. */
+void sx_rx_convs_finish(struct rx_ctx *x);
 
 /* ---- redact_body.c ---- */
 

@@ -314,6 +314,13 @@ int sx_rx_needles_init(struct rx_needles *nd, const struct sx_idset *ids)
 	}
 	for (size_t i = 0; i < sizeof nd->apair; i++)
 		nd->apair[i] = nd->pair[i] | nd->fpair[i];
+	const uint8_t *tabs[3] = { nd->apair, nd->pair, nd->fpair };
+	for (unsigned k = 0; k < 3; k++)
+		for (unsigned a = 0; a < 256; a++) {
+			uint64_t w[4];
+			memcpy(w, tabs[k] + (a << 5), sizeof w);
+			nd->lead[k][a] = (w[0] | w[1] | w[2] | w[3]) != 0;
+		}
 	return 0;
 }
 
@@ -432,14 +439,25 @@ static int bit(const uint8_t *bits, unsigned key)
 static int search_in(struct scan *sc, const uint8_t *t, size_t n, size_t i0, size_t i1)
 {
 	const struct rx_needles *nd = sc->nd;
-	const uint8_t *bits = sc->utf8 && sc->others ? nd->apair : sc->utf8 ? nd->pair : nd->fpair;
+	unsigned which = sc->utf8 && sc->others ? 0 : sc->utf8 ? 1 : 2;
+	const uint8_t *bits = which == 0 ? nd->apair : which == 1 ? nd->pair : nd->fpair;
+	const uint8_t *lead = nd->lead[which];
 	int rc = 0;
 	/* where a byte pair can be looked up, no pair may start a match: the
-	 * scan runs over such stretches alone */
+	 * scan runs over such stretches alone, first over the bytes no pair
+	 * starts with (four at a time), then the pair */
 	size_t pairs = i1 < n ? i1 : n > 0 ? n - 1 : 0;
 	for (size_t i = i0; i < i1 && rc == 0 && !sc->hit; i++) {
-		while (i < pairs && !bit(bits, (unsigned)t[i] << 8 | t[i + 1]))
+		for (;;) {
+			while (i + 4 <= pairs &&
+			       !(lead[t[i]] | lead[t[i + 1]] | lead[t[i + 2]] | lead[t[i + 3]]))
+				i += 4;
+			while (i < pairs && !lead[t[i]])
+				i++;
+			if (i >= pairs || bit(bits, (unsigned)t[i] << 8 | t[i + 1]))
+				break;
 			i++;
+		}
 		if (i >= i1)
 			break;
 		unsigned key = 0;

@@ -298,16 +298,23 @@ int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t
 	}
 	rc = pieces_push(&p, &all);
 	sx_buf_init(&cur, x->scratch);
+	/* the text as the rounds leave it: t itself until a round changes it
+	 * (a copy of t would be the same bytes within the same bound) */
+	const uint8_t *ct = t;
+	size_t cn = n;
 	for (round = 0; rc == 0; round++) {
 		struct rx_edits e;
 		sx_rx_edits_init(&e);
-		rc = pieces_text(t, &p, &cur);
+		if (round > 0 || n > x->scratch) {
+			rc = pieces_text(t, &p, &cur);
+			ct = sx_buf_head(&cur);
+			cn = sx_buf_used(&cur);
+		}
 		/* after the first round only what a replacement changed is new */
 		if (rc == 0 && round > 0)
 			rc = pieces_spans(&p, &spans, &nspans);
 		if (rc == 0)
-			rc = sx_rx_views_in(x, sx_buf_head(&cur), sx_buf_used(&cur), spans, nspans,
-					    &e);
+			rc = sx_rx_views_in(x, ct, cn, spans, nspans, &e);
 		if (rc == 0 && e.n == 0)
 			settled = 1;
 		if (rc == 0 && e.n > 0 && round == RX_ROUNDS) {
@@ -317,7 +324,7 @@ int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t
 			break;
 		}
 		if (rc == 0 && e.n > 0)
-			rc = pieces_apply(t, &p, sx_buf_head(&cur), &e, x->scratch);
+			rc = pieces_apply(t, &p, ct, &e, x->scratch);
 		size_t found = e.n;
 		sx_rx_edits_finish(&e);
 		if (found == 0)
@@ -326,7 +333,7 @@ int sx_rx_text_since(struct rx_ctx *x, const uint8_t *t, size_t n, const uint8_t
 	if (rc == 0)
 		rc = pieces_edits(&p, out);
 	if (rc == 0 && final && settled)
-		rc = sx_buf_append(final, sx_buf_head(&cur), sx_buf_used(&cur));
+		rc = sx_buf_append(final, ct, cn);
 	free(spans);
 	sx_buf_finish(&cur);
 	pieces_finish(&p);

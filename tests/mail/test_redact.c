@@ -886,6 +886,25 @@ static void test_iso2022jp_shift_state(void **state)
 	run_finish(r);
 }
 
+static void test_conversions_kept(void **state)
+{
+	static const char *const ids[] = { "山田太郎", NULL };
+	/* The redactor keeps each conversion it makes for the rest of the
+	 * message: the same bytes in two charsets are still each read as their
+	 * own (a line in two ISO-2022-JP shift states: test_iso2022jp_shift_state). */
+	struct run *r = run_str(
+		"To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		"Content-Type: text/plain; charset=shift_jis\nContent-Transfer-Encoding: 8bit\n\n"
+		"sjis \x8eR\x93" "c\x91\xbe\x98Y end\n"
+		"--b\nContent-Type: text/plain; charset=euc-jp\nContent-Transfer-Encoding: 8bit\n\n"
+		"euc \x8eR\x93" "c\x91\xbe\x98Y and \xbb\xb3\xc5\xc4\xc2\xc0\xcf\xba end\n"
+		"--b--\n", ids);
+	assert_false(r->res.unsure);
+	assert_true(out_has(r, "sjis [redacted] end"));
+	assert_true(out_has(r, "euc [redacted] and [redacted] end"));
+	run_finish(r);
+}
+
 static void test_unsure_forms(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1214,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_folded_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
+		cmocka_unit_test(test_conversions_kept),
 		cmocka_unit_test(test_unsure_forms),
 		cmocka_unit_test(test_mislabelled),
 		cmocka_unit_test(test_structure_text),
