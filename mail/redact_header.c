@@ -281,6 +281,12 @@ static int raw_jis(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const ui
 			rc = sx_rx_layer_seg(l, sx_buf_head(&txt), sx_buf_used(&txt), i,
 					     last - i, 1, info);
 	} else if (rc == 0 || rc == SX_EINVAL) {
+		/* A reader decodes what it can of a run with bytes ISO-2022-JP
+		 * does not allow and shows the rest: its pairs are text no
+		 * rewrite here can reach. */
+		if (rc == 0)
+			sx_rx_unsure(x, "part %s: raw ISO-2022-JP in a header does not decode",
+				     x->path);
 		rc = sx_rx_layer_seg(l, v + i, last - i, i, last - i, 0, 0);
 	}
 	sx_buf_finish(&txt);

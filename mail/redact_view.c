@@ -473,6 +473,53 @@ static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 	return rc;
 }
 
+/* Length of a format=flowed soft break's line end at t[i] (after a blank),
+ * 0 when t[i] starts none. */
+static size_t flowed_at(const uint8_t *t, size_t n, size_t i)
+{
+	if (i == 0 || t[i - 1] != ' ')
+		return 0;
+	if (t[i] == '\n')
+		return 1;
+	return t[i] == '\r' && i + 1 < n && t[i + 1] == '\n' ? 2 : 0;
+}
+
+/*
+ * The text with the line ends after a blank removed, the blank kept: lines
+ * of format=flowed text as a reader joins them (and as the leak check does
+ * whatever the label says), so a run of base64 cut there is one token.
+ */
+static int build_flowed(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_layer *l)
+{
+	size_t run = 0;
+	int rc = 0;
+	l->encode = fold_encode;
+	l->enc = RX_ENC_RAW;
+	for (size_t i = next_of(t, n, 0, ' '); i < n && rc == 0; i = next_of(t, n, i, ' ')) {
+		size_t k = ++i < n ? flowed_at(t, n, i) : 0;
+		if (k == 0)
+			continue;
+		if (i > run)
+			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
+		if (rc == 0)
+			rc = sx_rx_layer_seg(l, t + i, 0, i, k, 1, 0);
+		i += k;
+		run = i;
+	}
+	if (rc == 0 && n > run)
+		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	return rc;
+}
+
+/* Whether t holds a soft break of build_flowed. */
+static int has_flowed(const uint8_t *t, size_t n)
+{
+	for (size_t i = next_of(t, n, 0, ' '); i < n; i = next_of(t, n, i, ' '))
+		if (++i < n && flowed_at(t, n, i))
+			return 1;
+	return 0;
+}
+
 /* ---- base64 tokens ---- */
 
 struct tokinfo {
@@ -944,6 +991,8 @@ static int worth(build_fn build, const uint8_t *t, size_t n)
 		return memchr(t, '&', n) != NULL;
 	if (build == build_fold)
 		return fold_worth(t, n);
+	if (build == build_flowed)
+		return has_flowed(t, n);
 	return memchr(t, '<', n) != NULL;
 }
 
@@ -1016,6 +1065,8 @@ int sx_rx_views_in(struct rx_ctx *x, const uint8_t *t, size_t n, const size_t *s
 		rc = derived(x, &ch, t, n, build_tags, RX_ENC_HTML, TOKEN_LEVELS, 1, out);
 	if (rc == 0)
 		rc = derived(x, &ch, t, n, build_fold, RX_ENC_RAW, TOKEN_LEVELS, 1, out);
+	if (rc == 0)
+		rc = derived(x, &ch, t, n, build_flowed, RX_ENC_RAW, TOKEN_LEVELS, 2, out);
 	if (rc == 0)
 		sx_rx_edits_select(out);
 	return rc;
