@@ -788,6 +788,44 @@ static size_t restart_at(const uint8_t *t, size_t from, size_t r)
 }
 
 /*
+ * A run is decoded in both alphabets at once ('-' and '+' alike are 62), but
+ * a reader decoding one alphabet stops at the other's characters: the run
+ * "...eWF-tYWRh..." is also the standard run "tYWRh...", whose decoding
+ * starts elsewhere (an identifier in it can stand at the start of a text
+ * instead of after a byte that joins it to a word). Each alphabet's own
+ * sub-runs of the run at pos[0 .. m) are searched too; the URL-safe ones only
+ * with a '-' or '_' in them, as the leak check takes them.
+ */
+static int alphabet_runs(struct rx_ctx *x, struct chain *ch, const uint8_t *t, const size_t *pos,
+			 size_t m, size_t r2, int tok, struct rx_edits *out)
+{
+	int rc = 0;
+	for (int url = 0; url < 2 && rc == 0; url++) {
+		uint8_t o1 = url ? '+' : '-', o2 = url ? '/' : '_';
+		size_t others = 0;
+		for (size_t q = 0; q < m; q++)
+			others += t[pos[q]] == o1 || t[pos[q]] == o2;
+		if (others == 0)
+			continue; /* the run is one alphabet's already */
+		size_t s = 0;
+		int special = 0;
+		for (size_t q = 0; q <= m && rc == 0; q++) {
+			uint8_t c = q < m ? t[pos[q]] : 0;
+			if (q < m && c != o1 && c != o2) {
+				special |= c == '-' || c == '_';
+				continue;
+			}
+			if (q - s >= RX_B64_TOKEN_MIN && (!url || special))
+				rc = token_run(x, ch, t, pos + s, q - s, q == m ? r2 : pos[q - 1] + 1,
+					       tok, out);
+			s = q + 1;
+			special = 0;
+		}
+	}
+	return rc;
+}
+
+/*
  * Where the scan at i can go on in a view that repeats the text it comes
  * from outside its dirty spans (d, not all): the runs in a clean stretch
  * are runs of that text too, and were searched there. wq: the first dirty
@@ -897,6 +935,8 @@ static int tokens(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t n
 			size_t before = out->n;
 			int unsure = x->res->unsure;
 			rc = token_run(x, ch, t, pos, m, k, tok, out);
+			if (rc == 0)
+				rc = alphabet_runs(x, ch, t, pos, m, k, tok, out);
 			if (rc == 0 && out->n == before && !unsure && !x->res->unsure)
 				sx_rx_run_add(&x->runs, t + i, k - i, key);
 		}

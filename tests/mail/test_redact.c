@@ -851,6 +851,20 @@ static void test_flowed_token(void **state)
 	run_finish(r);
 }
 
+static void test_alphabet_subrun(void **state)
+{
+	static const char *const ids[] = { "ada@example.net", NULL };
+	/* One run in both alphabets: decoded whole, the local part "ada" sits
+	 * after a byte that joins it to a word; the standard alphabet's own
+	 * run after the '-' starts with it (a fuzz finding) */
+	struct run *r = run_str("To: rcpt@example.net\r\nContent-Type: text/plain\r\n\r\n"
+				"see 86IHRhcm8ueWF-tYWRhQGV4YW1wbGUuanA now\r\n", ids);
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	assert_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), "YWRhQGV4", 8));
+	run_finish(r);
+}
+
 static void test_folded_token(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1252,6 +1266,7 @@ int main(void)
 		cmocka_unit_test(test_fullwidth_token),
 		cmocka_unit_test(test_invisible_in_token),
 		cmocka_unit_test(test_flowed_token),
+		cmocka_unit_test(test_alphabet_subrun),
 		cmocka_unit_test(test_folded_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
