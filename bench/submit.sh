@@ -14,6 +14,7 @@
 #   BUILD        build folder, relative to the source tree or absolute [build]
 #   NOBUILD=1    use the binaries already in $BUILD, do not run ninja
 #   SPREXD       sprexd binary to measure [$BUILD/server/sprexd] (A/B another build)
+#   SPREXCTL     sprexctl that makes its databases [$BUILD/server/sprexctl] (the same build)
 #   REPORTS      reports per run [4000]
 #   WINDOW       Submits outstanding per submitter in the second run [8]
 #   INFLIGHT     sprexd's max_submits_inflight [16]; empty: not set (an older sprexd)
@@ -49,7 +50,7 @@ if [[ ${NOBUILD:-0} != 1 ]]; then
 fi
 GEN=$BUILD/bench/ingest-bench
 SPREXD=${SPREXD:-$BUILD/server/sprexd}
-SPREXCTL=$BUILD/server/sprexctl
+SPREXCTL=${SPREXCTL:-$BUILD/server/sprexctl}
 AGENT=$BUILD/client/sprex-agent
 for b in "$GEN" "$SPREXD" "$SPREXCTL" "$AGENT"; do
 	[[ -x $b ]] || die "$b is missing (build it, or unset NOBUILD)"
