@@ -232,6 +232,27 @@ static int pct_encode(struct rx_ctx *x, const struct rx_layer *l, size_t first, 
 	return 0;
 }
 
+/*
+ * A view builder's step: the bytes of t from *run up to at as they are, then
+ * rn bytes r (none: the bytes are left out) in place of t[at, at + len).
+ * *run moves past them. Returns 0 or the layer's error.
+ */
+static int seg_swap(struct rx_layer *l, const uint8_t *t, size_t *run, size_t at, size_t len,
+		    const uint8_t *r, size_t rn)
+{
+	int rc = at > *run ? sx_rx_layer_seg(l, t + *run, at - *run, *run, at - *run, 0, 0) : 0;
+	if (rc == 0)
+		rc = sx_rx_layer_seg(l, r, rn, at, len, 1, 0);
+	*run = at + len;
+	return rc;
+}
+
+/* The last step: the rest of t from run as it is. */
+static int seg_rest(struct rx_layer *l, const uint8_t *t, size_t n, size_t run)
+{
+	return n > run ? sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0) : 0;
+}
+
 static int build_pct(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_layer *l)
 {
 	size_t run = 0;
@@ -240,19 +261,15 @@ static int build_pct(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_lay
 	l->enc = RX_ENC_URL;
 	for (size_t i = next_of(t, n, 0, '%'); i < n && rc == 0; i = next_of(t, n, i, '%')) {
 		if (i + 2 < n && hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
-			if (i > run)
-				rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
 			uint8_t b = (uint8_t)(hexval(t[i + 1]) * 16 + hexval(t[i + 2]));
-			if (rc == 0)
-				rc = sx_rx_layer_seg(l, &b, 1, i, 3, 1, 0);
-			i += 3;
-			run = i;
+			rc = seg_swap(l, t, &run, i, 3, &b, 1);
+			i = run;
 		} else {
 			i++;
 		}
 	}
-	if (rc == 0 && n > run)
-		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	if (rc == 0)
+		rc = seg_rest(l, t, n, run);
 	return rc;
 }
 
@@ -340,15 +357,11 @@ static int build_html(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 			i++;
 			continue;
 		}
-		if (i > run)
-			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
-		if (rc == 0)
-			rc = sx_rx_layer_seg(l, sx_buf_head(&d), sx_buf_used(&d), i, r, 1, 0);
-		i += r;
-		run = i;
+		rc = seg_swap(l, t, &run, i, r, sx_buf_head(&d), sx_buf_used(&d));
+		i = run;
 	}
-	if (rc == 0 && n > run)
-		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	if (rc == 0)
+		rc = seg_rest(l, t, n, run);
 	sx_buf_finish(&d);
 	return rc;
 }
@@ -396,8 +409,8 @@ static int build_tags(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 		i += k;
 		run = i;
 	}
-	if (rc == 0 && n > run)
-		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	if (rc == 0)
+		rc = seg_rest(l, t, n, run);
 	/* nothing left out: the view is the text itself */
 	if (rc == 0 && !any)
 		l->nseg = 0;
@@ -461,15 +474,11 @@ static int build_fold(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_la
 			i++;
 			continue;
 		}
-		if (i > run)
-			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
-		if (rc == 0)
-			rc = sx_rx_layer_seg(l, &c, c ? 1 : 0, i, k, 1, 0);
-		i += k;
-		run = i;
+		rc = seg_swap(l, t, &run, i, k, &c, c ? 1 : 0);
+		i = run;
 	}
-	if (rc == 0 && n > run)
-		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	if (rc == 0)
+		rc = seg_rest(l, t, n, run);
 	return rc;
 }
 
@@ -499,15 +508,11 @@ static int build_flowed(struct rx_ctx *x, const uint8_t *t, size_t n, struct rx_
 		size_t k = ++i < n ? flowed_at(t, n, i) : 0;
 		if (k == 0)
 			continue;
-		if (i > run)
-			rc = sx_rx_layer_seg(l, t + run, i - run, run, i - run, 0, 0);
-		if (rc == 0)
-			rc = sx_rx_layer_seg(l, t + i, 0, i, k, 1, 0);
-		i += k;
-		run = i;
+		rc = seg_swap(l, t, &run, i, k, t + i, 0);
+		i = run;
 	}
-	if (rc == 0 && n > run)
-		rc = sx_rx_layer_seg(l, t + run, n - run, run, n - run, 0, 0);
+	if (rc == 0)
+		rc = seg_rest(l, t, n, run);
 	return rc;
 }
 
