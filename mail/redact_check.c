@@ -193,6 +193,16 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *orig, size_t olen, const uint8_
 						   sx_b64_decode(b, bn, 0, &d, NULL);
 		if (rc == 0)
 			rc = look(x, sx_buf_head(&d), sx_buf_used(&d), p->path, "the body");
+		/* a base64 body that looks quoted-printable is read so too (the
+		 * leak check and a reader of a mislabelled part may): a soft
+		 * break there joins what the base64 decoder never shows */
+		if (rc == 0 && !x->res->unsure && p->cte == SX_CTE_BASE64 && sx_rx_looks_qp(b, bn)) {
+			sx_buf_reset(&d, SIZE_MAX);
+			rc = sx_qp_decode(b, bn, &d, NULL);
+			if (rc == 0)
+				rc = look_raw(x, sx_buf_head(&d), sx_buf_used(&d), min, p->path,
+					      "the body read as quoted-printable");
+		}
 	}
 	sx_buf_finish(&d);
 	sx_mail_destroy(m);

@@ -343,6 +343,28 @@ static int word_unit(const struct rx_needle *k, const uint8_t *t, size_t n, size
 						       (unsigned)u[0] << 8 | u[1];
 		return c >= 0x80 || wordch((uint8_t)c);
 	}
+	/* In UTF-8 text the neighbour is what a reader sees: past characters
+	 * not shown, full-width ASCII as ASCII ('ａ＠' is "a@", a word and a
+	 * sign; the leak check folds them so), U+3000 and U+00A0 as blanks. */
+	if (k->form == FORM_UTF8) {
+		size_t v;
+		if (before) {
+			while ((v = at >= 3 && sx_rx_invisible_at(t, n, at - 3) == 3 ? 3
+				    : at >= 2 && sx_rx_invisible_at(t, n, at - 2) == 2 ? 2 : 0) > 0)
+				at -= v;
+		} else {
+			while (at < n && (v = sx_rx_invisible_at(t, n, at)) > 0)
+				at += v;
+		}
+		uint8_t c;
+		if (before && at >= 3 && fold_at(t, n, at - 3, &c) == 3)
+			return wordch(c);
+		if (!before && at < n && fold_at(t, n, at, &c) == 3)
+			return wordch(c);
+		const uint8_t *nb = before ? t + at - 2 : t + at;
+		if ((before ? at >= 2 : at + 2 <= n) && nb[0] == 0xc2 && nb[1] == 0xa0)
+			return 0;
+	}
 	if (before ? at == 0 : at >= n)
 		return 0;
 	return wordch(t[before ? at - 1 : at]);

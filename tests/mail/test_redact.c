@@ -865,6 +865,19 @@ static void test_alphabet_subrun(void **state)
 	run_finish(r);
 }
 
+static void test_fullwidth_word_edge(void **state)
+{
+	static const char *const ids[] = { "a@vyu.example", NULL };
+	/* the local part "a" before a full-width '＠' is a word of its own to a
+	 * reader, who sees "a@" (a fuzz finding) */
+	struct run *r = run_str("To: rcpt@example.net\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+				"contact \xef\xbd\x81\xef\xbc\xa0\xef\xbd\x85\xef\xbd\x98 now\r\n", ids);
+	assert_int_equal(r->res.unsure, 0);
+	assert_true(r->res.total >= 1);
+	assert_null(memmem(sx_buf_head(&r->out), sx_buf_used(&r->out), "\xef\xbd\x81\xef\xbc\xa0", 6));
+	run_finish(r);
+}
+
 static void test_folded_token(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1254,7 +1267,14 @@ static void test_fuzz_regressions(void **state)
 	 * two fuzz inputs), this reading cannot decode it */
 	static const uint8_t jis_bad[] =
 		"To: rcpt@example.net\r\nX-Note: a\033$B\377;3ED\033(B\r\n\r\nhi\r\n";
+	/* an attached message in base64 whose raw text looks quoted-printable:
+	 * read so, a soft break joins the local part (a fuzz finding) */
+	static const uint8_t b64_as_qp[] =
+		"To: rcpt@example.net\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		"U3ViamVjdDogaGkNCg0KaGk=\r\nmail t=\r\naro.yamada here\r\n--b--\r\n";
 	fuzz_case(name_b64, sizeof name_b64 - 1, "header field name");
+	fuzz_case(b64_as_qp, sizeof b64_as_qp - 1, "the body read as quoted-printable");
 	fuzz_case(jis_bad, sizeof jis_bad - 1, "raw ISO-2022-JP in a header does not decode");
 	fuzz_case(reshaped, sizeof reshaped - 1, "the redaction changed how the mail parses");
 	fuzz_case(jis_fold, sizeof jis_fold - 1, "raw ISO-2022-JP in a header runs across a fold");
@@ -1276,6 +1296,7 @@ int main(void)
 		cmocka_unit_test(test_invisible_in_token),
 		cmocka_unit_test(test_flowed_token),
 		cmocka_unit_test(test_alphabet_subrun),
+		cmocka_unit_test(test_fullwidth_word_edge),
 		cmocka_unit_test(test_folded_token),
 		cmocka_unit_test(test_header_name_kept),
 		cmocka_unit_test(test_iso2022jp_shift_state),
