@@ -38,10 +38,6 @@ struct hrun {
  * into one for a reader of the raw lines (and for the leak check), the
  * unfolded text has a blank between them. */
 #define HDR_FOLDS "=folds"
-/* The value unfolded as readers (and sx_mail_unfold) do: a line end and a
- * CR right before it go, a CR elsewhere stays, and joins a base64 run to the
- * one after the fold ("9Z\r \n\tHRhc..." reads "9Z\r \tHRhc..."). */
-#define HDR_UNFOLDED "=unfolded"
 
 struct hdr {
 	struct hrun runs[HDR_RUNS_MAX];
@@ -329,16 +325,19 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 
 	if (strcmp(cs, HDR_FOLDS) == 0)
 		return sx_rx_layer_seg(l, v, n, 0, n, 0, 0);
-	int exact = strcmp(cs, HDR_UNFOLDED) == 0;
-	int plain = strcmp(cs, HDR_RAW) == 0 || exact;
+	int plain = strcmp(cs, HDR_RAW) == 0;
 	while (i < n && rc == 0) {
 		uint8_t c = v[i];
 		if (plain && c != '\r' && c != '\n') {
 			i++;
 			continue;
 		}
-		if (exact && c == '\r' && (i + 1 >= n || v[i + 1] != '\n')) {
-			i++; /* a CR of its own is text to this reader */
+		/* Readers (and sx_mail_unfold) unfold by removing a line end and
+		 * a CR right before it: a CR elsewhere is text, and joins a base64
+		 * run to the one after the fold ("9Z\r \n\tHRhc..." reads
+		 * "9Z\r \tHRhc..."). */
+		if (c == '\r' && (i + 1 >= n || v[i + 1] != '\n')) {
+			i++;
 			continue;
 		}
 		int ew = c == '=' && eword(v, n, i, ecs, &enc, &t0, &t1) != 0;
@@ -442,7 +441,7 @@ static void loose_ewords(struct rx_ctx *x, const uint8_t *v, size_t n)
 }
 
 /* Readings of a field tried at most. */
-#define HDR_READINGS 8
+#define HDR_READINGS 7
 
 /* Whether a fold in v joins base64 characters on either side of it. */
 static int fold_joins(const uint8_t *v, size_t n)
@@ -496,10 +495,7 @@ int sx_rx_header(struct rx_ctx *x, const struct sx_mail *m, const struct sx_hfie
 	 * whatever their label says, and as the text they are (a token in a
 	 * broken one); each reading over what the ones before made.
 	 */
-	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL, NULL, NULL, NULL };
-	for (size_t i = 0; i < n && !readings[7]; i++)
-		if (v[i] == '\r' && (i + 1 >= n || v[i + 1] != '\n'))
-			readings[7] = HDR_UNFOLDED;
+	const char *readings[HDR_READINGS] = { "", NULL, "cp932", "euc-jp", NULL, NULL, NULL };
 	if (fold_joins(v, n))
 		readings[6] = HDR_FOLDS;
 	for (size_t i = 0; i + 1 < n && !readings[4]; i++)
