@@ -350,7 +350,8 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 		}
 		/* a word's ASCII head goes with it */
 		size_t w = i;
-		while (raw && w > run && v[w - 1] != ' ' && v[w - 1] != '\t')
+		while (raw && w > run && v[w - 1] != ' ' && v[w - 1] != '\t' && v[w - 1] != '\r' &&
+		       v[w - 1] != '\n')
 			w--;
 		if (w > run)
 			rc = sx_rx_layer_seg(l, v + run, w - run, run, w - run, 0, 0);
@@ -364,6 +365,8 @@ static int build(struct rx_ctx *x, struct hdr *h, struct rx_layer *l, const uint
 			rc = raw_word(x, h, l, v, n, w, cs, lf, &e);
 		else
 			rc = raw_jis(x, h, l, v, n, i, lf, &e);
+		if (rc == 0 && e <= i)
+			return SX_EAGAIN; /* a reading that does not move on: see header_pass */
 		i = run = e;
 	}
 	if (rc == 0 && n > run)
@@ -389,12 +392,15 @@ static int header_pass(struct rx_ctx *x, const uint8_t *v, size_t n, const char 
 	l.enc = RX_ENC_RAW;
 	sx_rx_edits_init(&te);
 	rc = build(x, h, &l, v, n, cs, lf);
-	if (rc == SX_ELIMIT) {
-		/* More runs than we keep apart: read the field as it is. */
+	if (rc == SX_ELIMIT || rc == SX_EAGAIN) {
+		/* More runs than we keep apart, or a reading that stood still
+		 * (never expected; bounded all the same): the field as it is. */
 		sx_rx_layer_finish(&l);
 		sx_rx_layer_init(&l, v, n, x->scratch);
 		h->nruns = 0;
-		sx_rx_unsure(x, "part %s: header field with too many encoded runs", x->path);
+		sx_rx_unsure(x, rc == SX_ELIMIT ? "part %s: header field with too many encoded runs"
+						: "part %s: a reading of a header field stood still",
+			     x->path);
 		rc = sx_rx_layer_seg(&l, v, n, 0, n, 0, 0);
 	}
 	if (rc == 0)

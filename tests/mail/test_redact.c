@@ -910,6 +910,14 @@ static void test_folded_token(void **state)
 		    "\r\nhi\r\n", ids);
 	assert_true(r->res.unsure || r->res.total >= 1);
 	run_finish(r);
+	/* 8-bit text right after such a CR: the word's head stops at the CR
+	 * (it went back past it, and the reading never moved on: a fuzz
+	 * finding that ran out of memory) */
+	r = run_str("To: rcpt@example.net\r\n"
+		    "X-Enc: base28\r\202\220\202\214\202\205\201D\202\212\202\220\r\n"
+		    "\r\nhi\r\n", ids);
+	assert_int_equal(r->res.unsure, 0);
+	run_finish(r);
 }
 
 static void test_header_name_kept(void **state)
