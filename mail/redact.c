@@ -137,7 +137,10 @@ int sx_rx_mail(struct rx_ctx *x, const uint8_t *buf, size_t len, struct rx_edits
 	if (rc == 0)
 		rc = sx_rx_edits_move(out, &e);
 	sx_rx_edits_finish(&e);
-	sx_mail_destroy(m);
+	if (x->depth == 0 && x->top == NULL)
+		x->top = m; /* the last look compares the result with it */
+	else
+		sx_mail_destroy(m);
 	return rc;
 }
 
@@ -274,7 +277,7 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 		sx_buf_init(&tmp, out->max);
 		rc = sx_rx_apply(spam, len, &e, &tmp);
 		if (rc == 0)
-			rc = sx_rx_check(&x, spam, len, sx_buf_head(&tmp), sx_buf_used(&tmp));
+			rc = sx_rx_check(&x, sx_buf_head(&tmp), sx_buf_used(&tmp));
 		sx_buf_finish(&tmp);
 	}
 	size_t at = 0, base = sx_buf_used(out);
@@ -310,6 +313,7 @@ int sx_redact(const uint8_t *spam, size_t len, const struct sx_idset *ids,
 	else if (rc == SX_ENOMEM && errlen && !err[0])
 		snprintf(err, errlen, "out of memory");
 	sx_rx_edits_finish(&e);
+	sx_mail_destroy(x.top);
 	sx_rx_needles_finish(&x.nd);
 	sx_rx_settled_finish(&x);
 	sx_rx_runs_finish(&x.runs);

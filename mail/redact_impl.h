@@ -182,6 +182,8 @@ struct rx_ctx {
 	const struct sx_mail_limits *lim;
 	size_t scratch;       /* bound of every scratch buffer */
 	unsigned depth;
+	struct sx_mail *top;  /* the original as sx_rx_mail parsed it at depth 0, kept
+			       * for the last look's comparison; sx_redact frees it */
 	const char *path;     /* part path for reasons */
 	size_t top_min;       /* shortest needle searched in the text itself (not its
 			       * views): raised for raw base64, which spells short
@@ -398,12 +400,11 @@ int sx_rx_other_forms(struct rx_ctx *x, const uint8_t *d, size_t n, int *hit);
 
 /* ---- redact_check.c ---- */
 
-/* Looks at the redacted mail once more (mail, made from orig) for a
- * structure other than orig's and for identifiers in forms the redactor
- * does not rewrite inside text (another charset than the one declared,
- * UTF-16): unsure when it finds one. Returns 0 or SX_ENOMEM. */
-int sx_rx_check(struct rx_ctx *x, const uint8_t *orig, size_t olen, const uint8_t *mail,
-		size_t len);
+/* Looks at the redacted mail once more for a structure other than the
+ * original's (x->top) and for identifiers in forms the redactor does not
+ * rewrite inside text (another charset than the one declared, UTF-16):
+ * unsure when it finds one. Returns 0 or SX_ENOMEM. */
+int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len);
 
 /* ---- redact.c ---- */
 

@@ -298,13 +298,16 @@ static int read_all(int fd, size_t max, size_t hint, int drain, uint8_t **out, s
 	return 0;
 }
 
-/* A new message at the end of the queue; NULL without memory (then the
- * message fails with an outcome of its own). */
+/* A new message at the end of the queue; NULL without memory, said here at
+ * once (the line comes ahead of the queue's). */
 static struct pending *enqueue(struct ingest *g, const char *name)
 {
 	struct pending *p = calloc(1, sizeof *p);
-	if (p == NULL)
+	if (p == NULL) {
+		fprintf(stderr, "%s: not stored: out of memory\n", name);
+		note_status(g, g->pipe ? EX_TEMPFAIL : EX_OSERR);
 		return NULL;
+	}
 	p->o.name = name;
 	g->q[(g->qhead + g->qn++) % g->depth] = p;
 	return p;
@@ -317,11 +320,8 @@ static void enqueue_fail(struct ingest *g, const char *name, int status, const c
 static void enqueue_fail(struct ingest *g, const char *name, int status, const char *fmt, ...)
 {
 	struct pending *p = enqueue(g, name);
-	if (p == NULL) {
-		fprintf(stderr, "%s: not stored: out of memory\n", name);
-		note_status(g, EX_OSERR);
+	if (p == NULL)
 		return;
-	}
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(p->o.text, sizeof p->o.text, fmt, ap);
@@ -365,8 +365,6 @@ static void enqueue_read(struct ingest *g, const char *name, uint8_t *raw, size_
 	struct pending *p = enqueue(g, name);
 	if (p == NULL) {
 		wipe_free(raw, cap);
-		fprintf(stderr, "%s: not stored: out of memory\n", name);
-		note_status(g, g->pipe ? EX_TEMPFAIL : EX_OSERR);
 		return;
 	}
 	struct sx_intake_result res;

@@ -133,6 +133,11 @@ class Submit(World):
         bad = self.submit("monitor1", "--source", "monitor", "--window", "0", SAMPLE)
         self.assertEqual(bad.returncode, 64)
         self.assertIn("--window needs a number from 1 to 64", bad.stderr)
+        bad = self.submit("monitor1", "--source", "monitor", "--window", "65", SAMPLE)
+        self.assertEqual(bad.returncode, 64)
+        top = self.submit("monitor1", "--source", "monitor", "--window", "64", *files[:3])
+        self.assertEqual(top.returncode, 0, top.stdout + top.stderr)
+        self.assertEqual(top.stdout.count("duplicate"), 3)
 
     def send_all(self, files, first_id, cid):
         """A new session of monitor1 with one Submit per file sent at once:
