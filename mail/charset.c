@@ -53,6 +53,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "charset_jp.h"
 #include "err.h"
 
 enum kind {
@@ -609,8 +610,20 @@ static int read_iconv(const struct alias *a, const uint8_t *in, size_t n, struct
 	return 0;
 }
 
-int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
-		       size_t *bad)
+/* Which table reader reads a, or SX_JP_COUNT for none. */
+static enum sx_jp table_for(const struct alias *a)
+{
+	if (a->kind == K_ICONV && strcmp(a->dec, "CP932") == 0)
+		return SX_JP_CP932;
+	if (a->kind == K_EUCJP)
+		return SX_JP_EUCJP;
+	if (a->kind == K_JIS && strcmp(a->dec, "ISO-2022-JP-2") == 0)
+		return SX_JP_JIS;
+	return SX_JP_COUNT;
+}
+
+static int to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
+		   size_t *bad, bool tables)
 {
 	struct alias a;
 	size_t used0 = sx_buf_used(out), nbad = 0;
@@ -632,10 +645,18 @@ int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx
 			n -= 2;
 		}
 	}
-	if (a.kind == K_UTF8 || a.kind == K_ASCII)
+	enum sx_jp jp = tables ? table_for(&a) : SX_JP_COUNT;
+	long done = 0;
+	if (jp != SX_JP_COUNT)
+		done = sx_jp_to_utf8(jp, in, n, out, &nbad);
+	if (done < 0)
+		rc = (int)done;
+	else if ((size_t)done == n)
+		rc = 0;
+	else if (a.kind == K_UTF8 || a.kind == K_ASCII)
 		rc = read_utf8(in, n, a.kind == K_ASCII, out, &nbad);
 	else
-		rc = read_iconv(&a, in, n, out, &nbad);
+		rc = read_iconv(&a, in + done, n - (size_t)done, out, &nbad);
 	if (rc < 0) {
 		out->len = out->off + used0;
 		return rc;
@@ -643,6 +664,18 @@ int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx
 	if (bad)
 		*bad += nbad;
 	return 0;
+}
+
+int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
+		       size_t *bad)
+{
+	return to_utf8(label, in, n, out, bad, true);
+}
+
+int sx_charset_ref_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
+			   size_t *bad)
+{
+	return to_utf8(label, in, n, out, bad, false);
 }
 
 /* ---- writing ---- */

@@ -22,6 +22,11 @@ const char *sx_charset_iconv_name(const char *label);
 int sx_charset_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
 		       size_t *bad);
 
+/* The same with iconv alone: the reference charset_jp.c's tables are
+ * filled from and compared with (tests, fuzz_codec). */
+int sx_charset_ref_to_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out,
+			   size_t *bad);
+
 /* Converts UTF-8 to charset label. Returns 0, SX_EINVAL (unknown charset or
  * a character the charset cannot hold), SX_ETOOBIG, SX_ENOMEM. */
 int sx_charset_from_utf8(const char *label, const uint8_t *in, size_t n, struct sx_buf *out);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,6 +415,124 @@ static void test_cache_churn(void **state)
 	}
 }
 
+/* ---- the table readers (charset_jp.c) against the reference (iconv) ---- */
+
+static const char *const jp_labels[] = { "shift_jis", "euc-jp", "iso-2022-jp" };
+
+/* Both readers on in: the same UTF-8 and the same count; a mismatch names the input. */
+static void same_as_ref(const char *label, const uint8_t *in, size_t n)
+{
+	struct sx_buf a, r;
+	size_t abad = 0, rbad = 0;
+
+	sx_buf_init(&a, BIG);
+	sx_buf_init(&r, BIG);
+	assert_int_equal(sx_charset_to_utf8(label, in, n, &a, &abad), 0);
+	assert_int_equal(sx_charset_ref_to_utf8(label, in, n, &r, &rbad), 0);
+	if (abad != rbad || sx_buf_used(&a) != sx_buf_used(&r)
+	    || memcmp(sx_buf_head(&a), sx_buf_head(&r), sx_buf_used(&a)) != 0) {
+		char hex[3 * 64 + 1] = "";
+		for (size_t i = 0; i < n && i < 64; i++)
+			snprintf(hex + 3 * i, 4, "%02x ", in[i]);
+		fail_msg("%s: tables and reference differ on %zu bytes: %s", label, n, hex);
+	}
+	sx_buf_finish(&a);
+	sx_buf_finish(&r);
+}
+
+/* p (pn bytes) between prefix and suffix (NUL-terminated). */
+static void framed(const char *label, const char *prefix, const uint8_t *p, size_t pn,
+		   const char *suffix)
+{
+	uint8_t q[64];
+	size_t a = strlen(prefix), z = strlen(suffix);
+	memcpy(q, prefix, a);
+	memcpy(q + a, p, pn);
+	memcpy(q + a + pn, suffix, z);
+	same_as_ref(label, q, a + pn + z);
+}
+
+/* Every one- and two-byte input, alone and inside a text (where the tables,
+ * not the reference, read it): Shift_JIS and EUC-JP. */
+static void test_tables_every_pair(void **state)
+{
+	static const char *const after[] = { "", "zz\n", "\xa4\xa2\n", "\x82\xa0z" };
+	for (size_t l = 0; l < 2; l++) {
+		for (unsigned c = 0; c < 256; c++) {
+			for (unsigned d = 0; d < 256; d++) {
+				uint8_t p[2] = { (uint8_t)c, (uint8_t)d };
+				for (size_t k = 0; k < 4; k++)
+					framed(jp_labels[l], k == 3 ? "a" : "", p, 2, after[k]);
+			}
+			uint8_t b = (uint8_t)c;
+			framed(jp_labels[l], "", &b, 1, "");
+			framed(jp_labels[l], "", &b, 1, "zz");
+		}
+	}
+}
+
+/* EUC-JP's three-byte characters (0x8F, JIS X 0212), every continuation. */
+static void test_tables_euc_three(void **state)
+{
+	for (unsigned c = 0; c < 256; c++) {
+		for (unsigned d = 0; d < 256; d++) {
+			uint8_t p[3] = { 0x8F, (uint8_t)c, (uint8_t)d };
+			framed("euc-jp", "", p, 3, "zz\n");
+			framed("euc-jp", "", p, 3, "");
+		}
+	}
+}
+
+/* ISO-2022-JP: every pair in each set, plain and after each designation. */
+static void test_tables_jis(void **state)
+{
+	static const char *const sets[] = { "", "\x1b(B", "\x1b(J", "\x1b(I", "\x1b$B", "\x1b$@",
+					    "\x1b$A", "\x1b$(D", "\x1b.A\x1bN" };
+	for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+		for (unsigned c = 0; c < 256; c++) {
+			for (unsigned d = 0; d < 256; d++) {
+				uint8_t p[2] = { (uint8_t)c, (uint8_t)d };
+				framed("iso-2022-jp", sets[s], p, 2, "\x1b(Bz");
+				if (s == 0 || s == 4)
+					framed("iso-2022-jp", sets[s], p, 2, "");
+			}
+		}
+	}
+}
+
+/* Random texts built from the pieces the readers branch on. */
+static void test_tables_random(void **state)
+{
+	static const char *const pieces[] = {
+		"\x1b(B", "\x1b(J", "\x1b(I", "\x1b$B", "\x1b$@", "\x1b$A", "\x1b", "\x1b$",
+		"\x1b(", "\n", "\r\n", "\x0e", "\x0f", "\x8e", "\x8f", "\xa4\xa2", "\x82\xa0",
+		";3", "!!", "~", "\\", " ", "a", "\xff", "\x80", "\xa0", "\xfd", "\xed\x40",
+		"\xfa\x40", "\xad\xa1", "\xe3\x81\x82", "\xef\xbd\x81", "\x7f", "\x00",
+	};
+	enum { NP = sizeof pieces / sizeof pieces[0] };
+	uint32_t x = 20261129;
+	for (int round = 0; round < 30000; round++) {
+		uint8_t q[128];
+		size_t n = 0;
+		x = x * 1103515245u + 12345u;
+		size_t k = 1 + (x >> 16) % 24;
+		for (size_t i = 0; i < k; i++) {
+			x = x * 1103515245u + 12345u;
+			unsigned v = x >> 16;
+			if (v % 4 == 0) {
+				q[n++] = (uint8_t)(v >> 4);
+				continue;
+			}
+			const char *pc = pieces[(v >> 2) % NP];
+			size_t pl = pc[0] ? strlen(pc) : 1;
+			memcpy(q + n, pc, pl);
+			n += pl;
+		}
+		for (size_t l = 0; l < 3; l++)
+			same_as_ref(jp_labels[l], q, n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +547,10 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_long),
 		cmocka_unit_test(test_cache_churn),
+		cmocka_unit_test(test_tables_every_pair),
+		cmocka_unit_test(test_tables_euc_three),
+		cmocka_unit_test(test_tables_jis),
+		cmocka_unit_test(test_tables_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
