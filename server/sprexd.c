@@ -152,6 +152,24 @@ int main(int argc, char **argv)
 		return rc < 0 ? EX_CONFIG : 0;
 	}
 
+	/* Submit's pipelines run on libuv's thread pool, which reads its size
+	 * from the environment at first use (4 unless set): intake_threads
+	 * sets it, else an operator's UV_THREADPOOL_SIZE stands, else one
+	 * thread per CPU. */
+	const char *pool = getenv("UV_THREADPOOL_SIZE");
+	unsigned threads = conf.intake_threads;
+	if (!threads && !(pool && *pool))
+		threads = uv_available_parallelism();
+	if (threads) {
+		char v[16];
+		snprintf(v, sizeof v, "%u", threads);
+		setenv("UV_THREADPOOL_SIZE", v, 1);
+		pool = getenv("UV_THREADPOOL_SIZE");
+	}
+	/* what libuv makes of the variable, for the log */
+	long pool_n = pool ? strtol(pool, NULL, 10) : 4;
+	pool_n = pool_n < 1 ? 1 : pool_n > SX_INTAKE_THREADS_MAX ? SX_INTAKE_THREADS_MAX : pool_n;
+
 	int ready_fd = foreground ? -1 : daemonize();
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -172,8 +190,8 @@ int main(int argc, char **argv)
 		sx_srvconf_finish(&conf);
 		return EX_CANTCREAT;
 	}
-	sx_log_info("sprexd %s serving (database %s, %zu members)", SPREX_VERSION, conf.db,
-		    sx_members_count(srv.members));
+	sx_log_info("sprexd %s serving (database %s, %zu members, intake on %ld threads)",
+		    SPREX_VERSION, conf.db, sx_members_count(srv.members), pool_n);
 	if (ready_fd >= 0)
 		detach_stdio(ready_fd);
 	uv_run(&loop, UV_RUN_DEFAULT);

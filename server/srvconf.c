@@ -95,6 +95,7 @@ static const struct sx_conf_key srv_keys[] = {
 	{ "retention_days", SX_CONF_U32, OFF(retention_days), 0, 36500, 0, 0, NULL },
 	{ "trusted_relay", SX_CONF_CUSTOM, 0, 0, 0, 0, 1, parse_relay },
 	{ "max_submits_inflight", SX_CONF_U32, OFF(max_submits), 1, 4096, 0, 0, NULL },
+	{ "intake_threads", SX_CONF_U32, OFF(intake_threads), 1, SX_INTAKE_THREADS_MAX, 0, 0, NULL },
 	{ "max_message_size", SX_CONF_SIZE, OFF(limits.max_size), 1024, 64u << 20, 0, 0, NULL },
 	{ "max_mime_depth", SX_CONF_U32, OFF(limits.max_depth), 1, 64, 0, 0, NULL },
 	{ "max_mime_parts", SX_CONF_U32, OFF(limits.max_parts), 1, 100000, 0, 0, NULL },

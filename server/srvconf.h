@@ -12,6 +12,8 @@
 
 #define SX_LISTEN_MAX 16
 #define SX_RELAYS_MAX 256
+/* intake_threads at most: libuv's own ceiling on its thread pool. */
+#define SX_INTAKE_THREADS_MAX 1024
 
 struct sx_listen {
 	char host[SX_HOST_MAX];
@@ -52,6 +54,7 @@ struct sx_srvconf {
 	uint64_t commit_ms;          /* delivery_commit_interval: write-behind period */
 	/* Intake (also read by sprexctl ingest --config). */
 	uint32_t max_submits;        /* Submits in progress (pipeline or commit) at once */
+	uint32_t intake_threads;     /* libuv thread pool size; 0: not set (see sprexd.c) */
 	struct sx_mail_limits limits;
 	struct sx_prefix relay_prefixes[SX_RELAYS_MAX]; /* trusted_relay CIDRs */
 	size_t nrelay_prefixes;

@@ -49,6 +49,8 @@ class ServerStartup(World):
             ("listen", "127.0.0.1", "listen"),
             ("listen", "127.0.0.1:70000", "listen"),
             ("handshake_timeout", "10ms", "handshake_timeout"),
+            ("intake_threads", "0", "intake_threads"),
+            ("intake_threads", "1025", "intake_threads"),
         ]
         for key, value, needle in cases:
             with self.subTest(key=key, value=value):
@@ -59,6 +61,12 @@ class ServerStartup(World):
                 lineno = [i + 1 for i, l in enumerate(open(path))
                           if l.startswith(key + " ")][0]
                 self.assertIn("%s:%d:" % (path, lineno), r.stderr)
+
+    def test_intake_threads_edges_accepted(self):
+        for value in ("1", "1024"):
+            with self.subTest(value=value):
+                r = self.sprexd(self.write_server_conf(intake_threads=value), "-n")
+                self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_repeatable_keys_at_their_limits(self):
         for key, value, limit, what in (("listen", "127.0.0.1:0", 16, "listen addresses"),

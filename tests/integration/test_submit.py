@@ -181,6 +181,20 @@ class Submit(World):
             self.assertEqual(a.submitted.client_msg_id, "cap-%d" % (a.id - 100))
             self.ctl("report", "show", a.submitted.report_id)
 
+    def threads(self):
+        return len(os.listdir("/proc/%d/task" % self.server.pid))
+
+    def test_intake_threads_size_the_pool(self):
+        """intake_threads is the number of pipelines sprexd runs at once:
+        libuv starts that many pool threads at the first Submit."""
+        self.stop_server()
+        self.start_server(intake_threads=3)
+        self.server.wait_for(r"intake on 3 threads")
+        before = self.threads()
+        r = self.submit("monitor1", "--source", "monitor", SAMPLE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.threads(), before + 3)
+
     def test_session_closed_mid_submit(self):
         """A session that closes while its Submits run loses only their
         answers: nothing half stored, the server goes on, and sending them
