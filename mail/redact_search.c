@@ -152,12 +152,12 @@ static size_t utf16(const uint8_t *s, size_t n, int be, uint8_t *out, size_t max
 static size_t in_form(int f, const uint8_t *s, size_t n, uint8_t *out, size_t max)
 {
 	static const char *const cs[] = { NULL, "cp932", "euc-jp", "iso-2022-jp" };
-	if (f == FORM_UTF16LE || f == FORM_UTF16BE)
-		return utf16(s, n, f == FORM_UTF16BE, out, max);
 	struct sx_buf b;
 	size_t o = 0;
 	sx_buf_init(&b, max);
-	if (sx_charset_from_utf8(cs[f], s, n, &b) == 0) {
+	if (f == FORM_UTF16LE || f == FORM_UTF16BE) {
+		o = utf16(s, n, f == FORM_UTF16BE, out, max);
+	} else if (sx_charset_from_utf8(cs[f], s, n, &b) == 0) {
 		const uint8_t *p = sx_buf_head(&b);
 		o = sx_buf_used(&b);
 		const uint8_t *esc = memchr(p, 0x1b, o);
@@ -174,6 +174,8 @@ static size_t in_form(int f, const uint8_t *s, size_t n, uint8_t *out, size_t ma
 		}
 	}
 	sx_buf_finish(&b);
+	/* match_at lowers the text byte by byte, every form's bytes included
+	 * (太 is 59 2A in UTF-16BE): the needle must be lowered the same way */
 	for (size_t i = 0; i < o; i++)
 		out[i] = lower(out[i]);
 	return o;

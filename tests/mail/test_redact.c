@@ -1025,6 +1025,22 @@ static void test_unsure_forms(void **state)
 	assert_non_null(strstr(r->res.unsure_reason, "binary part"));
 	assert_null(strstr(r->res.unsure_reason, "x-weird")); /* the sender's text is not quoted */
 	run_finish(r);
+	/* UTF-16 with a byte in A-Z (太 is U+592A): the needle is lowered as the
+	 * text is (a fuzz finding: the name in UTF-16 was never found) */
+	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		    "Content-Type: image/jpeg\n\n\xff\xd8\\qu0Y*\x90\xce\n--b--\n", name_ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "binary part"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		    "Content-Type: image/jpeg\n\n\xff\xd8q\\0u*Y\xce\x90\n--b--\n", name_ids);
+	assert_true(r->res.unsure);
+	run_finish(r);
+	/* and in text: rewritten or unsure, never left (run_str checks) */
+	r = run_str("To: rcpt@example.net\n\nname: \\qu0Y*\x90\xce and q\\0u*Y\xce\x90 end\n",
+		    name_ids);
+	assert_false(out_has(r, "\\qu0Y*\x90\xce"));
+	run_finish(r);
 	/* an identifier in a binary part, in Shift_JIS: seen, not rewritten */
 	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
 		    "Content-Type: image/jpeg\n\n\xff\xd8\xff\x8eR\x93" "c\x91\xbe\x98Y\x00\n"
