@@ -34,6 +34,7 @@
 #include "merkle.h"
 #include "peer.h"
 #include "request.h"
+#include "stats_table.h"
 
 #define STATE_SUFFIX ".audit-checkpoint"
 #define PATH_LEN 4096
@@ -41,23 +42,11 @@
 /* The alarm's exit status: the log cannot be trusted. */
 #define EX_ALARM EX_DATAERR
 
-/* Statistics as received: figure names in the order of the first month,
- * at most STATS_MONTHS_MAX months of at most STATS_FIGURES_MAX figures. */
-#define STATS_MONTHS_MAX 1200
-#define STATS_FIGURES_MAX 64
-#define STATS_NAME_MAX 48
-
-struct stats_in {
-	size_t nfig, nmonths;
-	char names[STATS_FIGURES_MAX][STATS_NAME_MAX];
-	char (*month)[8];               /* malloc'ed, STATS_MONTHS_MAX */
-	uint64_t (*v)[STATS_FIGURES_MAX]; /* malloc'ed, STATS_MONTHS_MAX */
-};
-
 struct audit_run {
 	int csv;
-	int stats;                      /* --stats: 1 text, 2 json, 3 csv */
-	struct stats_in st;
+	int stats;                      /* --stats, printed as stats_fmt */
+	enum sx_stats_format stats_fmt;
+	struct sx_stats_table st;       /* figure names in the order of the first month */
 	const char *origin;            /* pinned by the stored checkpoint, else the new one's */
 	char origin_buf[SX_AUDIT_ORIGIN_MAX];
 	uint8_t pub[SX_AUDIT_PUB_LEN];
@@ -196,104 +185,29 @@ static int got_proof(struct audit_run *a, const Sprex__ConsistencyProof *p)
 	return 0;
 }
 
-/* Index of figure name in a->st.names, appended when new; -1 when full. */
-static int figure_index(struct stats_in *st, const char *name)
-{
-	for (size_t i = 0; i < st->nfig; i++)
-		if (strcmp(st->names[i], name) == 0)
-			return (int)i;
-	if (st->nfig == STATS_FIGURES_MAX || strlen(name) >= STATS_NAME_MAX)
-		return -1;
-	snprintf(st->names[st->nfig], STATS_NAME_MAX, "%s", name);
-	return (int)st->nfig++;
-}
-
 /* A Stats frame: its months appended to a->st. Returns -1 (more frames
  * follow) or an exit status for a malformed answer. */
 static int got_stats(struct audit_run *a, const Sprex__Stats *s)
 {
-	struct stats_in *st = &a->st;
+	struct sx_stats_table *st = &a->st;
 	for (size_t i = 0; i < s->n_months; i++) {
 		const Sprex__StatsMonth *m = s->months[i];
-		if (st->nmonths == STATS_MONTHS_MAX || m->month == NULL || strlen(m->month) != 7) {
+		size_t k, fi;
+		if (sx_stats_table_month(st, m->month, &k) != 0) {
 			fprintf(stderr, "sprex-agent: audit: malformed or too many statistics "
 				"months\n");
 			return EX_PROTOCOL;
 		}
-		size_t k = st->nmonths++;
-		snprintf(st->month[k], sizeof st->month[k], "%s", m->month);
-		memset(st->v[k], 0, sizeof st->v[k]);
 		for (size_t j = 0; j < m->n_figures; j++) {
-			int fi = m->figures[j]->key ? figure_index(st, m->figures[j]->key) : -1;
-			if (fi < 0) {
-				fprintf(stderr, "sprex-agent: audit: malformed statistics figure\n");
+			if (sx_stats_table_figure(st, m->figures[j]->key, &fi) != 0) {
+				fprintf(stderr, "sprex-agent: audit: malformed statistics "
+					"figure\n");
 				return EX_PROTOCOL;
 			}
 			st->v[k][fi] = m->figures[j]->value;
 		}
 	}
 	return -1;
-}
-
-/* The statistics as sprexctl stats prints them (text, json, csv). */
-static int print_stats(const struct audit_run *a)
-{
-	const struct stats_in *st = &a->st;
-	if (a->stats == 1) {
-		printf("%-30s", "FIGURE");
-		for (size_t m = 0; m < st->nmonths; m++)
-			printf("  %9s", st->month[m]);
-		printf("\n");
-		for (size_t i = 0; i < st->nfig; i++) {
-			printf("%-30s", st->names[i]);
-			for (size_t m = 0; m < st->nmonths; m++)
-				printf("  %9" PRIu64, st->v[m][i]);
-			printf("\n");
-		}
-		return 0;
-	}
-	if (a->stats == 3) {
-		printf("month");
-		for (size_t i = 0; i < st->nfig; i++)
-			printf(",%s", st->names[i]);
-		printf("\r\n");
-		for (size_t m = 0; m < st->nmonths; m++) {
-			printf("%s", st->month[m]);
-			for (size_t i = 0; i < st->nfig; i++)
-				printf(",%" PRIu64, st->v[m][i]);
-			printf("\r\n");
-		}
-		return 0;
-	}
-	struct sx_buf b;
-	struct sx_json j;
-	sx_buf_init(&b, 64u << 20);
-	sx_json_init(&j, &b);
-	sx_json_obj_begin(&j);
-	sx_json_key(&j, "months");
-	sx_json_arr_begin(&j);
-	for (size_t m = 0; m < st->nmonths; m++) {
-		sx_json_obj_begin(&j);
-		sx_json_key(&j, "month");
-		sx_json_str(&j, st->month[m]);
-		sx_json_key(&j, "figures");
-		sx_json_obj_begin(&j);
-		for (size_t i = 0; i < st->nfig; i++) {
-			sx_json_key(&j, st->names[i]);
-			sx_json_int(&j, st->v[m][i] > INT64_MAX ? INT64_MAX : (int64_t)st->v[m][i]);
-		}
-		sx_json_obj_end(&j);
-		sx_json_obj_end(&j);
-	}
-	sx_json_arr_end(&j);
-	sx_json_obj_end(&j);
-	int rc = sx_json_finish(&j);
-	if (rc == 0) {
-		fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
-		putchar('\n');
-	}
-	sx_buf_finish(&b);
-	return rc;
 }
 
 static int on_frame(void *ctx, const Sprex__Frame *f)
@@ -452,11 +366,14 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 	static struct audit_run a;
 	memset(&a, 0, sizeof a);
 	if (stats) {
-		a.stats = !format || strcmp(format, "text") == 0 ? 1
-			  : strcmp(format, "json") == 0	    ? 2
-			  : strcmp(format, "csv") == 0	    ? 3
-							    : 0;
-		if (!a.stats) {
+		a.stats = 1;
+		if (!format || strcmp(format, "text") == 0) {
+			a.stats_fmt = SX_STATS_TEXT;
+		} else if (strcmp(format, "json") == 0) {
+			a.stats_fmt = SX_STATS_JSON;
+		} else if (strcmp(format, "csv") == 0) {
+			a.stats_fmt = SX_STATS_CSV;
+		} else {
 			fprintf(stderr, "sprex-agent: audit: --format is text, json or csv with "
 				"--stats\n");
 			return EX_USAGE;
@@ -480,21 +397,15 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 	    (st = load_state(&a, state)))
 		return st;
 
-	if (a.stats) {
-		a.st.month = malloc(STATS_MONTHS_MAX * sizeof *a.st.month);
-		a.st.v = malloc(STATS_MONTHS_MAX * sizeof *a.st.v);
-		if (!a.st.month || !a.st.v) {
-			free(a.st.month);
-			free(a.st.v);
-			fprintf(stderr, "sprex-agent: audit: out of memory\n");
-			return EX_OSERR;
-		}
+	if (a.stats && sx_stats_table_init(&a.st, SX_STATS_TABLE_MONTHS_MAX) != 0) {
+		sx_stats_table_finish(&a.st);
+		fprintf(stderr, "sprex-agent: audit: out of memory\n");
+		return EX_OSERR;
 	}
 	struct sx_agentconf conf;
 	SSL_CTX *tls;
 	if ((st = sx_agent_setup(o, &conf, &tls))) {
-		free(a.st.month);
-		free(a.st.v);
+		sx_stats_table_finish(&a.st);
 		return st;
 	}
 	Sprex__AuditQuery q = SPREX__AUDIT_QUERY__INIT;
@@ -514,10 +425,11 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 	sx_agent_teardown(&conf, tls);
 	/* Printed once the answer ended with its checkpoint; the figures are not
 	 * part of the signed log, only the answer's end is checked. */
-	if (a.stats && st == 0 && a.checkpoint_done && print_stats(&a) != 0)
+	if (a.stats && st == 0 && a.checkpoint_done &&
+	    sx_stats_table_print(&a.st, a.stats_fmt, stdout) != 0)
 		st = EX_SOFTWARE;
-	free(a.st.month);
-	free(a.st.v);
+	size_t months = a.st.nmonths;
+	sx_stats_table_finish(&a.st);
 	if (fflush(stdout) != 0 && st == 0)
 		st = EX_IOERR;
 	if (a.status)
@@ -527,7 +439,7 @@ int sx_agent_cmd_audit(struct sx_agent_opts *o, int argc, char **argv)
 	if (a.new_size > 0 && (st = store_state(&a, state)))
 		return st;
 	fprintf(stderr, "sprex-agent: audit: %" PRIu64 " %s; checkpoint of %" PRId64
-		" records verified%s\n", a.stats ? (uint64_t)a.st.nmonths : a.records,
+		" records verified%s\n", a.stats ? (uint64_t)months : a.records,
 		a.stats ? "month(s) of statistics" : "record(s)", a.new_size,
 		a.old_size ? ", consistent with the stored one" : " and stored (first run)");
 	return 0;

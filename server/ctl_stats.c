@@ -10,9 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
 #include "err.h"
-#include "json.h"
+#include "stats_table.h"
 #include "store_stats.h"
 
 #define STATS_USAGE \
@@ -34,85 +33,28 @@ static int deliv(enum sx_stat i)
 
 /* --- text, csv, json ----------------------------------------------------------- */
 
-static void print_text(const struct sx_stats *st)
-{
-	printf("%-30s", "FIGURE");
-	for (size_t m = 0; m < st->n; m++)
-		printf("  %9s", st->months[m].month);
-	printf("\n");
-	for (int i = 0; i < SX_STAT_COUNT; i++) {
-		printf("%-30s", sx_stat_name((enum sx_stat)i));
-		for (size_t m = 0; m < st->n; m++) {
-			if (deliv((enum sx_stat)i) && !st->deliveries_known)
-				printf("  %9s", "-");
-			else
-				printf("  %9" PRIu64, st->months[m].v[i]);
-		}
-		printf("\n");
-	}
-	if (!st->deliveries_known)
-		printf("\n- : %s\n", DELIVERIES_NOTE);
-}
+_Static_assert(SX_STATS_MONTHS_MAX <= SX_STATS_TABLE_MONTHS_MAX, "every month fits the table");
+_Static_assert(SX_STAT_COUNT <= SX_STATS_TABLE_FIGURES_MAX, "every figure fits the table");
 
-static void print_csv(const struct sx_stats *st)
+/* The store's figures as the table both sprexctl and sprex-agent print.
+ * Returns 0 or SX_ENOMEM; finish t either way. */
+static int to_table(const struct sx_stats *st, struct sx_stats_table *t)
 {
-	printf("month");
-	for (int i = 0; i < SX_STAT_COUNT; i++)
-		printf(",%s", sx_stat_name((enum sx_stat)i));
-	printf("\r\n");
-	for (size_t m = 0; m < st->n; m++) {
-		printf("%s", st->months[m].month);
-		for (int i = 0; i < SX_STAT_COUNT; i++) {
-			if (deliv((enum sx_stat)i) && !st->deliveries_known)
-				printf(",");   /* unknown, not zero */
-			else
-				printf(",%" PRIu64, st->months[m].v[i]);
-		}
-		printf("\r\n");
+	int rc = sx_stats_table_init(t, st->n);
+	size_t f, k;
+	for (int i = 0; i < SX_STAT_COUNT && rc == 0; i++) {
+		rc = sx_stats_table_figure(t, sx_stat_name((enum sx_stat)i), &f);
+		if (rc == 0)
+			t->unknown[f] = deliv((enum sx_stat)i) && !st->deliveries_known;
 	}
-}
-
-static int print_json(const struct sx_stats *st)
-{
-	struct sx_buf b;
-	struct sx_json js;
-	sx_buf_init(&b, 64u << 20);
-	sx_json_init(&js, &b);
-	sx_json_obj_begin(&js);
-	sx_json_key(&js, "deliveries_known");
-	sx_json_bool(&js, st->deliveries_known);
-	sx_json_key(&js, "months");
-	sx_json_arr_begin(&js);
-	for (size_t m = 0; m < st->n; m++) {
-		sx_json_obj_begin(&js);
-		sx_json_key(&js, "month");
-		sx_json_str(&js, st->months[m].month);
-		sx_json_key(&js, "figures");
-		sx_json_obj_begin(&js);
-		for (int i = 0; i < SX_STAT_COUNT; i++) {
-			sx_json_key(&js, sx_stat_name((enum sx_stat)i));
-			if (deliv((enum sx_stat)i) && !st->deliveries_known)
-				sx_json_null(&js);
-			else
-				sx_json_int(&js, (int64_t)st->months[m].v[i]);
-		}
-		sx_json_obj_end(&js);
-		sx_json_obj_end(&js);
+	for (size_t m = 0; m < st->n && rc == 0; m++) {
+		rc = sx_stats_table_month(t, st->months[m].month, &k);
+		for (int i = 0; i < SX_STAT_COUNT && rc == 0; i++)
+			t->v[k][i] = st->months[m].v[i];   /* figure i is column i */
 	}
-	sx_json_arr_end(&js);
-	if (!st->deliveries_known) {
-		sx_json_key(&js, "notes");
-		sx_json_arr_begin(&js);
-		sx_json_str(&js, DELIVERIES_NOTE);
-		sx_json_arr_end(&js);
-	}
-	sx_json_obj_end(&js);
-	int rc = sx_json_finish(&js);
-	if (rc == 0) {
-		fwrite(sx_buf_head(&b), 1, sx_buf_used(&b), stdout);
-		fputc('\n', stdout);
-	}
-	sx_buf_finish(&b);
+	if (rc == 0 && !st->deliveries_known)
+		rc = sx_stats_table_note(t, DELIVERIES_NOTE);
+	t->deliveries_known = st->deliveries_known != 0;
 	return rc;
 }
 
@@ -259,6 +201,23 @@ static void print_svg(const struct sx_stats *st)
 	printf("</svg>\n");
 }
 
+/* text, json or csv: sprex-agent audit --stats prints the same table. */
+static int print_table(const struct sx_stats *st, const char *format)
+{
+	static const char cmd[] = "stats";
+	enum sx_stats_format fmt = strcmp(format, "text") == 0 ? SX_STATS_TEXT
+				   : strcmp(format, "csv") == 0 ? SX_STATS_CSV
+				   : SX_STATS_JSON;
+	struct sx_stats_table t;
+	int status = 0, rc = to_table(st, &t);
+	if (rc != 0)
+		status = sx_ctl_fail(EX_OSERR, "%s: %s", cmd, sx_strerror(rc));
+	else if (sx_stats_table_print(&t, fmt, stdout) < 0)
+		status = sx_ctl_fail(EX_SOFTWARE, "%s: statistics too large for JSON", cmd);
+	sx_stats_table_finish(&t);
+	return status;
+}
+
 /* --- command ------------------------------------------------------------------- */
 
 static int cmd_stats(const struct sx_ctl *ctl, int argc, char **argv)
@@ -314,15 +273,10 @@ static int cmd_stats(const struct sx_ctl *ctl, int argc, char **argv)
 	} else if (rc != 0) {
 		status = sx_ctl_store_fail(ctl, s, rc);
 	} else {
-		if (strcmp(format, "text") == 0)
-			print_text(&st);
-		else if (strcmp(format, "csv") == 0)
-			print_csv(&st);
-		else if (strcmp(format, "svg") == 0)
+		if (strcmp(format, "svg") == 0)
 			print_svg(&st);
-		else if (print_json(&st) < 0)
-			status = sx_ctl_fail(EX_SOFTWARE, "%s: statistics too large for JSON",
-					     cmd);
+		else
+			status = print_table(&st, format);
 		sx_stats_finish(&st);
 	}
 	sx_store_close(s);
