@@ -978,11 +978,13 @@ static int view_all(struct rx_ctx *x, struct chain *ch, const uint8_t *t, size_t
 
 /* The byte each build needs to have anything to decode. */
 /* Token characters, full-width ones counted as one, from t[i] on (ahead)
- * or ending at t[i] (back), across line breaks as tokens() goes: at least
- * the count tokens() would see, never fewer. */
+ * or ending at t[i] (back), across line breaks and the blanks after them
+ * as tokens() goes (run_break): at least the count tokens() would see,
+ * never fewer. */
 static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
 {
 	size_t m = 0;
+	int eol = 0; /* blanks after a line break are inside a run (run_break) */
 	while (ahead ? i < n : i > 0) {
 		if (ahead) {
 			size_t v = sx_rx_invisible_at(t, n, i);
@@ -991,15 +993,27 @@ static size_t fold_run(const uint8_t *t, size_t n, size_t i, int ahead)
 				continue;
 			}
 			uint8_t c = fw_at(t, n, i);
-			if (!b64ch(c) && !b64ch(t[i]) && t[i] != '\r' && t[i] != '\n')
+			int blank = t[i] == ' ' || t[i] == '\t';
+			if (!b64ch(c) && !b64ch(t[i]) && t[i] != '\r' && t[i] != '\n' &&
+			    !(eol && blank))
 				break;
-			m += t[i] != '\r' && t[i] != '\n';
+			m += !c && (t[i] == '\r' || t[i] == '\n' || blank) ? 0 : 1;
+			eol = !c && (t[i] == '\r' || t[i] == '\n' || (eol && blank));
 			i += c ? 3 : 1;
 		} else {
 			size_t v = i >= 3 && sx_rx_invisible_at(t, n, i - 3) == 3 ? 3
 				   : i >= 2 && sx_rx_invisible_at(t, n, i - 2) == 2 ? 2 : 0;
 			if (v) {
 				i -= v;
+				continue;
+			}
+			if (t[i - 1] == ' ' || t[i - 1] == '\t') {
+				size_t b = i - 1;
+				while (b > 0 && (t[b - 1] == ' ' || t[b - 1] == '\t'))
+					b--;
+				if (b == 0 || (t[b - 1] != '\r' && t[b - 1] != '\n'))
+					break;
+				i = b;
 				continue;
 			}
 			uint8_t c = i >= 3 ? fw_at(t, n, i - 3) : 0;
