@@ -162,8 +162,8 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 	struct sx_buf w, t;
 	int rc = 0;
 
-	sx_buf_init(&w, n + 16);
-	sx_buf_init(&t, n + 16);
+	sx_lk_get(x, &w, n + 16, 0);
+	sx_lk_get(x, &t, n + 16, 0);
 	for (size_t i = 0; i + 1 < n && rc == 0; i++) {
 		if (u[i] != '=' || u[i + 1] != '?')
 			continue;
@@ -196,8 +196,8 @@ static int header_words(struct lk_ctx *x, const uint8_t *u, size_t n)
 	}
 	if (rc == 0 && sx_buf_used(&w))
 		rc = sx_lk_view(x, bhead(&w), sx_buf_used(&w), "rfc2047 words", 0, 0);
-	sx_buf_finish(&w);
-	sx_buf_finish(&t);
+	sx_lk_put(x, &w);
+	sx_lk_put(x, &t);
 	if (rc == SX_ETOOBIG) {
 		sx_lk_undecodable(x, "%s: a decoding passed its bound", x->loc);
 		rc = 0;
@@ -218,8 +218,8 @@ static int header(struct lk_ctx *x, const struct sx_mail *m, const struct sx_hfi
 	x->charset = "";
 
 	rc = sx_lk_view(x, m->buf + f->raw.off, f->raw.len, "raw", LK_V_TOKENS, 0);
-	sx_buf_init(&u, f->value.len + 16);
-	sx_buf_init(&d, 4 * f->value.len + 256);
+	sx_lk_get(x, &u, f->value.len + 16, f->value.len + 16);
+	sx_lk_get(x, &d, 4 * f->value.len + 256, f->value.len + 16);
 	if (rc == 0)
 		rc = sx_mail_unfold(m, f, &u);
 	const uint8_t *up = bhead(&u);
@@ -244,8 +244,8 @@ static int header(struct lk_ctx *x, const struct sx_mail *m, const struct sx_hfi
 	}
 	if (rc == 0 && !stopped(x))
 		rc = header_words(x, up, un);
-	sx_buf_finish(&u);
-	sx_buf_finish(&d);
+	sx_lk_put(x, &u);
+	sx_lk_put(x, &d);
 	if (rc == SX_ETOOBIG) { /* bounds sized above: not reached */
 		sx_lk_undecodable(x, "%s: a decoding passed its bound", x->loc);
 		rc = 0;
@@ -548,8 +548,9 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 	 * long needles (a mislabelled text that merely looks like it). */
 	rc = sx_lk_view(x, b, n, "raw", sx_lk_b64block(b, n) ? LK_V_LONGONLY : full, 0);
 
-	sx_buf_init(&dec, n + 16);
-	sx_buf_init(&g, n + 16);
+	sx_lk_get(x, &dec, n + 16,
+		  part->cte == SX_CTE_QP || part->cte == SX_CTE_BASE64 ? n + 16 : 0);
+	sx_lk_get(x, &g, n + 16, 0);
 	const uint8_t *c = b;
 	size_t cn = n;
 	if (rc == 0 && (part->cte == SX_CTE_QP || part->cte == SX_CTE_BASE64)) {
@@ -573,14 +574,14 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 		if (rc == 0)
 			containers(x, part, who, bhead(&g), sx_buf_used(&g));
 	}
-	sx_buf_reset(&g, 0);
+	g.off = g.len = 0;
 	if (rc == 0 && !stopped(x) && part->cte != SX_CTE_QP && sx_lk_looks_qp(b, n)) {
 		rc = sx_qp_decode(b, n, &g, NULL);
 		if (rc == 0)
 			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g),
 					"quoted-printable (guessed)", full, 0);
 	}
-	sx_buf_reset(&g, 0);
+	g.off = g.len = 0;
 	if (rc == 0 && !stopped(x) && !media &&
 	    (strstr(part->subtype, "rtf") || (cn >= 5 && memcmp(c, "{\\rtf", 5) == 0))) {
 		rc = rtf_unescape(c, cn, &g);
@@ -601,8 +602,8 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 	if (rc == 0 && !stopped(x) && part->is_message && part->first_child < 0 &&
 	    (part->cte == SX_CTE_QP || part->cte == SX_CTE_BASE64))
 		rc = nested(x, part, who, c, cn, lim);
-	sx_buf_finish(&dec);
-	sx_buf_finish(&g);
+	sx_lk_put(x, &dec);
+	sx_lk_put(x, &g);
 	if (rc == SX_ETOOBIG) { /* bounds sized above: not reached */
 		sx_lk_undecodable(x, "%s body: a decoding passed its bound", who);
 		rc = 0;
@@ -712,6 +713,7 @@ int sx_leak_check(const uint8_t *mail, size_t len, const struct sx_idset *ids,
 		why[0] = '\0';
 	sx_lk_ac_finish(&x->ac);
 	sx_lk_memo_finish(&x->memo);
+	sx_lk_pool_finish(&x->pool);
 	free(x);
 	sx_mail_destroy(m);
 	return rc;

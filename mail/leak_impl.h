@@ -136,6 +136,26 @@ struct lk_refs {
 	uint8_t inn[LK_REF_SLOTS], outn[LK_REF_SLOTS]; /* inn 0: empty */
 };
 
+/*
+ * Scratch storage of one check, handed from view to view: every view makes
+ * decodings, marks, changes and windows, and fresh storage for each was a
+ * malloc and a chain of reallocs (each copying what it held) per view. A
+ * buffer taken gets the bound its use always had (max). The pool keeps at
+ * most LK_POOL_MAX of each, of LK_POOL_KEEP bytes at most: larger storage is
+ * freed when handed back, so a rare huge view does not stay for the check.
+ */
+#define LK_POOL_MAX 48u
+#define LK_POOL_KEEP ((size_t)256 << 10)
+struct lk_pool {
+	struct sx_buf b[LK_POOL_MAX];
+	size_t nb;
+	struct lk_wins_store {
+		size_t *v;
+		size_t cap;
+	} w[LK_POOL_MAX];
+	size_t nw;
+};
+
 struct lk_ctx {
 	const struct sx_idset *ids;
 	struct lk_ac ac;
@@ -155,6 +175,7 @@ struct lk_ctx {
 	const char *charset;     /* declared charset of the current part, "" none */
 	unsigned nest;
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
+	struct lk_pool pool;
 };
 
 static inline uint8_t lk_lower(uint8_t c)
@@ -329,6 +350,18 @@ int sx_lk_wins_map(const struct lk_wins *w, const size_t *chg, size_t nchg, stru
  */
 int sx_lk_view(struct lk_ctx *x, const uint8_t *p, size_t n, const char *step, unsigned flags,
 	       unsigned tdepth);
+
+/*
+ * An empty buffer bounded by max, with storage from the pool when it has
+ * some (room for want bytes, when there is memory: appends ask again).
+ * sx_lk_put hands it back; sx_lk_pool_finish frees what the pool keeps.
+ */
+void sx_lk_get(struct lk_ctx *x, struct sx_buf *b, size_t max, size_t want);
+void sx_lk_put(struct lk_ctx *x, struct sx_buf *b);
+/* The same for windows: sx_lk_wins_get gives empty ones (w->n 0). */
+void sx_lk_wins_get(struct lk_ctx *x, struct lk_wins *w);
+void sx_lk_wins_put(struct lk_ctx *x, struct lk_wins *w);
+void sx_lk_pool_finish(struct lk_pool *p);
 
 /* Records an undecodable part (the first reason is kept); never stops the
  * search, since a found identifier says more. */

@@ -108,6 +108,12 @@ static int same(const struct sx_buf *b, const uint8_t *p, size_t n)
 	return sx_buf_used(b) == n && (n == 0 || memcmp(sx_buf_head(b), p, n) == 0);
 }
 
+/* Empties b, its storage kept for what comes next. */
+static void empty(struct sx_buf *b)
+{
+	b->off = b->len = 0;
+}
+
 /* An output bound a decoder should never reach; reaching it is too much work. */
 static size_t out_max(size_t n)
 {
@@ -291,8 +297,8 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	struct sx_buf run, out;
 	int rc = 0;
 
-	sx_buf_init(&run, n);
-	sx_buf_init(&out, n + 16);
+	sx_lk_get(x, &run, n, 0);
+	sx_lk_get(x, &out, n + 16, 0);
 	/* URL-safe runs count only with a '-' or '_' in them */
 	for (int url = 0; url < (pf->urlspec ? 2 : 1) && rc == 0; url++) {
 		unsigned bit = url ? LK_C_URL : LK_C_B64;
@@ -341,19 +347,19 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 			}
 		}
 	}
-	sx_buf_finish(&run);
-	sx_buf_finish(&out);
+	sx_lk_put(x, &run);
+	sx_lk_put(x, &out);
 	return dec_err(x, rc);
 }
 
 /* HTML as shown: comments and tags removed, then references decoded. */
-static int render(const uint8_t *p, size_t n, struct sx_buf *out)
+static int render(struct lk_ctx *x, const uint8_t *p, size_t n, struct sx_buf *out)
 {
 	struct sx_buf t;
 	size_t i = 0, s = 0;
 	int rc = 0;
 
-	sx_buf_init(&t, n);
+	sx_lk_get(x, &t, n, n);
 	while (i < n && rc == 0) {
 		size_t skip = 0;
 		if (p[i] == '<' && i + 3 < n && memcmp(p + i, "<!--", 4) == 0) {
@@ -387,7 +393,7 @@ static int render(const uint8_t *p, size_t n, struct sx_buf *out)
 	t.len = t.off + o;
 	if (rc == 0)
 		rc = sx_html_decode(head(&t), sx_buf_used(&t), out);
-	sx_buf_finish(&t);
+	sx_lk_put(x, &t);
 	return rc;
 }
 
@@ -407,15 +413,17 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	if (!sa)
 		return SX_ENOMEM;
 	sa->known = 0;
-	sx_buf_init(&a, out_max(n));
-	sx_buf_init(&b, out_max(n));
-	sx_buf_init(&ma, out_max(n));
-	sx_buf_init(&mb, out_max(n));
+	/* the decodings are about as long as p (most bytes are copied), as
+	 * are their marks; the second ones are made from the first */
+	sx_lk_get(x, &a, out_max(n), n);
+	sx_lk_get(x, &ma, out_max(n), n);
+	sx_lk_get(x, &b, out_max(n), 0);
+	sx_lk_get(x, &mb, out_max(n), 0);
 	/* a change per input byte at most, two size_t each */
 	size_t cmax = out_max(n) < SIZE_MAX / (4 * sizeof(size_t)) ? 2 * sizeof(size_t) * (out_max(n) + 1)
 								   : SIZE_MAX;
-	sx_buf_init(&ca, cmax);
-	sx_buf_init(&cb, cmax);
+	sx_lk_get(x, &ca, cmax, 0);
+	sx_lk_get(x, &cb, cmax, 0);
 	if (me->pf.pct) {
 		rc = sx_lk_pct_marked(p, n, &a, &ma, &ca);
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
@@ -431,12 +439,12 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 						 NULL);
 		}
 	}
-	sx_buf_reset(&a, 0);
-	sx_buf_reset(&b, 0);
-	sx_buf_reset(&ma, 0);
-	sx_buf_reset(&mb, 0);
-	sx_buf_reset(&ca, 0);
-	sx_buf_reset(&cb, 0);
+	empty(&a);
+	empty(&b);
+	empty(&ma);
+	empty(&mb);
+	empty(&ca);
+	empty(&cb);
 	sa->known = 0;
 	if (rc == 0 && me->pf.ref) {
 		rc = sx_lk_html_marked(p, n, &a, &ma, &ca, &x->refs);
@@ -452,27 +460,27 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 			}
 		}
 	}
-	sx_buf_reset(&a, 0);
-	sx_buf_reset(&ma, 0);
-	sx_buf_reset(&ca, 0);
+	empty(&a);
+	empty(&ma);
+	empty(&ca);
 	if (rc == 0 && me->pf.flowed) {
 		rc = sx_lk_flowed_marked(p, n, &a, &ma, &ca);
 		if (rc == 0)
 			rc = view_marked(x, &a, &ma, &ca, p, n, me, "flowed-joined", LK_V_TOKENS,
 					 tdepth, NULL);
 	}
-	sx_buf_reset(&a, 0);
+	empty(&a);
 	if (rc == 0 && (flags & LK_V_HTML) && me->pf.lt) {
-		rc = render(p, n, &a);
+		rc = render(x, p, n, &a);
 		if (rc == 0 && !same(&a, p, n))
 			rc = view_buf(x, &a, "html-rendered", LK_V_TOKENS, tdepth);
 	}
-	sx_buf_finish(&a);
-	sx_buf_finish(&b);
-	sx_buf_finish(&ma);
-	sx_buf_finish(&mb);
-	sx_buf_finish(&ca);
-	sx_buf_finish(&cb);
+	sx_lk_put(x, &a);
+	sx_lk_put(x, &b);
+	sx_lk_put(x, &ma);
+	sx_lk_put(x, &mb);
+	sx_lk_put(x, &ca);
+	sx_lk_put(x, &cb);
 	free(sa);
 	return dec_err(x, rc);
 }
@@ -511,7 +519,8 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 	struct sx_buf out;
 	int rc = 0;
 
-	sx_buf_init(&out, out_max(n));
+	/* two bytes of a Japanese charset are three of UTF-8 */
+	sx_lk_get(x, &out, out_max(n), n + n / 2 + 16);
 	for (size_t i = 0; i < 5 && rc == 0 && !x->found && !x->over; i++) {
 		const char *label = labels[i];
 		if (!label || !label[0] || !(names[i] = sx_charset_iconv_name(label)))
@@ -549,7 +558,7 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 			f |= LK_V_DERIVE | (flags & LK_V_HTML);
 		rc = view_buf(x, &out, label, f, tdepth);
 	}
-	sx_buf_finish(&out);
+	sx_lk_put(x, &out);
 	return dec_err(x, rc);
 }
 
@@ -714,6 +723,84 @@ void sx_lk_memo_finish(struct lk_memo *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* ---- scratch storage ---- */
+
+void sx_lk_get(struct lk_ctx *x, struct sx_buf *b, size_t max, size_t want)
+{
+	struct lk_pool *pl = &x->pool;
+	if (want > max)
+		want = max;
+	if (pl->nb == 0) {
+		sx_buf_init(b, max);
+	} else {
+		/* the smallest that holds want, else the largest: big storage is
+		 * kept for big views */
+		size_t best = 0;
+		for (size_t i = 1; i < pl->nb; i++) {
+			size_t c = pl->b[i].cap, bc = pl->b[best].cap;
+			if (bc >= want ? c >= want && c < bc : c > bc)
+				best = i;
+		}
+		*b = pl->b[best];
+		pl->b[best] = pl->b[--pl->nb];
+		b->off = b->len = 0;
+		b->max = max;
+	}
+	if (want > b->cap) {
+		/* empty: fresh storage, not a realloc copying what it held */
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+		(void)sx_buf_reserve(b, want); /* without memory, the appends say so */
+	}
+}
+
+void sx_lk_put(struct lk_ctx *x, struct sx_buf *b)
+{
+	struct lk_pool *pl = &x->pool;
+	if (b->data && b->cap <= LK_POOL_KEEP && pl->nb < LK_POOL_MAX)
+		pl->b[pl->nb++] = *b;
+	else
+		sx_buf_finish(b);
+	sx_buf_init(b, 0);
+}
+
+void sx_lk_wins_get(struct lk_ctx *x, struct lk_wins *w)
+{
+	struct lk_pool *pl = &x->pool;
+	w->n = 0;
+	if (pl->nw == 0) {
+		w->v = NULL;
+		w->cap = 0;
+		return;
+	}
+	pl->nw--;
+	w->v = pl->w[pl->nw].v;
+	w->cap = pl->w[pl->nw].cap;
+}
+
+void sx_lk_wins_put(struct lk_ctx *x, struct lk_wins *w)
+{
+	struct lk_pool *pl = &x->pool;
+	if (w->v && w->cap * 2 * sizeof *w->v <= LK_POOL_KEEP && pl->nw < LK_POOL_MAX) {
+		pl->w[pl->nw].v = w->v;
+		pl->w[pl->nw].cap = w->cap;
+		pl->nw++;
+		memset(w, 0, sizeof *w);
+	} else {
+		sx_lk_wins_finish(w);
+	}
+}
+
+void sx_lk_pool_finish(struct lk_pool *p)
+{
+	for (size_t i = 0; i < p->nb; i++)
+		sx_buf_finish(&p->b[i]);
+	for (size_t i = 0; i < p->nw; i++)
+		free(p->w[i].v);
+	memset(p, 0, sizeof *p);
+}
+
 /*
  * The profile and windows of a derived view (from): its windows around the
  * changes, the same stretches of the parent, and the profile from the
@@ -724,7 +811,8 @@ void sx_lk_memo_finish(struct lk_memo *m)
 static int derived(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_from *from,
 		   struct lk_wins *w, struct lk_prof *pf, unsigned *sf)
 {
-	struct lk_wins wp = { NULL, 0, 0 };
+	struct lk_wins wp;
+	sx_lk_wins_get(x, &wp);
 	int rc = sx_lk_windows(p, n, from->mark, x->ac.maxlen + LK_WIN_MARGIN, from->lines, w);
 	if (rc == 0)
 		rc = sx_lk_wins_map(w, from->chg, from->nchg, &wp);
@@ -738,7 +826,7 @@ static int derived(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk
 			rc = !wider(*sf, from->sf);
 		}
 	}
-	sx_lk_wins_finish(&wp);
+	sx_lk_wins_put(x, &wp);
 	return rc;
 }
 
@@ -771,6 +859,8 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	 * unless its rules let more match than its parent's did. */
 	struct lk_wins w = { NULL, 0, 0 };
 	const struct lk_wins *wp = NULL;
+	if (from)
+		sx_lk_wins_get(x, &w);
 	int part = from ? derived(x, p, n, from, &w, pf, &me.sf) : 0;
 	if (part < 0) {
 		rc = part;
@@ -799,21 +889,24 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 
 	if (pf->norm) {
 		/* folded bytes, marks, changes (at most one per two bytes) */
-		size_t *chg = malloc((n + 2) * sizeof *chg);
-		uint8_t *q = malloc(2 * n + 1);
-		if (!q || !chg) {
-			free(q);
-			free(chg);
+		struct sx_buf qb, cb;
+		sx_lk_get(x, &qb, 2 * n + 1, 2 * n + 1);
+		sx_lk_get(x, &cb, (n + 2) * sizeof(size_t), (n + 2) * sizeof(size_t));
+		if (qb.cap < 2 * n + 1 || cb.cap < (n + 2) * sizeof(size_t)) {
 			rc = SX_ENOMEM;
-			goto out;
+		} else {
+			uint8_t *q = sx_buf_tail(&qb);
+			size_t *chg = (size_t *)(void *)sx_buf_tail(&cb);
+			size_t nchg = 0;
+			size_t qn = sx_lk_normalize(p, n, q, q + n, chg, &nchg);
+			struct lk_from fold = { p, n, pf, me.sf, q + n, chg, nchg, 0 };
+			rc = view_in(x, q, qn, "full-width/invisible folded",
+				     flags & ~(unsigned)LK_V_CONVERT, tdepth, &fold, NULL);
 		}
-		size_t nchg = 0;
-		size_t qn = sx_lk_normalize(p, n, q, q + n, chg, &nchg);
-		struct lk_from fold = { p, n, pf, me.sf, q + n, chg, nchg, 0 };
-		rc = view_in(x, q, qn, "full-width/invisible folded", flags & ~(unsigned)LK_V_CONVERT,
-			     tdepth, &fold, NULL);
-		free(q);
-		free(chg);
+		sx_lk_put(x, &qb);
+		sx_lk_put(x, &cb);
+		if (rc < 0)
+			goto out;
 	}
 	if (rc == 0 && (flags & LK_V_TOKENS) && tdepth < LK_TOKEN_DEPTH)
 		rc = tokens(x, p, n, pf, tdepth, wp);
@@ -822,7 +915,7 @@ static int view(struct lk_ctx *x, const uint8_t *p, size_t n, unsigned flags, un
 	if (rc == 0 && (flags & LK_V_CONVERT))
 		rc = convert(x, p, n, pf, flags, binary, tdepth);
 out:
-	sx_lk_wins_finish(&w);
+	sx_lk_wins_put(x, &w);
 	return rc;
 }
 
