@@ -199,9 +199,12 @@ static int table_build(struct lk_ac *ac, const uint32_t *order, size_t nq)
 	ac->nclass = k;
 	if ((size_t)ac->nnodes * k > LK_DFA_MAX)
 		return 0;
-	ac->delta = calloc((size_t)ac->nnodes * k, sizeof *ac->delta);
+	/* every row but the root's is written in full below (a copy of its
+	 * failure node's row): only the root's needs zeros */
+	ac->delta = malloc((size_t)ac->nnodes * k * sizeof *ac->delta);
 	if (!ac->delta)
 		return SX_ENOMEM;
+	memset(ac->delta, 0, k * sizeof *ac->delta);
 	/* An entry is the next node's row offset, LK_HIT set when it ends a
 	 * needle or has one on its failure chain. */
 	for (uint32_t v = ac->first[0]; v; v = ac->sib[v])
