@@ -59,10 +59,11 @@
 const uint8_t sx_lk_cls[256] = { CLS_ROWS(CLS_BYTE) };
 
 /*
- * The same table as what a byte adds to a profile, counters side by side:
- * base64 alphabet or '=' (bits 0..15), blank (16..31), 8-bit (32..47), '-'
- * or '_' (48..62); bit 63 says the byte needs a closer look (a line end, or
- * LK_C_RARE).
+ * The same table as what a byte adds to a profile: base64 alphabet or '='
+ * (bit 0), blank (16), 8-bit (32), '-' or '_' (48); bit 63 says the byte
+ * needs a closer look (a line end, or LK_C_RARE). sx_lk_profile reads the
+ * last bytes of a view (fewer than sixteen) through it, and compares every
+ * other block of sixteen with the same sets of bytes.
  */
 #define INC_SLOW ((uint64_t)1 << 63)
 #define CLS_INC(c)                                                                              \
@@ -77,8 +78,6 @@ static const uint64_t cls_inc[256] = { CLS_ROWS(CLS_INC) };
  * at its last byte instead, so the bytes of Japanese text take the fast way.
  */
 static const uint64_t inc_flip[256] = { [0x80] = INC_SLOW, [0xE3] = INC_SLOW };
-/* Bytes counted in one go before the counters (15 bits the last) are emptied. */
-#define INC_CHUNK 32767u
 
 
 /* ---- full-width and invisible characters ---- */
@@ -180,6 +179,48 @@ static int fold_lead(const uint8_t *p, size_t n, size_t i)
 	}
 }
 
+/* Sixteen bytes at a time (GCC vector extensions: SSE2 on x86-64, NEON on
+ * arm64, plain words elsewhere), each lane a count of up to 255 blocks. */
+typedef uint8_t lk_v16 __attribute__((vector_size(16)));
+#define LK_V16_BLOCKS 255u
+
+/* Bit k set when lane k of c (a comparison's 0 or all ones) is set. */
+static unsigned v16_mask(lk_v16 c)
+{
+#ifdef __SSE2__
+	typedef char lk_v16c __attribute__((vector_size(16)));
+	return (unsigned)__builtin_ia32_pmovmskb128((lk_v16c)c);
+#else
+	unsigned m = 0;
+	for (int k = 0; k < 16; k++)
+		m |= (unsigned)(c[k] & 1) << k;
+	return m;
+#endif
+}
+
+/*
+ * Where fold_lead may hold first, at or after i: sixteen bytes at a time, a
+ * lead and the byte after it compared at once (the scan of sx_lk_normalize
+ * goes on from there byte by byte, as before).
+ */
+static size_t fold_next(const uint8_t *p, size_t n, size_t i)
+{
+	while (n - i >= 17) {
+		lk_v16 v, b;
+		memcpy(&v, p + i, 16);
+		memcpy(&b, p + i + 1, 16);
+		lk_v16 c = (lk_v16)(((v == 0xC2) & ((b == 0xA0) | (b == 0xAD))) |
+				    ((v == 0xE2) & ((b == 0x80) | (b == 0x81))) |
+				    ((v == 0xE3) & (b == 0x80)) |
+				    ((v == 0xEF) & ((b == 0xBB) | (b == 0xBC) | (b == 0xBD))));
+		unsigned m = v16_mask(c);
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+	return i;
+}
+
 size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, size_t *chg,
 		       size_t *nchg)
 {
@@ -188,7 +229,7 @@ size_t sx_lk_normalize(const uint8_t *p, size_t n, uint8_t *out, uint8_t *mark, 
 	uint8_t c;
 	for (size_t i = 0; i < n;) {
 		/* every byte up to the next C2, E2, E3 or EF as it is */
-		size_t j = i;
+		size_t j = fold_next(p, n, i);
 		while (j < n && ((sx_lk_cls[p[j]] & (LK_C_RARE | LK_C_HIGH)) != (LK_C_RARE | LK_C_HIGH) ||
 				 !fold_lead(p, n, j)))
 			j++;
@@ -262,50 +303,91 @@ static void rare(const uint8_t *p, size_t n, size_t i, struct lk_prof *f)
 	}
 }
 
+/*
+ * What a byte the count tables call slow (a line end, LK_C_RARE, 0x80 with
+ * E3 the other way round) adds to f besides its counts: line lengths and
+ * ends, format=flowed, and rare()'s counts. i is in order over p.
+ */
+static void slow_byte(const uint8_t *p, size_t n, size_t i, struct lk_prof *f, size_t *start,
+		      size_t *longest)
+{
+	if (p[i] == 0x80) {
+		/* U+3000 ends here: what rare() counts at its E3 */
+		f->norm += i >= 2 && p[i - 1] == 0x80 && p[i - 2] == 0xE3;
+		return;
+	}
+	if (sx_lk_cls[p[i]] & LK_C_EOL) {
+		if (i - *start > *longest)
+			*longest = i - *start;
+		*start = i + 1;
+		f->ends++;
+		/* a blank before a line end: format=flowed */
+		if (i > 0 && p[i - 1] == ' ' && (p[i] == '\n' || (i + 1 < n && p[i + 1] == '\n')))
+			f->flowed++;
+		return;
+	}
+	rare(p, n, i, f);
+}
+
+static size_t v16_sum(lk_v16 v)
+{
+	size_t s = 0;
+	for (int k = 0; k < 16; k++)
+		s += v[k];
+	return s;
+}
+
 void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 {
-	size_t start = 0, longest = 0, alpha = 0, blank = 0, high = 0, spec = 0, ends = 0;
+	size_t start = 0, longest = 0, alpha = 0, blank = 0, high = 0, spec = 0, i = 0;
 
 	memset(f, 0, sizeof *f);
-	for (size_t c0 = 0; c0 < n; c0 += INC_CHUNK) {
-		size_t c1 = n - c0 > INC_CHUNK ? c0 + INC_CHUNK : n;
-		uint64_t acc = 0;
-		for (size_t i = c0; i < c1; i++) {
-			uint64_t v = cls_inc[p[i]] ^ inc_flip[p[i]];
-			if (!(v & INC_SLOW)) {
-				acc += v;
-				continue;
-			}
-			if (p[i] == 0x80) {
-				/* U+3000 ends here: what rare() counts at its E3 */
-				acc += v & ~INC_SLOW;
-				f->norm += i >= 2 && p[i - 1] == 0x80 && p[i - 2] == 0xE3;
-				continue;
-			}
-			if (sx_lk_cls[p[i]] & LK_C_EOL) {
-				if (i - start > longest)
-					longest = i - start;
-				start = i + 1;
-				ends++;
-				/* a blank before a line end: format=flowed */
-				if (i > 0 && p[i - 1] == ' ' &&
-				    (p[i] == '\n' || (i + 1 < n && p[i + 1] == '\n')))
-					f->flowed++;
-				continue;
-			}
-			acc += v & ~INC_SLOW;
-			rare(p, n, i, f);
+	/*
+	 * The counts of every byte, slow or not (a slow byte's count bits are
+	 * its class's, as in cls_inc), sixteen bytes at once; a block with a
+	 * slow byte in it is then walked for what those add.
+	 */
+	while (n - i >= 16) {
+		lk_v16 ca = { 0 }, cb = { 0 }, ch = { 0 }, cs = { 0 };
+		for (unsigned k = 0; k < LK_V16_BLOCKS && n - i >= 16; k++, i += 16) {
+			lk_v16 v, lo;
+			memcpy(&v, p + i, 16);
+			lo = v | 0x20;
+			/* a comparison gives 0 or all ones (-1): subtracting counts */
+			lk_v16 spc = (lk_v16)((v == '-') | (v == '_'));
+			lk_v16 al = (lk_v16)(((lk_v16)(lo - 'a') < 26) | ((lk_v16)(v - '0') < 10) |
+					     (v == '+') | (v == '/') | (v == '=')) | spc;
+			lk_v16 bl = (lk_v16)((v == ' ') | (v == '\t'));
+			lk_v16 hi = (lk_v16)(v >= 0x80);
+			lk_v16 slow = (lk_v16)(((v < 0x20) & (v != '\t') & (v != '\f')) | (v == '%') |
+					       (v == '&') | (v == '<') | (v == 0x7F) | (v == 0x80) |
+					       (v == 0xC2) | (v == 0xE2) | (v == 0xEF));
+			ca -= al;
+			cb -= bl;
+			ch -= hi;
+			cs -= spc;
+			for (unsigned m = v16_mask(slow); m; m &= m - 1)
+				slow_byte(p, n, i + (size_t)__builtin_ctz(m), f, &start, &longest);
 		}
-		alpha += acc & 0xFFFF;
-		blank += acc >> 16 & 0xFFFF;
-		high += acc >> 32 & 0xFFFF;
-		spec += acc >> 48 & 0x7FFF;
+		alpha += v16_sum(ca);
+		blank += v16_sum(cb);
+		high += v16_sum(ch);
+		spec += v16_sum(cs);
+	}
+	/* the last bytes one by one, from the tables */
+	for (; i < n; i++) {
+		uint64_t v = cls_inc[p[i]] ^ inc_flip[p[i]];
+		alpha += v & 1;
+		blank += v >> 16 & 1;
+		high += v >> 32 & 1;
+		spec += v >> 48 & 1;
+		if (v & INC_SLOW)
+			slow_byte(p, n, i, f, &start, &longest);
 	}
 	f->longest = n - start > longest ? n - start : longest;
 	f->alpha = alpha;
 	f->blank = blank;
-	f->other = n - ends - alpha - blank;
-	f->ends = ends;
+	f->other = n - f->ends - alpha - blank;
 	f->has8 = high;
 	f->urlspec = spec;
 	f->valid = -1;
