@@ -173,6 +173,9 @@ struct lk_ctx {
 	struct lk_memo memo;
 	struct lk_refs refs;
 	const char *charset;     /* declared charset of the current part, "" none */
+	/* sx_charset_iconv_name of convert()'s own labels, once known */
+	const char *fixed_names[4];
+	int fixed_known;
 	unsigned nest;
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
 	struct lk_pool pool;

@@ -494,7 +494,8 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof *pf,
 		   unsigned flags, int binary, unsigned tdepth)
 {
-	const char *labels[5] = { x->charset, "utf-8", "cp932", "euc-jp", "iso-2022-jp" };
+	static const char *const fixed[4] = { "utf-8", "cp932", "euc-jp", "iso-2022-jp" };
+	const char *labels[5] = { x->charset, fixed[0], fixed[1], fixed[2], fixed[3] };
 	const char *names[5] = { NULL };
 	int has8 = pf->has8, esc = pf->esc;
 	/* asked only with 8-bit bytes; the search rules may have asked already */
@@ -521,9 +522,16 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 
 	/* two bytes of a Japanese charset are three of UTF-8 */
 	sx_lk_get(x, &out, out_max(n), n + n / 2 + 16);
+	/* the names of our own labels, looked up once a check */
+	if (!x->fixed_known) {
+		for (size_t i = 0; i < 4; i++)
+			x->fixed_names[i] = sx_charset_iconv_name(fixed[i]);
+		x->fixed_known = 1;
+	}
 	for (size_t i = 0; i < 5 && rc == 0 && !x->found && !x->over; i++) {
 		const char *label = labels[i];
-		if (!label || !label[0] || !(names[i] = sx_charset_iconv_name(label)))
+		if (!label || !label[0] ||
+		    !(names[i] = i ? x->fixed_names[i - 1] : sx_charset_iconv_name(label)))
 			continue;
 		int dup = 0;
 		for (size_t k = 0; k < i; k++)
