@@ -203,16 +203,19 @@ static unsigned v16_mask(lk_v16 c)
  * lead and the byte after it compared at once (the scan of sx_lk_normalize
  * goes on from there byte by byte, as before).
  */
+/* The lanes of v where fold_lead holds but for E3 (b: the bytes after v's). */
+#define FOLD_LEADS(v, b)                                           \
+	((lk_v16)((((v) == 0xC2) & (((b) == 0xA0) | ((b) == 0xAD))) | \
+		  (((v) == 0xE2) & (((b) == 0x80) | ((b) == 0x81))) | \
+		  (((v) == 0xEF) & (((b) == 0xBB) | ((b) == 0xBC) | ((b) == 0xBD)))))
+
 static size_t fold_next(const uint8_t *p, size_t n, size_t i)
 {
 	while (n - i >= 17) {
 		lk_v16 v, b;
 		memcpy(&v, p + i, 16);
 		memcpy(&b, p + i + 1, 16);
-		lk_v16 c = (lk_v16)(((v == 0xC2) & ((b == 0xA0) | (b == 0xAD))) |
-				    ((v == 0xE2) & ((b == 0x80) | (b == 0x81))) |
-				    ((v == 0xE3) & (b == 0x80)) |
-				    ((v == 0xEF) & ((b == 0xBB) | (b == 0xBC) | (b == 0xBD))));
+		lk_v16 c = FOLD_LEADS(v, b) | (lk_v16)((v == 0xE3) & (b == 0x80));
 		unsigned m = v16_mask(c);
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
@@ -345,13 +348,18 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 	/*
 	 * The counts of every byte, slow or not (a slow byte's count bits are
 	 * its class's, as in cls_inc), sixteen bytes at once; a block with a
-	 * slow byte in it is then walked for what those add.
+	 * slow byte in it is then walked for what those add. A lead C2, E2 or
+	 * EF adds something only where fold_lead holds, or as the start of
+	 * U+FFFD (EF BF BD, counted here): the bytes after each block are read
+	 * with it to tell, and only those leads are walked.
 	 */
-	while (n - i >= 16) {
-		lk_v16 ca = { 0 }, cb = { 0 }, ch = { 0 }, cs = { 0 };
-		for (unsigned k = 0; k < LK_V16_BLOCKS && n - i >= 16; k++, i += 16) {
-			lk_v16 v, lo;
+	while (n - i >= 18) {
+		lk_v16 ca = { 0 }, cb = { 0 }, ch = { 0 }, cs = { 0 }, cf = { 0 };
+		for (unsigned k = 0; k < LK_V16_BLOCKS && n - i >= 18; k++, i += 16) {
+			lk_v16 v, b, b2, lo;
 			memcpy(&v, p + i, 16);
+			memcpy(&b, p + i + 1, 16);
+			memcpy(&b2, p + i + 2, 16);
 			lo = v | 0x20;
 			/* a comparison gives 0 or all ones (-1): subtracting counts */
 			lk_v16 spc = (lk_v16)((v == '-') | (v == '_'));
@@ -360,12 +368,13 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 			lk_v16 bl = (lk_v16)((v == ' ') | (v == '\t'));
 			lk_v16 hi = (lk_v16)(v >= 0x80);
 			lk_v16 slow = (lk_v16)(((v < 0x20) & (v != '\t') & (v != '\f')) | (v == '%') |
-					       (v == '&') | (v == '<') | (v == 0x7F) | (v == 0x80) |
-					       (v == 0xC2) | (v == 0xE2) | (v == 0xEF));
+					       (v == '&') | (v == '<') | (v == 0x7F) | (v == 0x80)) |
+				      FOLD_LEADS(v, b);
 			ca -= al;
 			cb -= bl;
 			ch -= hi;
 			cs -= spc;
+			cf -= (lk_v16)((v == 0xEF) & (b == 0xBF) & (b2 == 0xBD));
 			for (unsigned m = v16_mask(slow); m; m &= m - 1)
 				slow_byte(p, n, i + (size_t)__builtin_ctz(m), f, &start, &longest);
 		}
@@ -373,6 +382,7 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 		blank += v16_sum(cb);
 		high += v16_sum(ch);
 		spec += v16_sum(cs);
+		f->fffd += v16_sum(cf);
 	}
 	/* the last bytes one by one, from the tables */
 	for (; i < n; i++) {
