@@ -179,24 +179,8 @@ static int fold_lead(const uint8_t *p, size_t n, size_t i)
 	}
 }
 
-/* Sixteen bytes at a time (GCC vector extensions: SSE2 on x86-64, NEON on
- * arm64, plain words elsewhere), each lane a count of up to 255 blocks. */
-typedef uint8_t lk_v16 __attribute__((vector_size(16)));
+/* Blocks of sixteen counted in lanes of a byte before they are emptied. */
 #define LK_V16_BLOCKS 255u
-
-/* Bit k set when lane k of c (a comparison's 0 or all ones) is set. */
-static unsigned v16_mask(lk_v16 c)
-{
-#ifdef __SSE2__
-	typedef char lk_v16c __attribute__((vector_size(16)));
-	return (unsigned)__builtin_ia32_pmovmskb128((lk_v16c)c);
-#else
-	unsigned m = 0;
-	for (int k = 0; k < 16; k++)
-		m |= (unsigned)(c[k] & 1) << k;
-	return m;
-#endif
-}
 
 /*
  * Where fold_lead may hold first, at or after i: sixteen bytes at a time, a
@@ -216,7 +200,7 @@ static size_t fold_next(const uint8_t *p, size_t n, size_t i)
 		memcpy(&v, p + i, 16);
 		memcpy(&b, p + i + 1, 16);
 		lk_v16 c = FOLD_LEADS(v, b) | (lk_v16)((v == 0xE3) & (b == 0x80));
-		unsigned m = v16_mask(c);
+		unsigned m = lk_v16_mask(c);
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 		i += 16;
@@ -375,7 +359,7 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 			ch -= hi;
 			cs -= spc;
 			cf -= (lk_v16)((v == 0xEF) & (b == 0xBF) & (b2 == 0xBD));
-			for (unsigned m = v16_mask(slow); m; m &= m - 1)
+			for (unsigned m = lk_v16_mask(slow); m; m &= m - 1)
 				slow_byte(p, n, i + (size_t)__builtin_ctz(m), f, &start, &longest);
 		}
 		alpha += v16_sum(ca);

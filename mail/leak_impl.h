@@ -181,6 +181,25 @@ struct lk_ctx {
 	struct lk_pool pool;
 };
 
+/* Sixteen bytes at a time, for the scans that pass over most of a view
+ * (GCC vector extensions: SSE2 on x86-64; the compiler lowers them
+ * elsewhere). A comparison gives each lane 0 or all ones. */
+typedef uint8_t lk_v16 __attribute__((vector_size(16)));
+
+/* Bit k set when lane k of c (a comparison's result) is set. */
+static inline unsigned lk_v16_mask(lk_v16 c)
+{
+#ifdef __SSE2__
+	typedef char lk_v16c __attribute__((vector_size(16)));
+	return (unsigned)__builtin_ia32_pmovmskb128((lk_v16c)c);
+#else
+	unsigned m = 0;
+	for (int k = 0; k < 16; k++)
+		m |= (unsigned)(c[k] & 1) << k;
+	return m;
+#endif
+}
+
 static inline uint8_t lk_lower(uint8_t c)
 {
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;

@@ -280,6 +280,28 @@ static int token_run(struct lk_ctx *x, const uint8_t *p, size_t n, size_t start,
 	return rc;
 }
 
+/* The first character of the base64 alphabet (url: the URL-safe one) at or
+ * after p[i], n when none: what is between runs (Japanese text, markup,
+ * replacement characters) is often long. */
+static size_t next_b64(const uint8_t *p, size_t n, size_t i, int url)
+{
+	const uint8_t o1 = url ? '-' : '+', o2 = url ? '_' : '/';
+	for (; i <= n && n - i >= 16; i += 16) {
+		lk_v16 v, lo;
+		memcpy(&v, p + i, 16);
+		lo = v | 0x20;
+		lk_v16 c = (lk_v16)(((lk_v16)(lo - 'a') < 26) | ((lk_v16)(v - '0') < 10) |
+				    (v == o1) | (v == o2));
+		unsigned m = lk_v16_mask(c);
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+	}
+	unsigned bit = url ? LK_C_URL : LK_C_B64;
+	while (i < n && !(sx_lk_cls[p[i]] & bit))
+		i++;
+	return i;
+}
+
 /*
  * Runs of base64 characters, across line ends (a block of encoded lines is
  * one run) but not across blanks or '=' padding, decoded at each of the four
@@ -313,14 +335,9 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 				i = s0;
 			while (i < n && rc == 0 && !x->found && !x->over) {
 				/* to the next run without looking at x for every byte;
-				 * eight 8-bit bytes (Japanese text) at a time */
-				for (uint64_t v; i + 8 <= n; i += 8) {
-					memcpy(&v, p + i, 8);
-					if ((v & 0x8080808080808080u) != 0x8080808080808080u)
-						break;
-				}
-				while (i < n && !(sx_lk_cls[p[i]] & bit))
-					i++;
+				 * sixteen at a time when it is not the next one */
+				if (i < n && !(sx_lk_cls[p[i]] & bit))
+					i = next_b64(p, n, i + 1, url);
 				if (i >= b)
 					break;
 				/* A run of LK_TOKEN_MIN characters spans that many bytes
