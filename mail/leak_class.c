@@ -189,18 +189,18 @@ static int fold_lead(const uint8_t *p, size_t n, size_t i)
  */
 /* The lanes of v where fold_lead holds but for E3 (b: the bytes after v's). */
 #define FOLD_LEADS(v, b)                                           \
-	((lk_v16)((((v) == 0xC2) & (((b) == 0xA0) | ((b) == 0xAD))) | \
+	((sx_v16)((((v) == 0xC2) & (((b) == 0xA0) | ((b) == 0xAD))) | \
 		  (((v) == 0xE2) & (((b) == 0x80) | ((b) == 0x81))) | \
 		  (((v) == 0xEF) & (((b) == 0xBB) | ((b) == 0xBC) | ((b) == 0xBD)))))
 
 static size_t fold_next(const uint8_t *p, size_t n, size_t i)
 {
 	while (n - i >= 17) {
-		lk_v16 v, b;
+		sx_v16 v, b;
 		memcpy(&v, p + i, 16);
 		memcpy(&b, p + i + 1, 16);
-		lk_v16 c = FOLD_LEADS(v, b) | (lk_v16)((v == 0xE3) & (b == 0x80));
-		unsigned m = lk_v16_mask(c);
+		sx_v16 c = FOLD_LEADS(v, b) | (sx_v16)((v == 0xE3) & (b == 0x80));
+		unsigned m = sx_v16_mask(c);
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 		i += 16;
@@ -316,7 +316,7 @@ static void slow_byte(const uint8_t *p, size_t n, size_t i, struct lk_prof *f, s
 	rare(p, n, i, f);
 }
 
-static size_t v16_sum(lk_v16 v)
+static size_t v16_sum(sx_v16 v)
 {
 	size_t s = 0;
 	for (int k = 0; k < 16; k++)
@@ -338,28 +338,28 @@ void sx_lk_profile(const uint8_t *p, size_t n, struct lk_prof *f)
 	 * with it to tell, and only those leads are walked.
 	 */
 	while (n - i >= 18) {
-		lk_v16 ca = { 0 }, cb = { 0 }, ch = { 0 }, cs = { 0 }, cf = { 0 };
+		sx_v16 ca = { 0 }, cb = { 0 }, ch = { 0 }, cs = { 0 }, cf = { 0 };
 		for (unsigned k = 0; k < LK_V16_BLOCKS && n - i >= 18; k++, i += 16) {
-			lk_v16 v, b, b2, lo;
+			sx_v16 v, b, b2, lo;
 			memcpy(&v, p + i, 16);
 			memcpy(&b, p + i + 1, 16);
 			memcpy(&b2, p + i + 2, 16);
 			lo = v | 0x20;
 			/* a comparison gives 0 or all ones (-1): subtracting counts */
-			lk_v16 spc = (lk_v16)((v == '-') | (v == '_'));
-			lk_v16 al = (lk_v16)(((lk_v16)(lo - 'a') < 26) | ((lk_v16)(v - '0') < 10) |
+			sx_v16 spc = (sx_v16)((v == '-') | (v == '_'));
+			sx_v16 al = (sx_v16)(((sx_v16)(lo - 'a') < 26) | ((sx_v16)(v - '0') < 10) |
 					     (v == '+') | (v == '/') | (v == '=')) | spc;
-			lk_v16 bl = (lk_v16)((v == ' ') | (v == '\t'));
-			lk_v16 hi = (lk_v16)(v >= 0x80);
-			lk_v16 slow = (lk_v16)(((v < 0x20) & (v != '\t') & (v != '\f')) | (v == '%') |
+			sx_v16 bl = (sx_v16)((v == ' ') | (v == '\t'));
+			sx_v16 hi = (sx_v16)(v >= 0x80);
+			sx_v16 slow = (sx_v16)(((v < 0x20) & (v != '\t') & (v != '\f')) | (v == '%') |
 					       (v == '&') | (v == '<') | (v == 0x7F) | (v == 0x80)) |
 				      FOLD_LEADS(v, b);
 			ca -= al;
 			cb -= bl;
 			ch -= hi;
 			cs -= spc;
-			cf -= (lk_v16)((v == 0xEF) & (b == 0xBF) & (b2 == 0xBD));
-			for (unsigned m = lk_v16_mask(slow); m; m &= m - 1)
+			cf -= (sx_v16)((v == 0xEF) & (b == 0xBF) & (b2 == 0xBD));
+			for (unsigned m = sx_v16_mask(slow); m; m &= m - 1)
 				slow_byte(p, n, i + (size_t)__builtin_ctz(m), f, &start, &longest);
 		}
 		alpha += v16_sum(ca);

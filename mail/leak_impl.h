@@ -5,7 +5,8 @@
  *
  * Nothing here is shared with the redactor: the leak check is a second,
  * independent reading of the redacted mail, and only the low-level decoders
- * (codec.h, charset.h, mime.h) are common to both.
+ * (codec.h, charset.h, mime.h) and the byte-vector helper (v16.h) are
+ * common to both.
  */
 #ifndef SX_LEAK_IMPL_H
 #define SX_LEAK_IMPL_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "v16.h"
 #include "ident.h"
 
 /* Total bytes of views examined per message: this many times the mail ... */
@@ -180,25 +182,6 @@ struct lk_ctx {
 	char prefix[SX_MIME_PATH * 2]; /* path of the encoded message part being read */
 	struct lk_pool pool;
 };
-
-/* Sixteen bytes at a time, for the scans that pass over most of a view
- * (GCC vector extensions: SSE2 on x86-64; the compiler lowers them
- * elsewhere). A comparison gives each lane 0 or all ones. */
-typedef uint8_t lk_v16 __attribute__((vector_size(16)));
-
-/* Bit k set when lane k of c (a comparison's result) is set. */
-static inline unsigned lk_v16_mask(lk_v16 c)
-{
-#ifdef __SSE2__
-	typedef char lk_v16c __attribute__((vector_size(16)));
-	return (unsigned)__builtin_ia32_pmovmskb128((lk_v16c)c);
-#else
-	unsigned m = 0;
-	for (int k = 0; k < 16; k++)
-		m |= (unsigned)(c[k] & 1) << k;
-	return m;
-#endif
-}
 
 static inline uint8_t lk_lower(uint8_t c)
 {

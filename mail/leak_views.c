@@ -287,12 +287,12 @@ static size_t next_b64(const uint8_t *p, size_t n, size_t i, int url)
 {
 	const uint8_t o1 = url ? '-' : '+', o2 = url ? '_' : '/';
 	for (; i <= n && n - i >= 16; i += 16) {
-		lk_v16 v, lo;
+		sx_v16 v, lo;
 		memcpy(&v, p + i, 16);
 		lo = v | 0x20;
-		lk_v16 c = (lk_v16)(((lk_v16)(lo - 'a') < 26) | ((lk_v16)(v - '0') < 10) |
+		sx_v16 c = (sx_v16)(((sx_v16)(lo - 'a') < 26) | ((sx_v16)(v - '0') < 10) |
 				    (v == o1) | (v == o2));
-		unsigned m = lk_v16_mask(c);
+		unsigned m = sx_v16_mask(c);
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 	}

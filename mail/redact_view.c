@@ -20,6 +20,7 @@
 #include "codec.h"
 #include "err.h"
 #include "redact_impl.h"
+#include "v16.h"
 
 #define CHAIN_MAX 6
 
@@ -445,33 +446,15 @@ static size_t fold_char(const uint8_t *t, size_t n, size_t i, uint8_t *c)
 	return sx_rx_invisible_at(t, n, i);
 }
 
-/* Sixteen bytes at a time (GCC vector extensions: SSE2 on x86-64; the
- * compiler lowers them elsewhere). */
-typedef uint8_t rx_v16 __attribute__((vector_size(16)));
-
-/* Bit k set when lane k of c (a comparison's 0 or all ones) is set. */
-static unsigned v16_mask(rx_v16 c)
-{
-#ifdef __SSE2__
-	typedef char rx_v16c __attribute__((vector_size(16)));
-	return (unsigned)__builtin_ia32_pmovmskb128((rx_v16c)c);
-#else
-	unsigned m = 0;
-	for (int k = 0; k < 16; k++)
-		m |= (unsigned)(c[k] & 1) << k;
-	return m;
-#endif
-}
-
 /* Where the next character build_fold changes may start: its lead bytes are
  * 0xc2, 0xe2 and 0xef. Japanese text is mostly other leads (kana and kanji),
  * so the scan compares sixteen bytes at once. */
 static size_t next_fold(const uint8_t *t, size_t n, size_t i)
 {
 	for (; n - i >= 16 && i < n; i += 16) {
-		rx_v16 v;
+		sx_v16 v;
 		memcpy(&v, t + i, 16);
-		unsigned m = v16_mask((rx_v16)((v == 0xef) | (v == 0xe2) | (v == 0xc2)));
+		unsigned m = sx_v16_mask((sx_v16)((v == 0xef) | (v == 0xe2) | (v == 0xc2)));
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 	}
