@@ -124,15 +124,21 @@ static void same_shape(struct rx_ctx *x, const struct sx_mail *o, const struct s
 		sx_rx_unsure(x, "the redaction changed how the mail parses");
 }
 
-int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
+/*
+ * The checks over mail (len bytes): the whole message at depth 0, an encoded
+ * message part's decoded body below it. The parser cannot open a message
+ * part in base64 or quoted-printable in place, and the redactor decoded and
+ * redacted it as a message of its own (message_body): it is looked at so
+ * too, or an identifier spelled by its own encoding ("aa" in a
+ * quoted-printable "=AA" of a part inside it) goes unseen.
+ */
+static int check(struct rx_ctx *x, const uint8_t *mail, size_t len, unsigned depth)
 {
 	struct sx_mail *m = NULL;
 	struct sx_buf d;
 	char err[128];
 	int rc;
 
-	if (x->nd.n == 0 || x->res->unsure)
-		return 0;
 	/* Replacements may have made the mail, and a field, longer than the
 	 * limits the original met. */
 	struct sx_mail_limits lim;
@@ -149,10 +155,12 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 		/* the output outgrew a limit the input met: nothing to vouch with */
 		if (rc == SX_ENOMEM)
 			return rc;
-		sx_rx_unsure(x, "the redacted mail cannot be parsed again");
+		sx_rx_unsure(x, depth ? "an attached message cannot be parsed again"
+				      : "the redacted mail cannot be parsed again");
 		return 0;
 	}
-	same_shape(x, x->top, m);
+	if (depth == 0)
+		same_shape(x, x->top, m);
 	sx_buf_init(&d, x->scratch);
 	if (!x->res->unsure)
 		rc = look(x, mail, len, "", "the raw bytes");
@@ -186,6 +194,10 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 						   sx_b64_decode(b, bn, 0, &d, NULL);
 		if (rc == 0)
 			rc = look(x, sx_buf_head(&d), sx_buf_used(&d), p->path, "the body");
+		/* the message inside, as the redactor read it (deeper than
+		 * RX_DEPTH_MAX it was unsure already) */
+		if (rc == 0 && !x->res->unsure && p->is_message && depth + 1 < RX_DEPTH_MAX)
+			rc = check(x, sx_buf_head(&d), sx_buf_used(&d), depth + 1);
 		/* a base64 body that looks quoted-printable is read so too (the
 		 * leak check and a reader of a mislabelled part may): a soft
 		 * break there joins what the base64 decoder never shows */
@@ -200,4 +212,11 @@ int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
 	sx_buf_finish(&d);
 	sx_mail_destroy(m);
 	return rc;
+}
+
+int sx_rx_check(struct rx_ctx *x, const uint8_t *mail, size_t len)
+{
+	if (x->nd.n == 0 || x->res->unsure)
+		return 0;
+	return check(x, mail, len, 0);
 }

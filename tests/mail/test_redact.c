@@ -1040,6 +1040,24 @@ static void test_unsure_forms(void **state)
 	assert_non_null(strstr(r->res.unsure_reason, "binary part"));
 	assert_null(strstr(r->res.unsure_reason, "x-weird")); /* the sender's text is not quoted */
 	run_finish(r);
+	/* a short name spelled by a quoted-printable escape ("=AA" of 太), which
+	 * no rewrite of the text removes; and the same inside a message
+	 * attached in quoted-printable, which the last look opens as the
+	 * redactor did (a fuzz finding) */
+	static const char *const aa_ids[] = { "aa", NULL };
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain; charset=utf-8\n"
+		    "Content-Transfer-Encoding: quoted-printable\n\nx =E5=A4=AA y\n", aa_ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "raw encoded text"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+		    "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+		    "To: someone@example.org\nContent-Type: text/plain; charset=utf-8\n"
+		    "Content-Transfer-Encoding: quoted-printable\n\nx =3DE5=3DA4=3DAA y\n--b--\n",
+		    aa_ids);
+	assert_true(r->res.unsure);
+	assert_non_null(strstr(r->res.unsure_reason, "raw encoded text"));
+	run_finish(r);
 	/* UTF-16 with a byte in A-Z (太 is U+592A): the needle is lowered as the
 	 * text is (a fuzz finding: the name in UTF-16 was never found) */
 	r = run_str("To: rcpt@example.net\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
