@@ -184,6 +184,16 @@ struct run {
 	int special;      /* '-' or '_' in it */
 };
 
+/* Lanes of v in the base64 alphabet (url: the URL-safe one), as sx_lk_cls's
+ * LK_C_B64 (LK_C_URL) says: letters, digits and '+' '/' ('-' '_'). */
+static inline unsigned b64_lanes(sx_v16 v, int url)
+{
+	const uint8_t o1 = url ? '-' : '+', o2 = url ? '_' : '/';
+	sx_v16 lo = v | 0x20;
+	return sx_v16_mask((sx_v16)(((sx_v16)(lo - 'a') < 26) | ((sx_v16)(v - '0') < 10) |
+				    (v == o1) | (v == o2)));
+}
+
 /*
  * Walks the run starting at p[i] (a character of the alphabet bit), appending
  * its characters to out when out is not NULL. Returns 0 or out's error.
@@ -285,14 +295,10 @@ static int token_run(struct lk_ctx *x, const uint8_t *p, size_t n, size_t start,
  * replacement characters) is often long. */
 static size_t next_b64(const uint8_t *p, size_t n, size_t i, int url)
 {
-	const uint8_t o1 = url ? '-' : '+', o2 = url ? '_' : '/';
 	for (; i <= n && n - i >= 16; i += 16) {
-		sx_v16 v, lo;
+		sx_v16 v;
 		memcpy(&v, p + i, 16);
-		lo = v | 0x20;
-		sx_v16 c = (sx_v16)(((sx_v16)(lo - 'a') < 26) | ((sx_v16)(v - '0') < 10) |
-				    (v == o1) | (v == o2));
-		unsigned m = sx_v16_mask(c);
+		unsigned m = b64_lanes(v, url);
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 	}
@@ -300,6 +306,22 @@ static size_t next_b64(const uint8_t *p, size_t n, size_t i, int url)
 	while (i < n && !(sx_lk_cls[p[i]] & bit))
 		i++;
 	return i;
+}
+
+/*
+ * Lanes of the sixteen bytes at p that no run of base64 characters (see
+ * run_walk()) holds or crosses: those outside the alphabet, line ends and
+ * blanks ('=' ends a run), and blanks that follow neither a blank nor a line
+ * end. A run starting before such a byte ends before it. (p[0] is taken for
+ * no blank's predecessor: tokens() asks at a character of the alphabet.)
+ */
+static inline unsigned run_stops(const uint8_t *p, int url)
+{
+	sx_v16 v;
+	memcpy(&v, p, 16);
+	unsigned blank = sx_v16_mask((sx_v16)((v == ' ') | (v == '\t')));
+	unsigned soft = blank | sx_v16_mask((sx_v16)((v == '\r') | (v == '\n')));
+	return (~(b64_lanes(v, url) | soft) & 0xFFFFu) | (blank & ~(soft << 1));
 }
 
 /*
@@ -346,6 +368,16 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 				 * the byte that far on is too short, and so is every
 				 * run starting before it. */
 				size_t e = i + LK_TOKEN_MIN - 1;
+				/* The same for each byte up to that one, sixteen at a
+				 * time: past the last that no run crosses. */
+				if (n - i >= 16) {
+					unsigned stop = run_stops(p + i, url) &
+							((1u << LK_TOKEN_MIN) - 1);
+					if (stop) {
+						i += 32 - (size_t)__builtin_clz(stop);
+						continue;
+					}
+				}
 				unsigned ce = e < n ? sx_lk_cls[p[e]] : bit;
 				if (!(ce & (inrun & ~(unsigned)LK_C_PAD)) ||
 				    ((ce & LK_C_BLANK) &&
