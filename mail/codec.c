@@ -19,6 +19,7 @@
 
 #include "charset.h"
 #include "err.h"
+#include "v16.h"
 
 /* RFC 2045 6.7 (5): encoded lines are at most 76 characters. */
 #define QP_LINE_MAX 76
@@ -121,31 +122,24 @@ static int hexval(uint8_t c)
 
 /* ---- base64 ---- */
 
-/* Each byte's value + 1 in the standard alphabet (0: none); '-' and '_'
- * take the places of '+' and '/' in the URL-safe one. */
-static const uint8_t b64_vals[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
-	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
-	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33,
-	['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-	['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
-	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
-	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59,
-	['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+/* Each byte's value + 1 in the standard alphabet ([0]) and the URL-safe one
+ * ([1], '-' and '_' in the places of '+' and '/'); 0: none. */
+#define B64_ALNUM                                                                              \
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,           \
+	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,      \
+	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,    \
+	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,                            \
+	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33,    \
+	['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,    \
+	['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,    \
+	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,                            \
+	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59,    \
+	['7'] = 60, ['8'] = 61, ['9'] = 62
+static const uint8_t b64_vals[2][256] = {
+	{ B64_ALNUM, ['+'] = 63, ['/'] = 64 },
+	{ B64_ALNUM, ['-'] = 63, ['_'] = 64 },
 };
-
-static int b64_val(uint8_t c, int url)
-{
-	if (url && (c == '+' || c == '/'))
-		return -1;
-	if (url && c == '-')
-		return 62;
-	if (url && c == '_')
-		return 63;
-	return (int)b64_vals[c] - 1;
-}
+#undef B64_ALNUM
 
 static void b64_tail(struct sink *s, uint32_t acc, unsigned have)
 {
@@ -164,25 +158,30 @@ int sx_b64_decode(const uint8_t *in, size_t n, int url, struct sx_buf *out, size
 	unsigned have = 0, pad = 0;
 	size_t nbad = 0;
 
+	const uint8_t *vals = b64_vals[url != 0];
 	sink_open(&s, out);
 	for (size_t i = 0; i < n && s.rc == 0; i++) {
-		/* whole quanta of the alphabet, the common case, at once */
+		/* whole quanta of the alphabet, the common case, at once, their
+		 * three bytes staged together */
 		while (have == 0 && n - i >= 4) {
-			int a = b64_val(in[i], url), b = b64_val(in[i + 1], url);
-			int c = b64_val(in[i + 2], url), d = b64_val(in[i + 3], url);
+			int a = vals[in[i]] - 1, b = vals[in[i + 1]] - 1;
+			int c = vals[in[i + 2]] - 1, d = vals[in[i + 3]] - 1;
 			if ((a | b | c | d) < 0)
 				break;
 			uint32_t q = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
 				     (uint32_t)d;
-			sink_byte(&s, (uint8_t)(q >> 16));
-			sink_byte(&s, (uint8_t)(q >> 8));
-			sink_byte(&s, (uint8_t)q);
+			if (sizeof s.tmp - s.n < 3)
+				sink_flush(&s);
+			s.tmp[s.n] = (uint8_t)(q >> 16);
+			s.tmp[s.n + 1] = (uint8_t)(q >> 8);
+			s.tmp[s.n + 2] = (uint8_t)q;
+			s.n += 3;
 			pad = 0;
 			i += 4;
 		}
 		if (i == n)
 			break;
-		int v = b64_val(in[i], url);
+		int v = vals[in[i]] - 1;
 		if (v >= 0) {
 			pad = 0;
 			acc = acc << 6 | (uint32_t)v;
@@ -343,8 +342,20 @@ int sx_qp_decode(const uint8_t *in, size_t n, struct sx_buf *out, size_t *bad)
 			sink_put(&s, in + i, j - i);
 			i = j;
 		} else {
-			/* a run of bytes that stand for themselves */
+			/* a run of bytes that stand for themselves: text, mostly,
+			 * looked at sixteen bytes at a time */
 			size_t j = i + 1;
+			while (n - j >= 16) {
+				sx_v16 v;
+				memcpy(&v, in + j, 16);
+				unsigned m = sx_v16_mask((sx_v16)((v == '=') | (v == ' ') |
+								  (v == '\t')));
+				if (m) {
+					j += (size_t)__builtin_ctz(m);
+					break;
+				}
+				j += 16;
+			}
 			while (j < n && in[j] != '=' && !blank(in[j]))
 				j++;
 			sink_put(&s, in + i, j - i);
