@@ -14,6 +14,7 @@
 #include "charset.h"
 #include "err.h"
 #include "redact_impl.h"
+#include "v16.h"
 
 /* ISO-2022-JP designations a line can end in (0: ASCII). */
 static const char *const jis_states[] = {
@@ -224,6 +225,20 @@ static int words(struct rx_ctx *x, const uint8_t *d, size_t n, struct rx_layer *
 	for (size_t i = 0; i < n && rc == 0;) {
 		size_t j = i;
 		int b = blank(d[i]), plain = 1;
+		/* sixteen bytes at a time: a line of Japanese text is one word */
+		while (n - j >= 16) {
+			sx_v16 v;
+			memcpy(&v, d + j, 16);
+			unsigned bl = sx_v16_mask((sx_v16)((v == ' ') | (v == '\t') | (v == '\r') |
+							   (v == '\n')));
+			unsigned end = (b ? ~bl : bl) & 0xFFFFu;
+			unsigned k = end ? (unsigned)__builtin_ctz(end) : 16;
+			if (sx_v16_mask((sx_v16)(v >= 0x80)) & ((1u << k) - 1))
+				plain = 0;
+			j += k;
+			if (end)
+				break;
+		}
 		while (j < n && blank(d[j]) == b) {
 			plain &= d[j] < 0x80;
 			j++;
