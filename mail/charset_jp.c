@@ -26,6 +26,7 @@
 
 #include "charset.h"
 #include "err.h"
+#include "v16.h"
 
 /*
  * An entry: the UTF-8 of one character (1 to 3 bytes, low byte first) and
@@ -45,6 +46,8 @@ enum jis_set { J_ASCII, J_ROMAN, J_KANA, J_SETS, M_KANJI = J_SETS };
 struct jp_tables {
 	uint32_t single[256];      /* a byte that is a character alone */
 	uint8_t plain[256];        /* ... that is itself in UTF-8 */
+	uint8_t nonplain[4];       /* the ASCII bytes not plain, 0x80 for none ... */
+	bool vplain;               /* ... when they are all (plain_run) */
 	int16_t row[256];          /* lead byte -> index in pair, -1 none */
 	uint32_t (*pair)[256];     /* lead, trail */
 	uint32_t *pair3;           /* EUC-JP 0x8F t1 t2: 94 x 94 */
@@ -122,6 +125,18 @@ static int build_bytes(enum sx_jp cs, struct jp_tables *t)
 		t->row[c] = -1;
 		if (!t->single[c] && !(cs == SX_JP_EUCJP && c == 0x8F))
 			t->row[c] = (int16_t)nrows++;
+	}
+	/* plain_run's sixteen at a time: no 8-bit byte plain, four ASCII bytes
+	 * not plain at most */
+	t->vplain = true;
+	memset(t->nonplain, 0x80, sizeof t->nonplain);
+	for (unsigned c = 0, k = 0; c < 256; c++) {
+		if (c >= 0x80 && t->plain[c])
+			t->vplain = false;
+		else if (c < 0x80 && !t->plain[c] && k < sizeof t->nonplain)
+			t->nonplain[k++] = (uint8_t)c;
+		else if (c < 0x80 && !t->plain[c])
+			t->vplain = false;
 	}
 	t->pair = calloc(nrows ? nrows : 1, sizeof *t->pair);
 	if (!t->pair)
@@ -252,6 +267,25 @@ static int put_run(struct out *o, const uint8_t *p, size_t n)
 
 static const uint32_t fffd = 0xBDBFEFu | 3u << 24;
 
+/* The end of the run of plain bytes from in[j]: the ASCII text between
+ * Japanese words and lines, sixteen bytes at a time where it can be. */
+static size_t plain_run(const struct jp_tables *t, const uint8_t *in, size_t n, size_t j)
+{
+	while (t->vplain && n - j >= 16) {
+		sx_v16 v;
+		memcpy(&v, in + j, 16);
+		unsigned m = sx_v16_mask((sx_v16)((v >= 0x80) | (v == t->nonplain[0]) |
+						  (v == t->nonplain[1]) | (v == t->nonplain[2]) |
+						  (v == t->nonplain[3])));
+		if (m)
+			return j + (size_t)__builtin_ctz(m);
+		j += 16;
+	}
+	while (j < n && t->plain[in[j]])
+		j++;
+	return j;
+}
+
 /* Shift_JIS and EUC-JP: stateless; the last two bytes are left to the reference. */
 static long read_bytes(const struct jp_tables *t, bool euc, const uint8_t *in, size_t n,
 		       struct out *o, size_t *nbad)
@@ -262,9 +296,7 @@ static long read_bytes(const struct jp_tables *t, bool euc, const uint8_t *in, s
 	while (i < n && rc == 0) {
 		uint8_t c = in[i];
 		if (t->plain[c]) {
-			size_t j = i + 1;
-			while (j < n && t->plain[in[j]])
-				j++;
+			size_t j = plain_run(t, in, n, i + 1);
 			rc = put_run(o, in + i, j - i);
 			i = j;
 			continue;
