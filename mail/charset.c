@@ -55,6 +55,7 @@
 
 #include "charset_jp.h"
 #include "err.h"
+#include "v16.h"
 
 enum kind {
 	K_ICONV, /* iconv both ways */
@@ -315,13 +316,44 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 	return 4;
 }
 
+/*
+ * Lanes of the sixteen bytes at p that are ASCII or the characters of
+ * Japanese text, from the start: a lead from E1 to EF but ED (whose second
+ * byte has no constraint) and two continuation bytes. 16 when all are, or
+ * the lane of the first 8-bit byte that is not such a character (or runs
+ * past the sixteen), for utf8_seq.
+ */
+static unsigned v16_utf8_run(const uint8_t *p)
+{
+	sx_v16 v;
+	memcpy(&v, p, 16);
+	unsigned hi = sx_v16_mask((sx_v16)(v >= 0x80));
+	unsigned lead = sx_v16_mask((sx_v16)((v >= 0xE1) & (v <= 0xEF) & (v != 0xED)));
+	unsigned cont = sx_v16_mask((sx_v16)((v & 0xC0) == 0x80));
+	/* five such characters at once, the rest lane by lane */
+	unsigned k = 0;
+	if ((lead & 0x1249u) == 0x1249u && (cont & 0x6DB6u) == 0x6DB6u)
+		k = 15;
+	for (;;) {
+		unsigned h = k < 16 ? hi >> k : 0;
+		if (!h)
+			return 16; /* ASCII to the end */
+		k += (unsigned)__builtin_ctz(h);
+		if (k > 13 || !(lead >> k & 1) || (cont >> (k + 1) & 3) != 3)
+			return k;
+		k += 3;
+	}
+}
+
 int sx_utf8_valid(const uint8_t *in, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		if (in[i] < 0x80) {
-			i++;
-			continue;
+		if (n - i >= 16) {
+			unsigned k = v16_utf8_run(in + i);
+			i += k;
+			if (k == 16)
+				continue;
 		}
 		size_t k = utf8_seq(in + i, n - i);
 		if (!k)

@@ -125,62 +125,6 @@ static size_t invisible_at(const uint8_t *p, size_t n, size_t i)
 }
 
 /*
- * sx_utf8_valid's answer (the same rules: no overlong forms, surrogates or
- * code points past U+10FFFF), faster on what views hold: ASCII and the
- * three-byte characters of Japanese text (a lead but ED, whose second byte
- * has no constraint, and two continuation bytes) read from the lane masks of
- * sixteen bytes at a time, the rest one character at a time.
- */
-static int utf8_valid(const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		if (n - i >= 16) {
-			sx_v16 v;
-			memcpy(&v, p + i, 16);
-			unsigned hi = sx_v16_mask((sx_v16)(v >= 0x80));
-			unsigned lead = sx_v16_mask((sx_v16)((v >= 0xE1) & (v <= 0xEF) &
-							     (v != 0xED)));
-			unsigned cont = sx_v16_mask((sx_v16)((v & 0xC0) == 0x80));
-			/* lanes read: five such characters at once, the rest lane by lane */
-			unsigned k = 0;
-			if ((lead & 0x1249u) == 0x1249u && (cont & 0x6DB6u) == 0x6DB6u)
-				k = 15;
-			for (;;) {
-				unsigned h = k < 16 ? hi >> k : 0;
-				if (!h) {
-					k = 16; /* ASCII to the end */
-					break;
-				}
-				k += (unsigned)__builtin_ctz(h);
-				if (k > 13 || !(lead >> k & 1) || (cont >> (k + 1) & 3) != 3)
-					break; /* read below */
-				k += 3;
-			}
-			i += k;
-			if (k == 16)
-				continue;
-		}
-		uint8_t c = p[i];
-		if (c < 0x80) {
-			i++;
-		} else if (c >= 0xE1 && c <= 0xEF && c != 0xED && i + 2 < n &&
-			   (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
-			i += 3; /* no constraint on the second byte after these leads */
-		} else {
-			/* the rest, and every invalid byte, as sx_utf8_valid reads it */
-			size_t k = 1;
-			while (k < 4 && i + k < n && (p[i + k] & 0xC0) == 0x80)
-				k++;
-			if (!sx_utf8_valid(p + i, k))
-				return 0;
-			i += k;
-		}
-	}
-	return 1;
-}
-
-/*
  * Whether p[i] may start what fw_at or invisible_at takes (a byte after the
  * lead tells most apart at once: kana and kanji after E3, half-width kana
  * after EF, punctuation after E2, Latin-1 after C2 are none of them).
@@ -452,7 +396,7 @@ void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_
 		sx_lk_profile(x + xa, xb - xa, &a);
 		prof_move(f, &m, &a);
 		if (valid && a.has8)
-			valid = utf8_valid(x + xa, xb - xa);
+			valid = sx_utf8_valid(x + xa, xb - xa);
 	}
 	f->longest = LK_UNKNOWN;
 	f->valid = valid ? 1 : -1;
@@ -462,7 +406,7 @@ void sx_lk_prof_derive(struct lk_prof *f, const struct lk_prof *pf, const uint8_
 int sx_lk_prof_valid(struct lk_prof *f, const uint8_t *p, size_t n)
 {
 	if (f->valid < 0)
-		f->valid = !f->has8 || utf8_valid(p, n);
+		f->valid = !f->has8 || sx_utf8_valid(p, n);
 	return f->valid;
 }
 
@@ -510,7 +454,7 @@ int sx_lk_looks_qp(const uint8_t *p, size_t n)
 
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)
 {
-	return utf8_valid(p, n);
+	return sx_utf8_valid(p, n);
 }
 
 int sx_lk_has_pct(const uint8_t *p, size_t n)
