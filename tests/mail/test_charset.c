@@ -137,6 +137,29 @@ static void test_utf8_valid(void **state)
 		assert_int_equal(sx_utf8_valid((const uint8_t *)cases[i].s, cases[i].n),
 				 cases[i].ok);
 	assert_true(sx_utf8_valid((const uint8_t *)name_utf8, strlen(name_utf8)));
+	/* The same in longer text, which is read sixteen bytes at a time: each
+	 * case after k ASCII bytes and j kana (its bytes in every lane, after
+	 * a block of five kana or not, cut at the block's end), then kana and
+	 * ASCII, which start with no continuation byte. */
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (size_t k = 0; k < 16; k++) {
+			for (size_t j = 0; j <= 6; j++) {
+				uint8_t t[96];
+				size_t n = 0;
+				memset(t, 'a', k);
+				n += k;
+				for (size_t q = 0; q < j; q++, n += 3)
+					memcpy(t + n, "\xe3\x81\x82", 3);
+				memcpy(t + n, cases[i].s, cases[i].n);
+				n += cases[i].n;
+				for (size_t q = 0; q < 5; q++, n += 3)
+					memcpy(t + n, "\xe3\x81\x82", 3);
+				memset(t + n, 'b', 16);
+				n += 16;
+				assert_int_equal(sx_utf8_valid(t, n), cases[i].ok);
+			}
+		}
+	}
 }
 
 static void test_japanese_round_trips(void **state)
