@@ -155,10 +155,10 @@ static int fold_lead(const uint8_t *p, size_t n, size_t i)
  * goes on from there byte by byte, as before).
  */
 /* The lanes of v where fold_lead holds but for E3 (b: the bytes after v's). */
-#define FOLD_LEADS(v, b)                                           \
-	((sx_v16)((((v) == 0xC2) & (((b) == 0xA0) | ((b) == 0xAD))) | \
-		  (((v) == 0xE2) & (((b) == 0x80) | ((b) == 0x81))) | \
-		  (((v) == 0xEF) & (((b) == 0xBB) | ((b) == 0xBC) | ((b) == 0xBD)))))
+#define FOLD_LEADS(v, b)                                                    \
+	((sx_v16)((((v) == 0xC2) & (((b) == 0xA0) | ((b) == 0xAD))) |          \
+		  (((v) == 0xE2) & (((b) | 1) == 0x81)) /* 80 or 81 */ |       \
+		  (((v) == 0xEF) & ((sx_v16)((b) - 0xBB) < 3)) /* BB to BD */))
 
 static size_t fold_next(const uint8_t *p, size_t n, size_t i)
 {
