@@ -449,12 +449,15 @@ static void loose_ewords(struct rx_ctx *x, const uint8_t *v, size_t n)
 /* Readings of a field tried at most. */
 #define HDR_READINGS 7
 
-/* Whether a fold in v joins base64 characters on either side of it. */
+/* Whether a fold in v has base64 characters on either side of it, past the
+ * blanks and bare CRs before it: the raw lines then hold runs that the
+ * unfolded text splits or joins otherwise ("Z9\r \r\n\tHRhc" unfolds to
+ * one run "Z9\r \tHRhc"; as the bytes stand, "HRhc" starts a run). */
 static int fold_joins(const uint8_t *v, size_t n)
 {
 	for (const uint8_t *p = memchr(v, '\n', n); p; p = memchr(p + 1, '\n', n - (size_t)(p + 1 - v))) {
 		size_t i = (size_t)(p - v), a = i, b = i + 1;
-		if (a > 0 && v[a - 1] == '\r')
+		while (a > 0 && (v[a - 1] == '\r' || v[a - 1] == ' ' || v[a - 1] == '\t'))
 			a--;
 		while (b < n && (v[b] == ' ' || v[b] == '\t'))
 			b++;
