@@ -50,6 +50,9 @@ static void utf8_fix_tail(char *s)
  * flag; when the list is full the flag is still raised. */
 static void evidence(struct sx_analysis *a, unsigned flag, const char *check, const char *where,
 		     const char *article, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static void evidence(struct sx_analysis *a, unsigned flag, const char *check, const char *where,
+		     const char *article, const char *fmt, ...)
 {
 	a->flags |= flag;
 	if (a->nev >= SX_EVIDENCE_MAX)

@@ -717,6 +717,8 @@ int sx_received_parse(const uint8_t *value, size_t n, struct sx_hop *out)
 
 /* Appends "; "-separated notes, marking a cut with "...". */
 static void note(char *dst, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(char *dst, size_t cap, const char *fmt, ...)
 {
 	size_t have = strlen(dst);
 	if (have + 4 >= cap)
