@@ -574,14 +574,14 @@ static int leaf(struct lk_ctx *x, const struct sx_mail *m, int idx,
 		if (rc == 0)
 			containers(x, part, who, bhead(&g), sx_buf_used(&g));
 	}
-	g.off = g.len = 0;
+	sx_buf_reset(&g, SIZE_MAX);
 	if (rc == 0 && !stopped(x) && part->cte != SX_CTE_QP && sx_lk_looks_qp(b, n)) {
 		rc = sx_qp_decode(b, n, &g, NULL);
 		if (rc == 0)
 			rc = sx_lk_view(x, bhead(&g), sx_buf_used(&g),
 					"quoted-printable (guessed)", full, 0);
 	}
-	g.off = g.len = 0;
+	sx_buf_reset(&g, SIZE_MAX);
 	if (rc == 0 && !stopped(x) && !media &&
 	    (strstr(part->subtype, "rtf") || (cn >= 5 && memcmp(c, "{\\rtf", 5) == 0))) {
 		rc = rtf_unescape(c, cn, &g);

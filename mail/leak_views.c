@@ -108,12 +108,6 @@ static int same(const struct sx_buf *b, const uint8_t *p, size_t n)
 	return sx_buf_used(b) == n && (n == 0 || memcmp(sx_buf_head(b), p, n) == 0);
 }
 
-/* Empties b, its storage kept for what comes next. */
-static void empty(struct sx_buf *b)
-{
-	b->off = b->len = 0;
-}
-
 /* An output bound a decoder should never reach; reaching it is too much work. */
 static size_t out_max(size_t n)
 {
@@ -488,12 +482,12 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 						 NULL);
 		}
 	}
-	empty(&a);
-	empty(&b);
-	empty(&ma);
-	empty(&mb);
-	empty(&ca);
-	empty(&cb);
+	sx_buf_reset(&a, SIZE_MAX);
+	sx_buf_reset(&b, SIZE_MAX);
+	sx_buf_reset(&ma, SIZE_MAX);
+	sx_buf_reset(&mb, SIZE_MAX);
+	sx_buf_reset(&ca, SIZE_MAX);
+	sx_buf_reset(&cb, SIZE_MAX);
 	sa->known = 0;
 	if (rc == 0 && me->pf.ref) {
 		rc = sx_lk_html_marked(p, n, &a, &ma, &ca, &x->refs);
@@ -509,16 +503,16 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 			}
 		}
 	}
-	empty(&a);
-	empty(&ma);
-	empty(&ca);
+	sx_buf_reset(&a, SIZE_MAX);
+	sx_buf_reset(&ma, SIZE_MAX);
+	sx_buf_reset(&ca, SIZE_MAX);
 	if (rc == 0 && me->pf.flowed) {
 		rc = sx_lk_flowed_marked(p, n, &a, &ma, &ca);
 		if (rc == 0)
 			rc = view_marked(x, &a, &ma, &ca, p, n, me, "flowed-joined", LK_V_TOKENS,
 					 tdepth, NULL);
 	}
-	empty(&a);
+	sx_buf_reset(&a, SIZE_MAX);
 	if (rc == 0 && (flags & LK_V_HTML) && me->pf.lt) {
 		rc = render(x, p, n, &a);
 		if (rc == 0 && !same(&a, p, n))
