@@ -20,6 +20,7 @@
 #include "charset_jp.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,17 +386,29 @@ static long read_jis(const struct jp_tables *t, const uint8_t *in, size_t n, str
 	return rc < 0 ? rc : (long)i;
 }
 
+static void (*const builders[SX_JP_COUNT])(void) = { build_cp932, build_eucjp, build_jis_once };
+
+static _Atomic size_t read_by_ref[SX_JP_COUNT];
+
+void sx_jp_fill(enum sx_jp cs)
+{
+	atomic_store(&read_by_ref[cs], SX_JP_FILL_AFTER);
+	pthread_once(&once[cs], builders[cs]);
+}
+
 long sx_jp_to_utf8(enum sx_jp cs, const uint8_t *in, size_t n, struct sx_buf *out,
 		   size_t *nbad)
 {
-	static void (*const builders[SX_JP_COUNT])(void) = { build_cp932, build_eucjp,
-							     build_jis_once };
 	const struct jp_tables *t = &tables[cs];
 	size_t used0 = sx_buf_used(out), bad = 0;
 	struct out o;
 	long r;
 	int rc;
 
+	if (atomic_load_explicit(&read_by_ref[cs], memory_order_relaxed) < SX_JP_FILL_AFTER &&
+	    atomic_fetch_add_explicit(&read_by_ref[cs], n, memory_order_relaxed) + n <
+		    SX_JP_FILL_AFTER)
+		return 0;
 	if (pthread_once(&once[cs], builders[cs]) != 0 || !t->ok)
 		return 0;
 	o.b = out;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "charset.h"
+#include "charset_jp.h"
 #include "codec.h"
 #include "err.h"
 
@@ -254,6 +255,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* the Japanese charsets' table readers give what iconv gives */
 	static const char *const jp[] = { "shift_jis", "euc-jp", "iso-2022-jp" };
+	for (int cs = 0; cs < SX_JP_COUNT; cs++)
+		sx_jp_fill((enum sx_jp)cs); /* at once, not after a megabyte */
 	for (size_t l = 0; l < 3; l++) {
 		struct sx_buf r;
 		size_t tbad = 0, rbad = 0;

@@ -19,6 +19,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "mail/charset.h"
+#include "mail/charset_jp.h"
 
 #define BIG (1u << 20)
 
@@ -475,6 +476,28 @@ static void framed(const char *label, const char *prefix, const uint8_t *p, size
 	same_as_ref(label, q, a + pn + z);
 }
 
+/* The tables are filled only once SX_JP_FILL_AFTER bytes were read in the
+ * charset (a one-message process never pays for them); runs first, before
+ * anything else read Shift_JIS. */
+static void test_tables_filled_after(void **state)
+{
+	uint8_t *big = malloc(SX_JP_FILL_AFTER);
+	struct sx_buf b;
+	size_t bad = 0;
+	assert_non_null(big);
+	memset(big, 'a', SX_JP_FILL_AFTER);
+	sx_buf_init(&b, 2 * SX_JP_FILL_AFTER);
+	assert_int_equal(sx_jp_to_utf8(SX_JP_CP932, big, SX_JP_FILL_AFTER - 1, &b, &bad), 0);
+	assert_int_equal(sx_buf_used(&b), 0);
+	assert_int_equal(sx_jp_to_utf8(SX_JP_CP932, big, 1, &b, &bad), 1);
+	assert_int_equal(sx_buf_used(&b), 1);
+	sx_buf_finish(&b);
+	free(big);
+	/* the comparisons below are of the tables */
+	for (int cs = 0; cs < SX_JP_COUNT; cs++)
+		sx_jp_fill((enum sx_jp)cs);
+}
+
 /* Every one- and two-byte input, alone and inside a text (where the tables,
  * not the reference, read it): Shift_JIS and EUC-JP. */
 static void test_tables_every_pair(void **state)
@@ -559,6 +582,7 @@ static void test_tables_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tables_filled_after),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_japanese_round_trips),
