@@ -530,9 +530,13 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 
 /*
  * The bytes read as text: in the declared charset, and in UTF-8, CP932,
- * EUC-JP and ISO-2022-JP wherever that can change anything (8-bit bytes for
- * the first three, an escape for the last). A reading with few replacement
- * characters is a plausible text and gets its escapes decoded as well.
+ * EUC-JP and ISO-2022-JP wherever that can change anything (8-bit bytes
+ * that are not UTF-8 for the first three, an escape for the last). Valid
+ * UTF-8 is what a reader guessing a charset takes it for, and text in CP932
+ * or EUC-JP is hardly ever valid UTF-8 (a trail byte there is a lead one
+ * here); names written in those charsets are found by their own needles.
+ * A reading with few replacement characters is a plausible text and gets
+ * its escapes decoded as well.
  */
 static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof *pf,
 		   unsigned flags, int binary, unsigned tdepth)
@@ -579,7 +583,7 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 		int dup = 0;
 		for (size_t k = 0; k < i; k++)
 			dup |= names[k] && strcmp(names[k], names[i]) == 0;
-		if (dup || (i == 1 && (!has8 || valid)) || ((i == 2 || i == 3) && !has8) ||
+		if (dup || ((i >= 1 && i <= 3) && (!has8 || valid)) ||
 		    (i == 4 && !esc))
 			continue;
 		/* Readings that give the bytes back (skipped below when made):

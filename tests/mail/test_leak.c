@@ -451,6 +451,27 @@ static void test_japanese_bodies(void **state)
 	free(raw);
 }
 
+/*
+ * Text is read in CP932 and EUC-JP where its bytes are not UTF-8 (valid
+ * UTF-8 cannot hold two of their full-width letters in a row): one such
+ * stretch in a UTF-8 text, and the readings are back.
+ */
+static void test_readings_where_not_utf8(void **state)
+{
+	(void)state;
+	static const char *const cs[] = { "cp932", "euc-jp" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t n;
+		char *fw = conv(cs[i], "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", &n);
+		char *b = xfmt("ご案内です。お問い合わせは %s まで。", fw);
+		char *want = xfmt("(raw → %s → full-width/invisible folded): address", cs[i]);
+		EXPECT(single("text/plain; charset=utf-8", "8bit", b), SX_LEAK_FOUND, want);
+		free(want);
+		free(b);
+		free(fw);
+	}
+}
+
 static void test_binary_parts(void **state)
 {
 	(void)state;
@@ -1531,6 +1552,7 @@ int main(void)
 		cmocka_unit_test(test_flowed),
 		cmocka_unit_test(test_base64_tokens),
 		cmocka_unit_test(test_japanese_bodies),
+		cmocka_unit_test(test_readings_where_not_utf8),
 		cmocka_unit_test(test_binary_parts),
 		cmocka_unit_test(test_full_width),
 		cmocka_unit_test(test_rtf_and_params),
