@@ -429,25 +429,51 @@ int sx_lk_looks_b64(const uint8_t *p, size_t n)
 	return f.alpha >= 16 && f.blank * 100 <= f.alpha && f.other * 20 <= f.alpha;
 }
 
+/*
+ * A quoted-printable encoder writes '=' only to start an escape or a soft
+ * break, '=' itself as =3D: a line with any other '=' (a URL's query, "a =
+ * b") is none of its output, and an escape there is chance ("campaign=c7").
+ * An encoded-word's delimiters ("=?", "?=") do not count: its Q text is
+ * quoted-printable too (a header line quoted in a body). A line that an
+ * encoder could have written and that holds an escape or a soft break marks
+ * the text; it is then decoded whole, every escape in it.
+ */
 int sx_lk_looks_qp(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (p[i] != '=')
-			continue;
-		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2]))
-			return 1;
-		/* a soft break with more text after it (base64 padding ends a body) */
-		size_t j = i + 1;
-		while (j < n && (p[j] == ' ' || p[j] == '\t'))
-			j++;
-		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
-			j += p[j] == '\r' ? 2 : 1;
-			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
-					 p[j] == '\n'))
+	for (size_t ls = 0; ls < n;) {
+		const uint8_t *nl = memchr(p + ls, '\n', n - ls);
+		size_t le = nl ? (size_t)(nl - p) + 1 : n;
+		int mark = 0, bare = 0;
+		for (size_t i = ls; i < le && !bare; i++) {
+			if (p[i] != '=')
+				continue;
+			if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2])) {
+				mark = 1;
+				continue;
+			}
+			size_t j = i + 1;
+			while (j < n && (p[j] == ' ' || p[j] == '\t'))
 				j++;
-			if (j < n && i > 0 && p[i - 1] != '=')
-				return 1;
+			if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
+				/* a soft break marks it with more text after it (base64
+				 * padding ends a body) */
+				j += p[j] == '\r' ? 2 : 1;
+				while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
+						 p[j] == '\n'))
+					j++;
+				if (j < n && i > 0 && p[i - 1] != '=')
+					mark = 1;
+				i = le; /* nothing but the line end follows */
+				continue;
+			}
+			/* an encoded-word's delimiters: its Q text is quoted-printable */
+			if ((i + 1 < n && p[i + 1] == '?') || (i > 0 && p[i - 1] == '?'))
+				continue;
+			bare = 1;
 		}
+		if (mark && !bare)
+			return 1;
+		ls = le;
 	}
 	return 0;
 }

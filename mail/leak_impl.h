@@ -293,7 +293,9 @@ int sx_lk_b64block(const uint8_t *p, size_t n);
 /* Non-zero when p could be base64 whatever its label says (16 or more
  * characters of the alphabet, no blanks to speak of): worth decoding. */
 int sx_lk_looks_b64(const uint8_t *p, size_t n);
-/* Non-zero when p holds a quoted-printable escape or soft line break. */
+/* Non-zero when a line of p that a quoted-printable encoder could have
+ * written (every '=' in it an escape, a soft break or an encoded-word's
+ * delimiter) holds an escape or a soft line break. */
 int sx_lk_looks_qp(const uint8_t *p, size_t n);
 /* Non-zero when p is ASCII or valid UTF-8: text any charset label reads. */
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);

@@ -245,18 +245,39 @@ static int hexdig(uint8_t c)
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
+/* As a quoted-printable encoder could have written some line of it: an
+ * escape or a soft break in a line where every '=' is one (an encoder
+ * writes '=' as =3D; "campaign=c7" in a URL's query is chance) or an
+ * encoded-word's delimiter (its Q text is quoted-printable). */
 int sx_rx_looks_qp(const uint8_t *e, size_t n)
 {
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (e[i] != '=')
-			continue;
-		if (i + 2 < n && hexdig(e[i + 1]) && hexdig(e[i + 2]))
+	for (size_t ls = 0; ls < n;) {
+		const uint8_t *nl = memchr(e + ls, '\n', n - ls);
+		size_t le = nl ? (size_t)(nl - e) + 1 : n;
+		int mark = 0, bare = 0;
+		for (size_t i = ls; i < le && !bare; i++) {
+			if (e[i] != '=')
+				continue;
+			if (i + 2 < n && hexdig(e[i + 1]) && hexdig(e[i + 2])) {
+				mark = 1;
+				continue;
+			}
+			size_t j = i + 1;
+			while (j < n && (e[j] == ' ' || e[j] == '\t'))
+				j++;
+			if (j < n && (e[j] == '\n' || e[j] == '\r')) {
+				mark = 1; /* a soft break */
+				i = j;
+				continue;
+			}
+			/* an encoded-word's delimiters: its Q text is quoted-printable */
+			if ((i + 1 < n && e[i + 1] == '?') || (i > 0 && e[i - 1] == '?'))
+				continue;
+			bare = 1;
+		}
+		if (mark && !bare)
 			return 1;
-		size_t j = i + 1;
-		while (j < n && (e[j] == ' ' || e[j] == '\t'))
-			j++;
-		if (j < n && (e[j] == '\n' || e[j] == '\r'))
-			return 1;  /* a soft break */
+		ls = le;
 	}
 	return 0;
 }

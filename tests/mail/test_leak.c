@@ -272,8 +272,8 @@ static void test_qp_soft_break(void **state)
  * A body labelled 7bit whose quoted-printable decoding differs from it in
  * one line among many: what that line hides is found in the decoding, in
  * its readings and in their tokens and folded copies, however few lines
- * change (the decoding is examined near the lines that differ from the raw
- * view, and its readings near those of the raw view's readings).
+ * change: whatever narrows the examination of the decoding to where it
+ * differs from the raw view must keep these.
  */
 static char *filler_around(const char *line, const char *filler, int nfill)
 {
@@ -319,6 +319,47 @@ static void test_qp_guessed_one_line(void **state)
 	EXPECT(single("text/plain; charset=euc-jp", "8bit", b), SX_LEAK_FOUND,
 	       "quoted-printable (guessed)", "address");
 	free(b);
+}
+
+/*
+ * Guessed quoted-printable needs a line as an encoder writes one (every '='
+ * an escape or a soft break): '=' in a URL's query is no escape, and the
+ * escapes beside it are chance. With one such line the body is decoded
+ * whole, the escapes in the URL too.
+ */
+static void test_qp_guess_encoder_line(void **state)
+{
+	(void)state;
+	const char *url = "Visit https://shop.example/?utm_medium=email&c=c7&to==74aro=40example.jp "
+			  "now\r\n";
+	EXPECT(single("text/plain; charset=utf-8", "7bit", url), SX_LEAK_CLEAN, "");
+	static const char *const lines[] = {
+		"=E3=81=94=E6=A1=88=E5=86=85\r\n",  /* escapes only */
+		"read on=\r\nbelow\r\n",          /* a soft break */
+		"=3D=3D=3D\r\n",                    /* an escaped '=' */
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		char *b = xfmt("%s%s", url, lines[i]);
+		EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_FOUND,
+		       "top-level body (quoted-printable (guessed)): address");
+		free(b);
+	}
+	/* an encoded-word's Q text is quoted-printable: a header line quoted in
+	 * a body, say */
+	EXPECT(single("text/plain; charset=utf-8", "7bit",
+		      "> From: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?= <x@spam.example>\r\n"),
+	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): name");
+	/* an escape beside a bare '=', or a soft break ending base64 padding */
+	static const char *const not_lines[] = {
+		"=E3=81=94 a=b\r\n",
+		"dGFybw==\r\nmore\r\n",
+		"=4G=\r\n",
+	};
+	for (size_t i = 0; i < sizeof not_lines / sizeof not_lines[0]; i++) {
+		char *b = xfmt("%s%s", url, not_lines[i]);
+		EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_CLEAN, "");
+		free(b);
+	}
 }
 
 static void test_base64_body(void **state)
@@ -1546,6 +1587,7 @@ int main(void)
 		cmocka_unit_test(test_raw_8bit_header),
 		cmocka_unit_test(test_qp_soft_break),
 		cmocka_unit_test(test_qp_guessed_one_line),
+		cmocka_unit_test(test_qp_guess_encoder_line),
 		cmocka_unit_test(test_base64_body),
 		cmocka_unit_test(test_url_escapes),
 		cmocka_unit_test(test_html_references),

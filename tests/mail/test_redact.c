@@ -1122,6 +1122,44 @@ static void test_mislabelled(void **state)
 	run_finish(r);
 }
 
+/*
+ * A body is read as quoted-printable without saying so when a line of it is
+ * as an encoder writes one: every '=' in it an escape, a soft break or an
+ * encoded-word's delimiter (its Q text is quoted-printable). '=' in a URL's
+ * query is none, and neither reading nor leak check decodes the
+ * escapes around it; one such line elsewhere, and both decode them all.
+ */
+#define QP_URL "https://x.example/c?utm_medium=email&to==74aro.yamada=40example.jp&k=1\n"
+static void test_qp_guess_encoder_line(void **state)
+{
+	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
+	(void)state;
+	struct run *r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL, ids);
+	assert_false(r->res.unsure);
+	assert_true(out_has(r, "=74aro.yamada=40example.jp"));
+	run_finish(r);
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL
+		    "=E3=81=94=E6=A1=88=E5=86=85\n", ids);
+	assert_false(r->res.unsure);
+	assert_false(out_has(r, "aro.yamada"));
+	run_finish(r);
+	/* a soft break is such a line too */
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL
+		    "read on=\nbelow\n", ids);
+	assert_false(out_has(r, "aro.yamada"));
+	run_finish(r);
+	/* nor is an encoded-word's delimiter: its Q text is quoted-printable */
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL
+		    "> From: =?UTF-8?Q?=E3=81=94?= <x@spam.example>\n", ids);
+	assert_false(out_has(r, "aro.yamada"));
+	run_finish(r);
+	/* an escape beside a bare '=' is not */
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL
+		    "=E3=81=94 a=b\n", ids);
+	assert_true(out_has(r, "=74aro.yamada=40example.jp"));
+	run_finish(r);
+}
+
 static void test_structure_text(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1376,6 +1414,7 @@ int main(void)
 		cmocka_unit_test(test_conversions_kept),
 		cmocka_unit_test(test_unsure_forms),
 		cmocka_unit_test(test_mislabelled),
+		cmocka_unit_test(test_qp_guess_encoder_line),
 		cmocka_unit_test(test_structure_text),
 		cmocka_unit_test(test_no_identifiers),
 		cmocka_unit_test(test_manifest_full),
