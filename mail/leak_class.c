@@ -422,11 +422,24 @@ int sx_lk_b64block(const uint8_t *p, size_t n)
 	return sx_lk_prof_b64block(&f);
 }
 
+/* An encoder writes '=' only as padding, at the end of its data: '=' with
+ * more of the alphabet after it (quoted-printable's =E3=81, a URL's query)
+ * is not its work. */
+static int pad_inside(const uint8_t *p, size_t n)
+{
+	for (const uint8_t *q = p; (q = memchr(q, '=', n - (size_t)(q - p))); q++) {
+		if ((size_t)(q - p) + 1 < n && q[1] != '=' && (sx_lk_cls[q[1]] & (LK_C_B64 | LK_C_URL)))
+			return 1;
+	}
+	return 0;
+}
+
 int sx_lk_looks_b64(const uint8_t *p, size_t n)
 {
 	struct lk_prof f;
 	sx_lk_profile(p, n, &f);
-	return f.alpha >= 16 && f.blank * 100 <= f.alpha && f.other * 20 <= f.alpha;
+	return f.alpha >= 16 && f.blank * 100 <= f.alpha && f.other * 20 <= f.alpha &&
+	       !pad_inside(p, n);
 }
 
 /*

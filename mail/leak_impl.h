@@ -291,7 +291,8 @@ int sx_lk_has_ref(const uint8_t *p, size_t n);
  * for long needles only, read through its decoding. */
 int sx_lk_b64block(const uint8_t *p, size_t n);
 /* Non-zero when p could be base64 whatever its label says (16 or more
- * characters of the alphabet, no blanks to speak of): worth decoding. */
+ * characters of the alphabet, no blanks to speak of, '=' only as padding):
+ * worth decoding. */
 int sx_lk_looks_b64(const uint8_t *p, size_t n);
 /* Non-zero when a line of p that a quoted-printable encoder could have
  * written (every '=' in it an escape, a soft break or an encoded-word's

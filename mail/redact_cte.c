@@ -325,8 +325,16 @@ int sx_rx_looks_b64(const uint8_t *e, size_t n)
 	for (size_t i = 0; i < n; i++)
 		count[b64_class[e[i]]]++;
 	size_t alpha = count[1], blank = count[2], other = count[0];
-	/* a little looser than a reader's guess: guessing more costs nothing */
-	return alpha >= 12 && blank * 50 <= alpha && other * 10 <= alpha;
+	/* a little looser than a reader's guess */
+	if (alpha < 12 || blank * 50 > alpha || other * 10 > alpha)
+		return 0;
+	/* but an encoder writes '=' only as padding, at the end of its data:
+	 * with more of the alphabet after it, it is quoted-printable's =E3=81
+	 * or a URL's query */
+	for (const uint8_t *q = e; (q = memchr(q, '=', n - (size_t)(q - e))); q++)
+		if ((size_t)(q - e) + 1 < n && q[1] != '=' && b64_class[q[1]] == 1)
+			return 0;
+	return 1;
 }
 
 int sx_rx_cte_layer(struct rx_ctx *x, enum sx_cte cte, const uint8_t *e, size_t n,

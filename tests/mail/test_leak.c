@@ -362,6 +362,27 @@ static void test_qp_guess_encoder_line(void **state)
 	}
 }
 
+/* The guesses at their edges, byte for byte. */
+static void test_guess_edges(void **state)
+{
+	(void)state;
+#define QP(s) sx_lk_looks_qp((const uint8_t *)(s), strlen(s))
+#define B64(s) sx_lk_looks_b64((const uint8_t *)(s), strlen(s))
+	assert_true(QP("a=3Db"));
+	assert_true(QP("x=y\nsoft=\nmore"));        /* the soft break's line is an encoder's */
+	assert_true(QP("=?UTF-8?Q?=E3=81=94?= x"));   /* encoded-word delimiters */
+	assert_false(QP("a=3Db&c=d"));                /* a bare '=' beside the escape */
+	assert_false(QP("dGFybw==\nmore"));          /* padding, then a soft break of '=' */
+	assert_false(QP("end=\n"));                  /* a soft break with nothing after it */
+	assert_false(QP("=4G"));
+	assert_true(B64("QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"));
+	assert_true(B64("QUJDREVGR0hJSktMTU5PUA==\r\nQUJDREVGR0hJSktMTU5PUA=="));
+	assert_false(B64("QUJDREVGR0hJSktMTU5PUA=QUJDREVGR0hJSktMTU5PUA"));
+	assert_false(B64("=E3=81=94=E6=A1=88=E5=86=85=E3=81=A7=E3=81=99"));
+#undef QP
+#undef B64
+}
+
 static void test_base64_body(void **state)
 {
 	(void)state;
@@ -1588,6 +1609,7 @@ int main(void)
 		cmocka_unit_test(test_qp_soft_break),
 		cmocka_unit_test(test_qp_guessed_one_line),
 		cmocka_unit_test(test_qp_guess_encoder_line),
+		cmocka_unit_test(test_guess_edges),
 		cmocka_unit_test(test_base64_body),
 		cmocka_unit_test(test_url_escapes),
 		cmocka_unit_test(test_html_references),

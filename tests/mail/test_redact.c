@@ -30,6 +30,7 @@
 #include "mail/leak.h"
 #include "mail/mime.h"
 #include "mail/redact.h"
+#include "mail/redact_impl.h"
 #include "mail/unwrap.h"
 
 #define MAIL_MAX (4u << 20)
@@ -1160,6 +1161,26 @@ static void test_qp_guess_encoder_line(void **state)
 	run_finish(r);
 }
 
+/* The guesses at their edges, byte for byte. */
+static void test_guess_edges(void **state)
+{
+	(void)state;
+#define QP(s) sx_rx_looks_qp((const uint8_t *)(s), strlen(s))
+#define B64(s) sx_rx_looks_b64((const uint8_t *)(s), strlen(s))
+	assert_true(QP("a=3Db"));
+	assert_true(QP("x=y\nsoft=\nmore"));
+	assert_true(QP("=?UTF-8?Q?=E3=81=94?= x"));
+	assert_false(QP("a=3Db&c=d"));
+	assert_false(QP("dGFybw==\nmore"));
+	assert_false(QP("=4G"));
+	assert_true(B64("QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"));
+	assert_true(B64("QUJDREVGR0hJSktMTU5PUA==\r\nQUJDREVGR0hJSktMTU5PUA=="));
+	assert_false(B64("QUJDREVGR0hJSktMTU5PUA=QUJDREVGR0hJSktMTU5PUA"));
+	assert_false(B64("=E3=81=94=E6=A1=88=E5=86=85=E3=81=A7=E3=81=99"));
+#undef QP
+#undef B64
+}
+
 static void test_structure_text(void **state)
 {
 	static const char *const ids[] = { "taro.yamada@example.jp", NULL };
@@ -1415,6 +1436,7 @@ int main(void)
 		cmocka_unit_test(test_unsure_forms),
 		cmocka_unit_test(test_mislabelled),
 		cmocka_unit_test(test_qp_guess_encoder_line),
+		cmocka_unit_test(test_guess_edges),
 		cmocka_unit_test(test_structure_text),
 		cmocka_unit_test(test_no_identifiers),
 		cmocka_unit_test(test_manifest_full),
