@@ -440,6 +440,19 @@ static int render(struct lk_ctx *x, const uint8_t *p, size_t n, struct sx_buf *o
 	return rc;
 }
 
+/* Whether decoding wrote an ESC into b (marks mk): escaped ISO-2022-JP. An
+ * ESC the text had already is read in the text's own readings, and the
+ * decoded copy differs from those only near its escapes. */
+static int made_esc(const struct sx_buf *b, const struct sx_buf *mk)
+{
+	const uint8_t *p = head(b), *m = head(mk);
+	size_t n = sx_buf_used(b);
+	for (const uint8_t *q = p; (q = memchr(q, 0x1B, n - (size_t)(q - p))); q++)
+		if (m[q - p])
+			return 1;
+	return 0;
+}
+
 /*
  * URL escapes and HTML references, each alone and both in either order, and
  * format=flowed lines joined: each a view of local changes to the view it
@@ -472,8 +485,8 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 		/* escaped ISO-2022-JP (RFC 2231 values, URLs) is read as such */
 		if (rc == 0)
 			rc = view_marked(x, &a, &ma, &ca, p, n, me, "url-decoded",
-					 LK_V_TOKENS | (memchr(head(&a), 0x1B, sx_buf_used(&a))
-								? LK_V_CONVERT : 0u), tdepth, sa);
+					 LK_V_TOKENS | (made_esc(&a, &ma) ? LK_V_CONVERT : 0u),
+					 tdepth, sa);
 		if (rc == 0 && sx_lk_has_ref(head(&a), sx_buf_used(&a))) {
 			rc = sx_lk_html_marked(head(&a), sx_buf_used(&a), &b, &mb, &cb, &x->refs);
 			if (rc == 0 && memchr(head(&mb), 1, sx_buf_used(&mb)))

@@ -412,6 +412,27 @@ static void test_url_escapes(void **state)
 	/* percent-encoded Shift_JIS name */
 	EXPECT(single("text/plain", "7bit", "https://u.spam.example/?n=%8ER%93c%91%BE%98Y"),
 	       SX_LEAK_FOUND, "url-decoded", "name");
+	/* percent-encoded ISO-2022-JP (its escapes escaped too): read as such
+	 * once decoded, here full-width letters, in ASCII text and in
+	 * ISO-2022-JP text that has escapes of its own */
+	size_t n;
+	char *jis = conv("iso-2022-jp", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", &n);
+	char *pct = malloc(3 * n + 1);
+	assert_non_null(pct);
+	for (size_t i = 0; i < n; i++)
+		snprintf(pct + 3 * i, 4, "%%%02X", (unsigned char)jis[i]);
+	char *b = xfmt("https://u.spam.example/?to=%s&k=1", pct);
+	EXPECT(single("text/plain", "7bit", b), SX_LEAK_FOUND,
+	       "(raw → url-decoded → iso-2022-jp → full-width/invisible folded): address");
+	free(b);
+	char *text = conv("iso-2022-jp", "ご案内です。", NULL);
+	b = xfmt("%s\r\nhttps://u.spam.example/?to=%s&k=1", text, pct);
+	EXPECT(single("text/plain; charset=iso-2022-jp", "7bit", b), SX_LEAK_FOUND,
+	       "(raw → url-decoded → iso-2022-jp → full-width/invisible folded): address");
+	free(b);
+	free(text);
+	free(pct);
+	free(jis);
 	/* inside QP: "=3D" and "%40" */
 	EXPECT(single("text/html; charset=utf-8", "quoted-printable",
 		      "<a href=3D\"https://u.spam.example/?e=3Dhanako%2Esu=\r\n"
