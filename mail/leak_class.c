@@ -449,10 +449,27 @@ int sx_lk_looks_b64(const uint8_t *p, size_t n)
  * An encoded-word's delimiters ("=?", "?=") do not count: its Q text is
  * quoted-printable too (a header line quoted in a body). A line that an
  * encoder could have written and that holds an escape or a soft break marks
- * the text; it is then decoded whole, every escape in it.
+ * the text, and so does a Q encoded-word anywhere; it is then decoded whole,
+ * every escape in it.
  */
+/* Whether p holds the start of a Q encoded-word ("=?charset?Q?"). */
+static int q_word(const uint8_t *p, size_t n)
+{
+	for (const uint8_t *q = p; (q = memmem(q, n - (size_t)(q - p), "=?", 2)); q++) {
+		size_t i = (size_t)(q - p) + 2, cs = i;
+		while (i < n && i - cs <= LK_CHARSET_MAX && p[i] != '?' && p[i] > ' ' && p[i] < 0x7F)
+			i++;
+		if (i > cs && i + 2 < n && p[i] == '?' && (p[i + 1] | 0x20) == 'q' && p[i + 2] == '?')
+			return 1;
+	}
+	return 0;
+}
+
 int sx_lk_looks_qp(const uint8_t *p, size_t n)
 {
+	/* an encoded-word says what it is wherever it stands */
+	if (q_word(p, n))
+		return 1;
 	for (size_t ls = 0; ls < n;) {
 		const uint8_t *nl = memchr(p + ls, '\n', n - ls);
 		size_t le = nl ? (size_t)(nl - p) + 1 : n;

@@ -296,7 +296,8 @@ int sx_lk_b64block(const uint8_t *p, size_t n);
 int sx_lk_looks_b64(const uint8_t *p, size_t n);
 /* Non-zero when a line of p that a quoted-printable encoder could have
  * written (every '=' in it an escape, a soft break or an encoded-word's
- * delimiter) holds an escape or a soft line break. */
+ * delimiter) holds an escape or a soft line break, or p holds a Q
+ * encoded-word. */
 int sx_lk_looks_qp(const uint8_t *p, size_t n);
 /* Non-zero when p is ASCII or valid UTF-8: text any charset label reads. */
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n);

@@ -248,9 +248,18 @@ static int hexdig(uint8_t c)
 /* As a quoted-printable encoder could have written some line of it: an
  * escape or a soft break in a line where every '=' is one (an encoder
  * writes '=' as =3D; "campaign=c7" in a URL's query is chance) or an
- * encoded-word's delimiter (its Q text is quoted-printable). */
+ * encoded-word's delimiter; or a Q encoded-word anywhere (its text is
+ * quoted-printable). */
 int sx_rx_looks_qp(const uint8_t *e, size_t n)
 {
+	/* a Q encoded-word is quoted-printable wherever it stands */
+	for (const uint8_t *q = e; (q = memmem(q, n - (size_t)(q - e), "=?", 2)); q++) {
+		const uint8_t *c = q + 2, *end = e + n;
+		while (c < end && c - q < 2 + 64 && *c != '?' && *c > ' ' && *c < 0x7F)
+			c++;
+		if (c > q + 2 && end - c > 2 && c[0] == '?' && (c[1] == 'Q' || c[1] == 'q') && c[2] == '?')
+			return 1;
+	}
 	for (size_t ls = 0; ls < n;) {
 		const uint8_t *nl = memchr(e + ls, '\n', n - ls);
 		size_t le = nl ? (size_t)(nl - e) + 1 : n;

@@ -342,7 +342,7 @@ int sx_rx_cte_layer(struct rx_ctx *x, enum sx_cte cte, const uint8_t *e, size_t 
 /* Bodies not labelled so that look quoted-printable or base64 all the same:
  * readers (and the leak check) may decode them. Quoted-printable: a line as
  * an encoder writes it (every '=' an escape, a soft break or an
- * encoded-word's delimiter) holds one. */
+ * encoded-word's delimiter) holds one, or a Q encoded-word stands in it. */
 int sx_rx_looks_qp(const uint8_t *e, size_t n);
 int sx_rx_looks_b64(const uint8_t *e, size_t n);
 /* Base64 and nothing else, in lines of some length: a body that spells

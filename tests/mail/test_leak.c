@@ -349,6 +349,10 @@ static void test_qp_guess_encoder_line(void **state)
 	EXPECT(single("text/plain; charset=utf-8", "7bit",
 		      "> From: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?= <x@spam.example>\r\n"),
 	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): name");
+	/* a Q encoded-word, even in a URL's line */
+	EXPECT(single("text/plain; charset=utf-8", "7bit",
+		      "https://x.example/?a=b&n==?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?=&k=1\r\n"),
+	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): name");
 	/* an escape beside a bare '=', or a soft break ending base64 padding */
 	static const char *const not_lines[] = {
 		"=E3=81=94 a=b\r\n",
@@ -372,6 +376,8 @@ static void test_guess_edges(void **state)
 	assert_true(QP("x=y\nsoft=\nmore"));        /* the soft break's line is an encoder's */
 	assert_true(QP("=?UTF-8?Q?=E3=81=94?= x"));   /* encoded-word delimiters */
 	assert_false(QP("a=3Db&c=d"));                /* a bare '=' beside the escape */
+	assert_true(QP("?a=b&n==?utf-8?q?=E3=81=94?="));  /* but a Q encoded-word anywhere */
+	assert_false(QP("?a=b&n==?utf-8?b?44GU?="));
 	assert_false(QP("dGFybw==\nmore"));          /* padding, then a soft break of '=' */
 	assert_false(QP("end=\n"));                  /* a soft break with nothing after it */
 	assert_false(QP("=4G"));

@@ -1154,6 +1154,11 @@ static void test_qp_guess_encoder_line(void **state)
 		    "> From: =?UTF-8?Q?=E3=81=94?= <x@spam.example>\n", ids);
 	assert_false(out_has(r, "aro.yamada"));
 	run_finish(r);
+	/* a Q encoded-word is, even in a URL's line */
+	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n"
+		    "https://x.example/?a=b&to==?us-ascii?Q?=74aro=2Eyamada=40example=2Ejp?=&k=1\n", ids);
+	assert_false(out_has(r, "aro=2Eyamada"));
+	run_finish(r);
 	/* an escape beside a bare '=' is not */
 	r = run_str("To: rcpt@example.net\nContent-Type: text/plain\n\n" QP_URL
 		    "=E3=81=94 a=b\n", ids);
@@ -1171,6 +1176,8 @@ static void test_guess_edges(void **state)
 	assert_true(QP("x=y\nsoft=\nmore"));
 	assert_true(QP("=?UTF-8?Q?=E3=81=94?= x"));
 	assert_false(QP("a=3Db&c=d"));
+	assert_true(QP("?a=b&n==?utf-8?q?=E3=81=94?="));
+	assert_false(QP("?a=b&n==?utf-8?b?44GU?="));
 	assert_false(QP("dGFybw==\nmore"));
 	assert_false(QP("=4G"));
 	assert_true(B64("QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"));
