@@ -87,6 +87,23 @@ static int look_views(struct rx_ctx *x, const struct sx_part *p, const uint8_t *
 	return rc;
 }
 
+/* Base64 (the standard alphabet) and line ends only, '=' only as padding at
+ * the end: the decoder
+ * took every byte, in the one alignment an encoder's block has, and the
+ * decoded body was read in every view already; the raw text's views show
+ * nothing more (the other alignments of a block are noise). */
+static int whole_block(const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+	while (i < n && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= 'a' && b[i] <= 'z') ||
+			 (b[i] >= '0' && b[i] <= '9') || b[i] == '+' || b[i] == '/' ||
+			 b[i] == '\r' || b[i] == '\n'))
+		i++;
+	while (i < n && (b[i] == '=' || b[i] == '\r' || b[i] == '\n'))
+		i++;
+	return i == n;
+}
+
 /* Whether the parts a and b (of ma and mb) are alike: the same place in
  * the tree, type, charset, transfer encoding and header field names. */
 static int same_part(const struct sx_mail *ma, const struct sx_part *a, const struct sx_mail *mb,
@@ -187,7 +204,7 @@ static int check(struct rx_ctx *x, const uint8_t *mail, size_t len, unsigned dep
 		size_t min = p->cte == SX_CTE_BASE64 && sx_rx_b64_block(b, bn) ?
 			     RX_B64_RAW_MIN : 0;
 		rc = look_raw(x, b, bn, min, p->path, "the body");
-		if (rc == 0 && !x->res->unsure)
+		if (rc == 0 && !x->res->unsure && !(min && whole_block(b, bn)))
 			rc = look_views(x, p, b, bn, min);
 		if (rc == 0)
 			rc = p->cte == SX_CTE_QP ? sx_qp_decode(b, bn, &d, NULL) :

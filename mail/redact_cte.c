@@ -275,7 +275,14 @@ int sx_rx_looks_qp(const uint8_t *e, size_t n)
 			while (j < n && (e[j] == ' ' || e[j] == '\t'))
 				j++;
 			if (j < n && (e[j] == '\n' || e[j] == '\r')) {
-				mark = 1; /* a soft break */
+				/* a soft break; it marks the text with more after it
+				 * (base64 padding ends a body) */
+				size_t k = j;
+				while (k < n && (e[k] == ' ' || e[k] == '\t' || e[k] == '\r' ||
+						 e[k] == '\n'))
+					k++;
+				if (k < n && i > 0 && e[i - 1] != '=')
+					mark = 1;
 				i = j;
 				continue;
 			}

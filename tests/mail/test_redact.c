@@ -1180,6 +1180,7 @@ static void test_guess_edges(void **state)
 	assert_false(QP("?a=b&n==?utf-8?b?44GU?="));
 	assert_false(QP("dGFybw==\nmore"));
 	assert_false(QP("=4G"));
+	assert_false(QP("end=\n"));                  /* a soft break with nothing after it */
 	assert_true(B64("QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"));
 	assert_true(B64("QUJDREVGR0hJSktMTU5PUA==\r\nQUJDREVGR0hJSktMTU5PUA=="));
 	assert_false(B64("QUJDREVGR0hJSktMTU5PUA=QUJDREVGR0hJSktMTU5PUA"));
