@@ -428,7 +428,8 @@ int sx_lk_b64block(const uint8_t *p, size_t n)
 static int pad_inside(const uint8_t *p, size_t n)
 {
 	for (const uint8_t *q = p; (q = memchr(q, '=', n - (size_t)(q - p))); q++) {
-		if ((size_t)(q - p) + 1 < n && q[1] != '=' && (sx_lk_cls[q[1]] & (LK_C_B64 | LK_C_URL)))
+		if ((size_t)(q - p) + 1 < n && q[1] != '=' &&
+		    (sx_lk_cls[q[1]] & (LK_C_B64 | LK_C_URL)))
 			return 1;
 	}
 	return 0;
@@ -442,16 +443,6 @@ int sx_lk_looks_b64(const uint8_t *p, size_t n)
 	       !pad_inside(p, n);
 }
 
-/*
- * A quoted-printable encoder writes '=' only to start an escape or a soft
- * break, '=' itself as =3D: a line with any other '=' (a URL's query, "a =
- * b") is none of its output, and an escape there is chance ("campaign=c7").
- * An encoded-word's delimiters ("=?", "?=") do not count: its Q text is
- * quoted-printable too (a header line quoted in a body). A line that an
- * encoder could have written and that holds an escape or a soft break marks
- * the text, and so does a Q encoded-word anywhere; it is then decoded whole,
- * every escape in it.
- */
 /* Whether p holds the start of a Q encoded-word ("=?charset?Q?"). */
 static int q_word(const uint8_t *p, size_t n)
 {
@@ -465,6 +456,16 @@ static int q_word(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * A quoted-printable encoder writes '=' only to start an escape or a soft
+ * break, '=' itself as =3D: a line with any other '=' (a URL's query, "a =
+ * b") is none of its output, and an escape there is chance ("campaign=c7").
+ * An encoded-word's delimiters ("=?", "?=") do not count: its Q text is
+ * quoted-printable too (a header line quoted in a body). A line that an
+ * encoder could have written and that holds an escape or a soft break marks
+ * the text, and so does a Q encoded-word anywhere; it is then decoded whole,
+ * every escape in it.
+ */
 int sx_lk_looks_qp(const uint8_t *p, size_t n)
 {
 	/* an encoded-word says what it is wherever it stands */

@@ -88,10 +88,10 @@ static int look_views(struct rx_ctx *x, const struct sx_part *p, const uint8_t *
 }
 
 /* Base64 (the standard alphabet) and line ends only, '=' only as padding at
- * the end: the decoder
- * took every byte, in the one alignment an encoder's block has, and the
- * decoded body was read in every view already; the raw text's views show
- * nothing more (the other alignments of a block are noise). */
+ * the end: the decoder took every byte, in the one alignment an encoder's
+ * block has, and the decoded body was read in every view already; the raw
+ * text's views show nothing more (the other alignments of a block are
+ * noise). */
 static int whole_block(const uint8_t *b, size_t n)
 {
 	size_t i = 0;
