@@ -335,6 +335,9 @@ static int tokens(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 	struct sx_buf run, out;
 	int rc = 0;
 
+	/* a run holds LK_TOKEN_MIN characters of an alphabet at least */
+	if (pf->alpha < LK_TOKEN_MIN)
+		return 0;
 	sx_lk_get(x, &run, n, 0);
 	sx_lk_get(x, &out, n + 16, 0);
 	/* URL-safe runs count only with a '-' or '_' in them */
@@ -463,9 +466,12 @@ static int derive(struct lk_ctx *x, const uint8_t *p, size_t n, const struct lk_
 		  unsigned flags, unsigned tdepth)
 {
 	struct sx_buf a, b, ma, mb, ca, cb;
-	struct lk_saw *sa = malloc(sizeof *sa); /* what view() saw of a */
 	int rc = 0;
 
+	/* nothing to decode, join or render (the tests below, each alone) */
+	if (!me->pf.pct && !me->pf.ref && !me->pf.flowed && !((flags & LK_V_HTML) && me->pf.lt))
+		return 0;
+	struct lk_saw *sa = malloc(sizeof *sa); /* what view() saw of a */
 	if (!sa)
 		return SX_ENOMEM;
 	sa->known = 0;
@@ -578,10 +584,8 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 			labels[0] = "utf-16be";
 	}
 	struct sx_buf out;
-	int rc = 0;
+	int rc = 0, got = 0;
 
-	/* two bytes of a Japanese charset are three of UTF-8 */
-	sx_lk_get(x, &out, out_max(n), n + n / 2 + 16);
 	/* the names of our own labels, looked up once a check */
 	if (!x->fixed_known) {
 		for (size_t i = 0; i < 4; i++)
@@ -610,6 +614,11 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 			       (strcmp(nm, "ISO-2022-JP-2") == 0 && !pf->esc))))
 			continue;
 		size_t bad = 0;
+		if (!got) {
+			/* two bytes of a Japanese charset are three of UTF-8 */
+			sx_lk_get(x, &out, out_max(n), n + n / 2 + 16);
+			got = 1;
+		}
 		sx_buf_reset(&out, SIZE_MAX);
 		rc = sx_charset_to_utf8(label, p, n, &out, &bad);
 		if (rc == SX_EINVAL) {
@@ -626,7 +635,8 @@ static int convert(struct lk_ctx *x, const uint8_t *p, size_t n, struct lk_prof 
 			f |= LK_V_DERIVE | (flags & LK_V_HTML);
 		rc = view_buf(x, &out, label, f, tdepth);
 	}
-	sx_lk_put(x, &out);
+	if (got)
+		sx_lk_put(x, &out);
 	return dec_err(x, rc);
 }
 
