@@ -443,12 +443,13 @@ int sx_lk_looks_b64(const uint8_t *p, size_t n)
 	       !pad_inside(p, n);
 }
 
-/* Whether p holds the start of a Q encoded-word ("=?charset?Q?"). */
+/* Whether p holds the start of a Q encoded-word ("=?charset?Q?", the label
+ * LK_CHARSET_MAX characters at most, as the redactor's guess takes it). */
 static int q_word(const uint8_t *p, size_t n)
 {
 	for (const uint8_t *q = p; (q = memmem(q, n - (size_t)(q - p), "=?", 2)); q++) {
 		size_t i = (size_t)(q - p) + 2, cs = i;
-		while (i < n && i - cs <= LK_CHARSET_MAX && p[i] != '?' && p[i] > ' ' && p[i] < 0x7F)
+		while (i < n && i - cs < LK_CHARSET_MAX && p[i] != '?' && p[i] > ' ' && p[i] < 0x7F)
 			i++;
 		if (i > cs && i + 2 < n && p[i] == '?' && (p[i + 1] | 0x20) == 'q' && p[i + 2] == '?')
 			return 1;

@@ -255,7 +255,8 @@ int sx_rx_looks_qp(const uint8_t *e, size_t n)
 	/* a Q encoded-word is quoted-printable wherever it stands */
 	for (const uint8_t *q = e; (q = memmem(q, n - (size_t)(q - e), "=?", 2)); q++) {
 		const uint8_t *c = q + 2, *end = e + n;
-		/* a charset label, as long as the parser takes one */
+		/* a charset label, SX_MIME_TOKEN characters at most (as the leak
+		 * check's guess takes it) */
 		while (c < end && c - (q + 2) < SX_MIME_TOKEN && *c != '?' && *c > ' ' && *c < 0x7F)
 			c++;
 		if (c > q + 2 && end - c > 2 && c[0] == '?' && (c[1] == 'Q' || c[1] == 'q') &&

@@ -21,6 +21,9 @@ static const struct guess_edge guess_edges[] = {
 	{ "a=3Db&c=d", 0, 0 },                      /* a bare '=' beside the escape */
 	{ "?a=b&n==?utf-8?q?=E3=81=94?=", 0, 1 },   /* but a Q encoded-word anywhere */
 	{ "?a=b&n==?utf-8?b?44GU?=", 0, 0 },
+	/* the Q encoded-word's label at its bound, 64 characters, and past it */
+	{ "?a=b&n==?cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc?q?=E3=81=94?=", 0, 1 },
+	{ "?a=b&n==?ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc?q?=E3=81=94?=", 0, 0 },
 	{ "dGFybw==\nmore", 0, 0 },                 /* padding, then a soft break of '=' */
 	{ "end=\n", 0, 0 },                         /* a soft break with nothing after it */
 	{ "=4G", 0, 0 },
