@@ -324,46 +324,46 @@ static void test_qp_guessed_one_line(void **state)
 
 /*
  * Guessed quoted-printable needs a line as an encoder writes one (every '='
- * an escape or a soft break): '=' in a URL's query is no escape, and the
- * escapes beside it are chance. With one such line the body is decoded
- * whole, the escapes in the URL too.
+ * an escape, a soft break or an encoded-word's delimiter), or a Q
+ * encoded-word: '=' in a URL's query is no escape, and the escapes beside it
+ * are chance. With one such line the body is decoded whole, the escapes in
+ * the URL too.
  */
 static void test_qp_guess_encoder_line(void **state)
 {
 	(void)state;
-	const char *url = "Visit https://shop.example/?utm_medium=email&c=c7&to==74aro=40example.jp "
-			  "now\r\n";
-	EXPECT(single("text/plain; charset=utf-8", "7bit", url), SX_LEAK_CLEAN, "");
-	static const char *const lines[] = {
-		"=E3=81=94=E6=A1=88=E5=86=85\r\n",  /* escapes only */
-		"read on=\r\nbelow\r\n",          /* a soft break */
-		"=3D=3D=3D\r\n",                    /* an escaped '=' */
+	/* the address in escapes, in a URL's query among bare '=' */
+#define QP_URL "Visit https://shop.example/?utm_medium=email&c=c7&to==74aro=40example.jp now\r\n"
+#define GUESSED "top-level body (quoted-printable (guessed)): "
+	static const struct {
+		const char *body;
+		const char *found; /* the reason, NULL: clean */
+	} cases[] = {
+		{ QP_URL, NULL },                                    /* no line an encoder wrote */
+		{ QP_URL "=E3=81=94=E6=A1=88=E5=86=85\r\n", GUESSED "address" },
+		{ QP_URL "read on=\r\nbelow\r\n", GUESSED "address" },
+		{ QP_URL "=3D=3D=3D\r\n", GUESSED "address" },
+		/* an encoded-word's Q text: a header line quoted in a body, say,
+		 * and the word even in a URL's line */
+		{ "> From: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?= <x@spam.example>\r\n",
+		  GUESSED "name" },
+		{ "https://x.example/?a=b&n==?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?=&k=1\r\n",
+		  GUESSED "name" },
+		/* an escape beside a bare '=', a soft break ending base64 padding,
+		 * a broken escape */
+		{ QP_URL "=E3=81=94 a=b\r\n", NULL },
+		{ QP_URL "dGFybw==\r\nmore\r\n", NULL },
+		{ QP_URL "=4G=\r\n", NULL },
 	};
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		char *b = xfmt("%s%s", url, lines[i]);
-		EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_FOUND,
-		       "top-level body (quoted-printable (guessed)): address");
-		free(b);
-	}
-	/* an encoded-word's Q text is quoted-printable: a header line quoted in
-	 * a body, say */
-	EXPECT(single("text/plain; charset=utf-8", "7bit",
-		      "> From: =?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?= <x@spam.example>\r\n"),
-	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): name");
-	/* a Q encoded-word, even in a URL's line */
-	EXPECT(single("text/plain; charset=utf-8", "7bit",
-		      "https://x.example/?a=b&n==?UTF-8?Q?=E5=B1=B1=E7=94=B0=E5=A4=AA=E9=83=8E?=&k=1\r\n"),
-	       SX_LEAK_FOUND, "top-level body (quoted-printable (guessed)): name");
-	/* an escape beside a bare '=', or a soft break ending base64 padding */
-	static const char *const not_lines[] = {
-		"=E3=81=94 a=b\r\n",
-		"dGFybw==\r\nmore\r\n",
-		"=4G=\r\n",
-	};
-	for (size_t i = 0; i < sizeof not_lines / sizeof not_lines[0]; i++) {
-		char *b = xfmt("%s%s", url, not_lines[i]);
-		EXPECT(single("text/plain; charset=utf-8", "7bit", b), SX_LEAK_CLEAN, "");
-		free(b);
+#undef QP_URL
+#undef GUESSED
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (cases[i].found)
+			EXPECT(single("text/plain; charset=utf-8", "7bit", cases[i].body),
+			       SX_LEAK_FOUND, cases[i].found);
+		else
+			EXPECT(single("text/plain; charset=utf-8", "7bit", cases[i].body),
+			       SX_LEAK_CLEAN, "");
 	}
 }
 
