@@ -443,18 +443,16 @@ int sx_lk_looks_b64(const uint8_t *p, size_t n)
 	       !pad_inside(p, n);
 }
 
-/* Whether p holds the start of a Q encoded-word ("=?charset?Q?", the label
+/* Whether p[i] starts a Q encoded-word ("=?charset?Q?", the label
  * LK_CHARSET_MAX characters at most, as the redactor's guess takes it). */
-static int q_word(const uint8_t *p, size_t n)
+static int q_word_at(const uint8_t *p, size_t n, size_t i)
 {
-	for (const uint8_t *q = p; (q = memmem(q, n - (size_t)(q - p), "=?", 2)); q++) {
-		size_t i = (size_t)(q - p) + 2, cs = i;
-		while (i < n && i - cs < LK_CHARSET_MAX && p[i] != '?' && p[i] > ' ' && p[i] < 0x7F)
-			i++;
-		if (i > cs && i + 2 < n && p[i] == '?' && (p[i + 1] | 0x20) == 'q' && p[i + 2] == '?')
-			return 1;
-	}
-	return 0;
+	if (i + 1 >= n || p[i + 1] != '?')
+		return 0;
+	size_t cs = i + 2, k = cs;
+	while (k < n && k - cs < LK_CHARSET_MAX && p[k] != '?' && p[k] > ' ' && p[k] < 0x7F)
+		k++;
+	return k > cs && k + 2 < n && p[k] == '?' && (p[k + 1] | 0x20) == 'q' && p[k + 2] == '?';
 }
 
 /*
@@ -465,49 +463,48 @@ static int q_word(const uint8_t *p, size_t n)
  * quoted-printable too (a header line quoted in a body). A line that an
  * encoder could have written and that holds an escape or a soft break marks
  * the text, and so does a Q encoded-word anywhere; it is then decoded whole,
- * every escape in it.
+ * every escape in it. One pass over the '=' of p.
  */
 int sx_lk_looks_qp(const uint8_t *p, size_t n)
 {
-	/* an encoded-word says what it is wherever it stands */
-	if (q_word(p, n))
-		return 1;
-	for (size_t ls = 0; ls < n;) {
-		const uint8_t *nl = memchr(p + ls, '\n', n - ls);
-		size_t le = nl ? (size_t)(nl - p) + 1 : n;
-		int mark = 0, bare = 0;
-		for (size_t i = ls; i < le && !bare; i++) {
-			if (p[i] != '=')
-				continue;
-			if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2])) {
-				mark = 1;
-				continue;
-			}
-			size_t j = i + 1;
-			while (j < n && (p[j] == ' ' || p[j] == '\t'))
-				j++;
-			if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
-				/* a soft break marks it with more text after it (base64
-				 * padding ends a body) */
-				j += p[j] == '\r' ? 2 : 1;
-				while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' ||
-						 p[j] == '\n'))
-					j++;
-				if (j < n && i > 0 && p[i - 1] != '=')
-					mark = 1;
-				i = le; /* nothing but the line end follows */
-				continue;
-			}
-			/* an encoded-word's delimiters: its Q text is quoted-printable */
-			if ((i + 1 < n && p[i + 1] == '?') || (i > 0 && p[i - 1] == '?'))
-				continue;
-			bare = 1;
+	size_t le = 0;          /* the end of the line of the '=' at hand */
+	int mark = 0, bare = 0; /* that line holds an escape or soft break; another '=' */
+	for (const uint8_t *q = memchr(p, '=', n); q;
+	     q = (size_t)(q - p) + 1 < n ? memchr(q + 1, '=', n - (size_t)(q - p) - 1) : NULL) {
+		size_t i = (size_t)(q - p);
+		if (i >= le) {
+			if (mark && !bare)
+				return 1;
+			const uint8_t *nl = memchr(q, '\n', n - i);
+			le = nl ? (size_t)(nl - p) + 1 : n;
+			mark = bare = 0;
 		}
-		if (mark && !bare)
+		/* an encoded-word says what it is wherever it stands */
+		if (q_word_at(p, n, i))
 			return 1;
-		ls = le;
+		if (i + 2 < n && hexd(p[i + 1]) && hexd(p[i + 2])) {
+			mark = 1;
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < n && (p[j] == ' ' || p[j] == '\t'))
+			j++;
+		if (j < n && (p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n'))) {
+			/* a soft break (nothing but the line end follows) marks it
+			 * with more text after it (base64 padding ends a body) */
+			j += p[j] == '\r' ? 2 : 1;
+			while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r' || p[j] == '\n'))
+				j++;
+			if (j < n && i > 0 && p[i - 1] != '=')
+				mark = 1;
+			continue;
+		}
+		/* an encoded-word's delimiters: its Q text is quoted-printable */
+		if ((i + 1 < n && p[i + 1] == '?') || (i > 0 && p[i - 1] == '?'))
+			continue;
+		bare = 1;
 	}
-	return 0;
+	return mark && !bare;
 }
 
 int sx_lk_ascii_or_utf8(const uint8_t *p, size_t n)

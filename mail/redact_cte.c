@@ -245,60 +245,62 @@ static int hexdig(uint8_t c)
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
+/* Whether e[i] starts a Q encoded-word ("=?charset?Q?", the label
+ * SX_MIME_TOKEN characters at most, as the leak check's guess takes it). */
+static int q_word_at(const uint8_t *e, size_t n, size_t i)
+{
+	if (i + 1 >= n || e[i + 1] != '?')
+		return 0;
+	size_t c0 = i + 2, c = c0;
+	while (c < n && c - c0 < SX_MIME_TOKEN && e[c] != '?' && e[c] > ' ' && e[c] < 0x7F)
+		c++;
+	return c > c0 && n - c > 2 && e[c] == '?' && (e[c + 1] == 'Q' || e[c + 1] == 'q') &&
+	       e[c + 2] == '?';
+}
+
 /* As a quoted-printable encoder could have written some line of it: an
  * escape or a soft break in a line where every '=' is one (an encoder
  * writes '=' as =3D; "campaign=c7" in a URL's query is chance) or an
  * encoded-word's delimiter; or a Q encoded-word anywhere (its text is
- * quoted-printable). */
+ * quoted-printable). One pass over the '=' of e. */
 int sx_rx_looks_qp(const uint8_t *e, size_t n)
 {
-	/* a Q encoded-word is quoted-printable wherever it stands */
-	for (const uint8_t *q = e; (q = memmem(q, n - (size_t)(q - e), "=?", 2)); q++) {
-		const uint8_t *c = q + 2, *end = e + n;
-		/* a charset label, SX_MIME_TOKEN characters at most (as the leak
-		 * check's guess takes it) */
-		while (c < end && c - (q + 2) < SX_MIME_TOKEN && *c != '?' && *c > ' ' && *c < 0x7F)
-			c++;
-		if (c > q + 2 && end - c > 2 && c[0] == '?' && (c[1] == 'Q' || c[1] == 'q') &&
-		    c[2] == '?')
-			return 1;
-	}
-	for (size_t ls = 0; ls < n;) {
-		const uint8_t *nl = memchr(e + ls, '\n', n - ls);
-		size_t le = nl ? (size_t)(nl - e) + 1 : n;
-		int mark = 0, bare = 0;
-		for (size_t i = ls; i < le && !bare; i++) {
-			if (e[i] != '=')
-				continue;
-			if (i + 2 < n && hexdig(e[i + 1]) && hexdig(e[i + 2])) {
-				mark = 1;
-				continue;
-			}
-			size_t j = i + 1;
-			while (j < n && (e[j] == ' ' || e[j] == '\t'))
-				j++;
-			if (j < n && (e[j] == '\n' || e[j] == '\r')) {
-				/* a soft break; it marks the text with more after it
-				 * (base64 padding ends a body) */
-				size_t k = j;
-				while (k < n && (e[k] == ' ' || e[k] == '\t' || e[k] == '\r' ||
-						 e[k] == '\n'))
-					k++;
-				if (k < n && i > 0 && e[i - 1] != '=')
-					mark = 1;
-				i = j;
-				continue;
-			}
-			/* an encoded-word's delimiters: its Q text is quoted-printable */
-			if ((i + 1 < n && e[i + 1] == '?') || (i > 0 && e[i - 1] == '?'))
-				continue;
-			bare = 1;
+	size_t le = 0;          /* the end of the line of the '=' at hand */
+	int mark = 0, bare = 0; /* that line holds an escape or soft break; another '=' */
+	for (const uint8_t *q = memchr(e, '=', n); q;
+	     q = (size_t)(q - e) + 1 < n ? memchr(q + 1, '=', n - (size_t)(q - e) - 1) : NULL) {
+		size_t i = (size_t)(q - e);
+		if (i >= le) {
+			if (mark && !bare)
+				return 1;
+			const uint8_t *nl = memchr(q, '\n', n - i);
+			le = nl ? (size_t)(nl - e) + 1 : n;
+			mark = bare = 0;
 		}
-		if (mark && !bare)
+		if (q_word_at(e, n, i))
 			return 1;
-		ls = le;
+		if (i + 2 < n && hexdig(e[i + 1]) && hexdig(e[i + 2])) {
+			mark = 1;
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < n && (e[j] == ' ' || e[j] == '\t'))
+			j++;
+		if (j < n && (e[j] == '\n' || e[j] == '\r')) {
+			/* a soft break; it marks the text with more after it
+			 * (base64 padding ends a body) */
+			while (j < n && (e[j] == ' ' || e[j] == '\t' || e[j] == '\r' || e[j] == '\n'))
+				j++;
+			if (j < n && i > 0 && e[i - 1] != '=')
+				mark = 1;
+			continue;
+		}
+		/* an encoded-word's delimiters: its Q text is quoted-printable */
+		if ((i + 1 < n && e[i + 1] == '?') || (i > 0 && e[i - 1] == '?'))
+			continue;
+		bare = 1;
 	}
-	return 0;
+	return mark && !bare;
 }
 
 /* Base64 and nothing else, in lines of some length. */
